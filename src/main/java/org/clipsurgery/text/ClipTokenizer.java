@@ -44,14 +44,13 @@ import java.util.zip.GZIPInputStream;
  * OpenAI's {@code bpe_simple_vocab_16e6.txt.gz}; {@link #fromHuggingFace(Path, Path)} reads a
  * Hugging Face {@code vocab.json} and {@code merges.txt}. The three give the same tokens.
  *
- * <p>Difference from the official code: it runs {@code ftfy.fix_text} first, which this class does
- * not (ftfy repairs mojibake such as "cafÃ©", applies NFC, straightens curly quotes, expands Latin
- * ligatures, narrows full-width characters and removes some control characters). Text that is
- * already clean NFC Unicode with straight quotes, as labels usually are, tokenises identically; for
- * other text call {@link java.text.Normalizer} or clean it before tokenising. Lone surrogates, which
- * Python cannot encode, are replaced with U+FFFD as ftfy would. Letter and digit classes follow the
- * Unicode version of the running JVM (Java 17: Unicode 13), so characters added to Unicode later
- * may split differently from a newer Python {@code regex} module.
+ * <p>The official cleanup starts with {@code ftfy.fix_text}; {@link TextFixer} reproduces its
+ * deterministic steps (its own HTML unescape, C1 controls, Latin ligatures, character width, curly
+ * quotes, line breaks, surrogates, terminal escapes, control characters, NFC) but not its mojibake
+ * repair: text such as "cafÃ©" that ftfy would re-decode to "café" is tokenised as it is. Text that
+ * is not mojibake, as labels are, tokenises as the official code does. Letter and digit classes
+ * follow the Unicode version of the running JVM (Java 17: Unicode 13), so characters added to
+ * Unicode later may split differently from a newer Python {@code regex} module.
  *
  * <p>Instances are immutable apart from a bounded, thread-safe cache of BPE results per word, so
  * one instance may be shared by any number of threads.
@@ -405,9 +404,9 @@ public final class ClipTokenizer {
 
     // ------------------------------------------------------------------ internals
 
-    /** {@code basic_clean} without ftfy: HTML unescape twice, then Python's {@code str.strip()}. */
+    /** {@code basic_clean}: ftfy (without mojibake repair), HTML unescape twice, {@code str.strip()}. */
     static String basicClean(String text) {
-        String s = replaceLoneSurrogates(text);
+        String s = TextFixer.fix(text);
         s = HtmlUnescape.unescape(HtmlUnescape.unescape(s));
         return pythonStrip(s);
     }
@@ -517,33 +516,6 @@ public final class ClipTokenizer {
             end--;
         }
         return s.substring(start, end);
-    }
-
-    private static String replaceLoneSurrogates(String s) {
-        StringBuilder sb = null;
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            boolean lone;
-            if (Character.isHighSurrogate(c)) {
-                lone = i + 1 >= s.length() || !Character.isLowSurrogate(s.charAt(i + 1));
-                if (!lone) {
-                    if (sb != null) {
-                        sb.append(c).append(s.charAt(i + 1));
-                    }
-                    i++;
-                    continue;
-                }
-            } else {
-                lone = Character.isLowSurrogate(c);
-            }
-            if (lone && sb == null) {
-                sb = new StringBuilder(s.length()).append(s, 0, i);
-            }
-            if (sb != null) {
-                sb.append(lone ? '\uFFFD' : c);
-            }
-        }
-        return sb == null ? s : sb.toString();
     }
 
     /** The UTF-8 bytes of {@code token}, each shown as its printable stand-in character. */

@@ -27,7 +27,7 @@ final class HtmlUnescape {
             Pattern.compile("&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\\t\\n\\f <&#;]{1,32};?)");
 
     private static final String ENTITIES_RESOURCE = "html5-entities.txt";
-    private static final Map<String, String> NAMED = loadNamed();
+    private static final Map<String, String> NAMED = java.util.Collections.unmodifiableMap(loadNamed());
 
     /** Numeric references 0x80..0x9F name windows-1252 characters; undefined ones stay as is. */
     private static final int[] C1_AS_CP1252 = {
@@ -36,6 +36,11 @@ final class HtmlUnescape {
         0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
         0x2DC, 0x2122, 0x161, 0x203A, 0x153, 0x9D, 0x17E, 0x178,
     };
+
+    /** The HTML5 named references: name (with its ';' where it has one) to characters. */
+    static Map<String, String> named() {
+        return NAMED;
+    }
 
     /** Decodes every character reference in {@code s}; text without '&' is returned as is. */
     static String unescape(String s) {

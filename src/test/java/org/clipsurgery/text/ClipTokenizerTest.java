@@ -244,14 +244,28 @@ class ClipTokenizerTest {
     // ------------------------------------------------------------------ cleanup rules
 
     @Test
-    void htmlIsUnescapedTwiceBeforeTokenising() {
+    void htmlIsUnescapedBeforeTokenising() {
         ClipTokenizer tok = ClipTokenizer.bundled();
         assertArrayEquals(tok.encode("<dog> & cat"), tok.encode("&lt;dog&gt; &amp; cat"));
-        assertArrayEquals(tok.encode("rock & roll"), tok.encode("rock &amp;amp; roll"));
         assertArrayEquals(tok.encode("it's"), tok.encode("it&#39;s"));
-        // Unescaped only twice, "&amp;amp;amp;" leaves the text "&amp;", whose regex words are
-        // "&", "amp", ";" (spaces do not change CLIP tokens: every regex match is its own word).
-        assertArrayEquals(tok.encode("a & amp ; b"), tok.encode("a &amp;amp;amp; b"));
+        assertArrayEquals(tok.encode("caf\u00E9"), tok.encode("caf&eacute"));
+        // ftfy unescapes until nothing changes...
+        assertArrayEquals(tok.encode("rock & roll"), tok.encode("rock &amp;amp;amp; roll"));
+        // ...but not in text with a '<'; there only html.unescape's two levels apply, leaving the
+        // text "&amp;", whose regex words are "&", "amp", ";" (spacing does not change CLIP tokens:
+        // every regex match is its own word).
+        assertArrayEquals(tok.encode("<b> & amp ;"), tok.encode("<b> &amp;amp;amp;"));
+    }
+
+    @Test
+    void ftfyStepsApplyBeforeTokenising() {
+        ClipTokenizer tok = ClipTokenizer.bundled();
+        assertArrayEquals(tok.encode("the dog's toy"), tok.encode("the dog\u2019s toy"));
+        assertArrayEquals(tok.encode("fish"), tok.encode("\uFB01sh"));
+        assertArrayEquals(tok.encode("dog"), tok.encode("\uFF24\uFF2F\uFF27"));
+        assertArrayEquals(tok.encode("caf\u00E9"), tok.encode("cafe\u0301"));
+        assertArrayEquals(tok.encode("p\u00E9rez"), tok.encode("P&EACUTE;REZ"));
+        assertArrayEquals(tok.encode("catdog"), tok.encode("cat\u001Cdog"));
     }
 
     @Test
@@ -259,10 +273,13 @@ class ClipTokenizerTest {
         ClipTokenizer tok = ClipTokenizer.bundled();
         int[] plain = tok.encode("a photo of the cat");
         assertArrayEquals(plain, tok.encode("  A\tPHOTO\n\nof\u00A0the\u3000Cat \u2028"));
-        // U+001C..U+001F are stripped at the ends like Python's str.strip(), but inside a text they
-        // are not \s for the regex module, so they stay as symbols.
-        assertArrayEquals(plain, tok.encode("\u001Ca photo of the cat\u001F"));
-        assertTrue(tok.encode("cat\u001Cdog").length > tok.encode("cat dog").length);
+        assertArrayEquals(plain, tok.encode("\u2003a photo of\u205Fthe cat\u3000"));
+        // Final sigma follows Python's rule (Java's toLowerCase decides it differently).
+        assertArrayEquals(tok.encode("\u03C3\u03B1\u03C2 \u2460"), tok.encode("\u03A3\u0391\u03A3 \u2460"));
+        assertEquals("\u03C3\u03B1\u03C2\u2460", ClipTokenizer.pythonLower("\u03A3\u0391\u03A3\u2460"));
+        assertEquals("\u03C3\u03B1\u03C3\u03B1", ClipTokenizer.pythonLower("\u03A3\u0391\u03A3\u0391"));
+        assertEquals("\u03C3", ClipTokenizer.pythonLower("\u03A3"));
+        assertEquals("i\u0307", ClipTokenizer.pythonLower("\u0130"));
     }
 
     @Test
