@@ -47,6 +47,7 @@ if (!fs.existsSync(tarball) || integrityOf(tarball) !== pinned) {
 }
 const actual = integrityOf(tarball);
 if (actual !== pinned) {
+  fs.rmSync(outFile, { force: true });   // never leave a vocabulary from an earlier build behind
   fail(`integrity mismatch for ${spec}: pom.xml pins ${pinned} but the downloaded tarball ${tarball} ` +
     `is ${actual}. Refusing to build with an unverified vocabulary.`);
 }
