@@ -28,9 +28,10 @@ import java.util.zip.GZIPInputStream;
 
 /**
  * CLIP's byte-level BPE tokenizer, reproducing OpenAI's {@code simple_tokenizer.py} and
- * {@code clip.tokenize}: HTML unescape (twice), whitespace cleanup, lower case, the official
- * pre-tokenisation regex, UTF-8 bytes mapped to printable characters, BPE with the first 48,894
- * merges, then start (49406) and end (49407) tokens and zero padding to the context length (77).
+ * {@code clip.tokenize}: ftfy-style text fixing and HTML unescape, whitespace cleanup, lower
+ * case, the official pre-tokenisation regex, UTF-8 bytes mapped to printable characters, BPE with
+ * the first 48,894 merges, then start (49406) and end (49407) tokens and zero padding to the
+ * context length (77).
  *
  * <p>Example:
  * <pre>{@code
@@ -340,8 +341,9 @@ public final class ClipTokenizer {
     }
 
     /**
-     * BPE ids of {@code text} without start and end tokens, after the official cleanup (HTML
-     * unescape twice, whitespace runs to one space, trim, lower case).
+     * BPE ids of {@code text} without start and end tokens, after the official cleanup (ftfy's
+     * fixes as in the class comment, HTML unescape twice, whitespace runs to one space, trim,
+     * lower case).
      */
     public int[] encode(String text) {
         Objects.requireNonNull(text, "text");
