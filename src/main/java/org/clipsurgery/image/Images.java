@@ -448,6 +448,6 @@ public final class Images {
     /** Whether a PNG's header says 16-bit grey (with or without a tRNS chunk, but no alpha channel). */
     private static boolean isPngGrey16(IIOMetadata meta) {
         Node ihdr = find(tree(meta, "javax_imageio_png_1.0"), "IHDR");
-        return "Gray".equals(attr(ihdr, "colorType")) && "16".equals(attr(ihdr, "bitDepth"));
+        return "Grayscale".equals(attr(ihdr, "colorType")) && "16".equals(attr(ihdr, "bitDepth"));
     }
 }
