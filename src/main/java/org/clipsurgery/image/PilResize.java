@@ -133,7 +133,6 @@ public final class PilResize {
         Coefficients cv = coefficients(inH, outHeight);
         byte[] cur = src.data();
         int curW = inW;
-        int curH = inH;
         int rowOffset = 0; // first source row held in cur
         if (needHorizontal) {
             // Like Pillow, only the rows the vertical pass will read are resampled horizontally.
@@ -146,11 +145,10 @@ public final class PilResize {
             Coefficients ch = coefficients(inW, outWidth);
             cur = horizontal(cur, inW, first, last - first, ch);
             curW = outWidth;
-            curH = last - first;
             rowOffset = first;
         }
         if (needVertical) {
-            cur = vertical(cur, curW, curH, rowOffset, cv);
+            cur = vertical(cur, curW, rowOffset, cv);
         }
         return new RgbImage(outWidth, outHeight, cur);
     }
@@ -183,26 +181,32 @@ public final class PilResize {
     }
 
     /**
-     * Resamples columns of {@code in} (w × h, whose row 0 is source row {@code rowOffset}) to
+     * Resamples columns of {@code in} (width w, whose row 0 is source row {@code rowOffset}) to
      * cv.outSize rows.
      */
-    private static byte[] vertical(byte[] in, int w, int h, int rowOffset, Coefficients cv) {
+    private static byte[] vertical(byte[] in, int w, int rowOffset, Coefficients cv) {
         int outH = cv.outSize;
         byte[] out = new byte[outH * w * 3];
         int half = 1 << (PRECISION_BITS - 1);
         int stride = w * 3;
+        // Row by row (all columns at once) so memory is read sequentially; integer sums do not
+        // depend on the order in which the taps are added.
+        int[] acc = new int[stride];
         for (int yy = 0; yy < outH; yy++) {
             int kBase = yy * cv.ksize;
             int n = cv.count[yy];
             int first = cv.start[yy] - rowOffset;
+            java.util.Arrays.fill(acc, half);
+            for (int y = 0; y < n; y++) {
+                int wgt = cv.weights[kBase + y];
+                int p = (first + y) * stride;
+                for (int i = 0; i < stride; i++) {
+                    acc[i] += (in[p + i] & 0xFF) * wgt;
+                }
+            }
             int o = yy * stride;
             for (int i = 0; i < stride; i++) {
-                int s = half;
-                int p = first * stride + i;
-                for (int y = 0; y < n; y++, p += stride) {
-                    s += (in[p] & 0xFF) * cv.weights[kBase + y];
-                }
-                out[o + i] = (byte) clip8(s);
+                out[o + i] = (byte) clip8(acc[i]);
             }
         }
         return out;

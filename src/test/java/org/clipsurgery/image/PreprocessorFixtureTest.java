@@ -5,11 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import javax.imageio.ImageIO;
 import java.util.List;
 import java.util.Map;
 import org.clipsurgery.testing.Fixtures;
 import org.clipsurgery.weights.HostTensor;
 import org.clipsurgery.weights.Safetensors;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -49,5 +51,21 @@ class PreprocessorFixtureTest {
             assertEquals(got[i], batch[i]);
             assertEquals(got[i], batch[got.length + i]);
         }
+    }
+
+    /** The BufferedImage and raw-frame entry points give the same pixels as reading the file. */
+    @Test
+    void otherEntryPointsGiveTheSamePixels() throws IOException {
+        RgbImage file = Images.read(Fixtures.file("image.png"));
+        RgbImage viaBuffered = Images.fromBufferedImage(ImageIO.read(Fixtures.file("image.png").toFile()));
+        assertArrayEquals(file.data(), viaBuffered.data());
+        int w = file.width(), h = file.height(), stride = w * 3 + 7;
+        byte[] bgr = new byte[3 + stride * h];
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                for (int c = 0; c < 3; c++) bgr[3 + y * stride + x * 3 + 2 - c] = (byte) file.get(x, y, c);
+            }
+        }
+        assertArrayEquals(file.data(), Images.fromBgrFrame(bgr, 3, w, h, stride).data());
     }
 }
