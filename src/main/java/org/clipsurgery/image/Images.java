@@ -48,8 +48,9 @@ import org.w3c.dom.Node;
  *       {@code MULDIV255(a, b) = ((t >> 8) + t) >> 8} with {@code t = a·b + 128}, i.e. a·b/255 rounded.
  *       For an Adobe file this comes to about stored_C · stored_K / 255.</li>
  *   <li>Colour profiles are ignored, as PIL's {@code convert} ignores them: RGB-family samples are
- *       taken as they are stored. {@link BufferedImage}s in other colour spaces (Lab, XYZ, float
- *       rasters) fall back to Java's conversion to sRGB, {@code getRGB()}.</li>
+ *       taken as they are stored (packed-pixel images in a non-sRGB RGB space are the exception:
+ *       Java's {@code DirectColorModel} converts those). {@link BufferedImage}s in other colour
+ *       spaces (Lab, XYZ, float rasters) fall back to Java's conversion to sRGB, {@code getRGB()}.</li>
  * </ul>
  * EXIF orientation is not applied (neither PIL's {@code open} nor CLIP's preprocessing does).
  * JPEG pixels come from Java's libjpeg 6b and Pillow's from libjpeg-turbo; both use the same
@@ -257,11 +258,13 @@ public final class Images {
         int nColor = cm.getNumColorComponents();
         if (cm instanceof DirectColorModel && csType == ColorSpace.TYPE_RGB) {
             DirectColorModel dcm = (DirectColorModel) cm;
-            // getRed/Green/Blue scale each field to 8 bits without colour management for packed RGB.
-            Object px = null;
+            // getRed/Green/Blue(int) scale each field to 8 bits without colour management for packed
+            // sRGB pixels. A row at a time: the transfer type is int, ushort or byte.
+            Object rowData = null;
             for (int y = 0; y < h; y++) {
+                rowData = raster.getDataElements(0, y, w, 1, rowData);
                 for (int x = 0; x < w; x++) {
-                    px = raster.getDataElements(raster.getMinX() + x, raster.getMinY() + y, px);
+                    int px = packedPixel(rowData, x);
                     int o = (y * w + x) * 3;
                     out[o] = (byte) dcm.getRed(px);
                     out[o + 1] = (byte) dcm.getGreen(px);
@@ -314,6 +317,12 @@ public final class Images {
             }
         }
         return new RgbImage(w, h, out);
+    }
+
+    private static int packedPixel(Object row, int x) {
+        if (row instanceof int[]) return ((int[]) row)[x];
+        if (row instanceof short[]) return ((short[]) row)[x] & 0xFFFF;
+        return ((byte[]) row)[x] & 0xFF;
     }
 
     /**
