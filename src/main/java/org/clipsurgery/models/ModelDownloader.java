@@ -3,6 +3,7 @@ package org.clipsurgery.models;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
+import java.net.ConnectException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -329,7 +330,12 @@ public final class ModelDownloader {
     public Path fetch(ModelRegistry.Entry entry) throws IOException {
         Objects.requireNonNull(entry, "entry");
         Path target = cacheFile(entry);
-        Files.createDirectories(cacheDir);
+        try {
+            Files.createDirectories(cacheDir);
+        } catch (IOException e) {
+            throw new IOException("cannot create the model cache folder " + cacheDir + " (set " + CACHE_ENV
+                    + " to another folder): " + describe(e), e);
+        }
         return withLock(target, () -> {
             Path hit = verifiedCacheHit(entry, target);
             return hit != null ? hit : download(entry, target);
@@ -450,8 +456,12 @@ public final class ModelDownloader {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("download of " + uri + " interrupted");
+        } catch (ConnectException e) {
+            // Refused or unknown host: being offline is not fixed by retrying within seconds.
+            throw new IOException("cannot connect to " + uri.getHost() + " for " + uri + ": " + describe(e)
+                    + " (offline? pass a local file path, or set " + MIRROR_ENV + ")", e);
         } catch (IOException e) {
-            throw new RetryableException("cannot connect or no response: " + describe(e), e);
+            throw new RetryableException("no response: " + describe(e), e);
         }
         int status = resp.statusCode();
         try (InputStream body = resp.body()) {

@@ -255,13 +255,27 @@ class ModelDownloaderTest {
     }
 
     @Test
-    void connectionRefusedIsAnIOException() throws Exception {
+    void connectionRefusedIsAnIOExceptionWithoutRetries() throws Exception {
         String base = server.base();
         server.close();
         ModelRegistry.Entry e = ModelRegistry.Entry.fromUrl("RN50", base + path);
-        ModelDownloader d = downloader().registry(ModelRegistry.of(List.of(e))).maxAttempts(2).build();
+        ModelDownloader d = downloader().registry(ModelRegistry.of(List.of(e))).maxAttempts(5)
+                .retryDelay(Duration.ofSeconds(10)).build();
+        long t0 = System.nanoTime();
         IOException ex = assertThrows(IOException.class, () -> d.resolve("RN50"));
-        assertTrue(ex.getMessage().contains(base), ex.getMessage());
+        assertTrue(ex.getMessage().contains("cannot connect") && ex.getMessage().contains(base), ex.getMessage());
+        assertTrue(System.nanoTime() - t0 < 5_000_000_000L, "an offline machine is told at once");
+        assertEquals(List.of(), modelFiles());
+    }
+
+    @Test
+    void unwritableCacheFolderIsAClearError() throws Exception {
+        Path file = cache.resolve("not-a-folder");
+        Files.createDirectories(cache);
+        Files.write(file, new byte[1]);
+        ModelDownloader d = downloader().cacheDir(file.resolve("clip")).build();
+        IOException ex = assertThrows(IOException.class, () -> d.resolve("RN50"));
+        assertTrue(ex.getMessage().contains("cannot create the model cache folder"), ex.getMessage());
     }
 
     @Test
