@@ -82,7 +82,8 @@ public final class ModelRegistry {
                 throw new IllegalArgumentException("model " + name + ": URL " + url
                         + " is not an http(s) URL with a host");
             }
-            if (fileNameOf(url).isEmpty()) {
+            String file = fileNameOf(url);
+            if (file.isEmpty() || file.equals(".") || file.equals("..") || file.contains("\\")) {
                 throw new IllegalArgumentException("model " + name + ": URL " + url
                         + " does not end in a file name");
             }

@@ -60,6 +60,8 @@ class ModelRegistryTest {
                 () -> ModelRegistry.Entry.fromUrl("x", "ftp://h/" + "a".repeat(64) + "/x.pt"));
         assertThrows(IllegalArgumentException.class,
                 () -> ModelRegistry.Entry.fromUrl("x", "https://h/" + "a".repeat(64) + "/"));
+        assertThrows(IllegalArgumentException.class,
+                () -> ModelRegistry.Entry.fromUrl("x", "https://h/" + "a".repeat(64) + "/.."));
         ModelRegistry.Entry ok = ModelRegistry.Entry.fromUrl("x", "https://h/" + "A".repeat(64) + "/x.pt");
         assertEquals("a".repeat(64), ok.sha256());
         assertThrows(IllegalArgumentException.class, () -> ModelRegistry.of(List.of(ok, ok)));
