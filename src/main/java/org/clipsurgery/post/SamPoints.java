@@ -243,9 +243,6 @@ public final class SamPoints {
     /** The reference's interpolate(sm.reshape(1, 1, g, g), (d, d), mode='bilinear'). */
     private static float[] resize(float[] grid, int g, int d) {
         Bilinear.Axis a = Bilinear.axis(g, d);
-        // The input is a strided one-channel view, not channels-last; torch still picks the
-        // channels-last kernel when the output is small (d + d <= 128).
-        boolean cl = Bilinear.channelsLastKernel(1, false, d, d);
         float[] out = new float[d * d];
         for (int y = 0; y < d; y++) {
             int r0 = a.i0[y] * g;
@@ -255,9 +252,7 @@ public final class SamPoints {
                 float v01 = grid[r0 + a.i1[x]];
                 float v10 = grid[r1 + a.i0[x]];
                 float v11 = grid[r1 + a.i1[x]];
-                out[y * d + x] = cl
-                        ? Bilinear.channelsLast(v00, v01, v10, v11, a.l0[y], a.l1[y], a.l0[x], a.l1[x])
-                        : Bilinear.generic(v00, v01, v10, v11, a.l0[y], a.l1[y], a.l0[x], a.l1[x]);
+                out[y * d + x] = Bilinear.interpolate(v00, v01, v10, v11, a.l0[y], a.l1[y], a.l0[x], a.l1[x]);
             }
         }
         return out;

@@ -13,7 +13,8 @@ import java.util.stream.IntStream;
  *       {@code (s − min) / (max − min)} in float32 (a label whose patch similarities are all equal
  *       gives NaN, as in the reference);</li>
  *   <li>reshape to g×g (row-major), then bilinear resize to (H, W) with torch's
- *       {@code align_corners=False} rule and float32 arithmetic (see {@link Bilinear}).</li>
+ *       {@code align_corners=False} rule and float32 arithmetic (see {@link Bilinear}); on the
+ *       reference fixture the result equals the official one bit for bit.</li>
  * </ol>
  * Output {@link #values()}: {@code (B, H, W, T)} row-major, the layout of the reference fixture's
  * {@code similarity_map} and of the official function's result.
@@ -69,7 +70,6 @@ public final class SimilarityMaps {
         float[] norm = normalise(similarity, batch, tokens, labels, g);
         Bilinear.Axis ay = Bilinear.axis(g, height);
         Bilinear.Axis ax = Bilinear.axis(g, width);
-        boolean cl = Bilinear.channelsLastKernel(labels, true, height, width);
         float[] out = new float[(int) total];
         IntStream rows = IntStream.range(0, batch * height);
         if (total >= PARALLEL_THRESHOLD) rows = rows.parallel();
@@ -87,20 +87,9 @@ public final class SimilarityMaps {
                 int c1 = ax.i1[x] * labels;
                 float w0 = ax.l0[x];
                 float w1 = ax.l1[x];
-                if (cl) {
-                    float w00 = h0 * w0;
-                    float w01 = h0 * w1;
-                    float w10 = h1 * w0;
-                    float w11 = h1 * w1;
-                    for (int t = 0; t < labels; t++) {
-                        out[o + t] = norm[r0 + c0 + t] * w00 + norm[r0 + c1 + t] * w01
-                                + norm[r1 + c0 + t] * w10 + norm[r1 + c1 + t] * w11;
-                    }
-                } else {
-                    for (int t = 0; t < labels; t++) {
-                        out[o + t] = Bilinear.generic(norm[r0 + c0 + t], norm[r0 + c1 + t],
-                                norm[r1 + c0 + t], norm[r1 + c1 + t], h0, h1, w0, w1);
-                    }
+                for (int t = 0; t < labels; t++) {
+                    out[o + t] = Bilinear.interpolate(norm[r0 + c0 + t], norm[r0 + c1 + t],
+                            norm[r1 + c0 + t], norm[r1 + c1 + t], h0, h1, w0, w1);
                 }
             }
         });
@@ -109,7 +98,7 @@ public final class SimilarityMaps {
 
     /**
      * The map of one image and label, (H, W) row-major, without computing the others. Equal, value
-     * for value, to {@code compute(...).map(image, label)} (the same kernel is chosen, from T).
+     * for value, to {@code compute(...).map(image, label)}.
      */
     public static float[] mapOf(float[] similarity, int batch, int tokens, int labels, int image, int label,
             int height, int width) {
@@ -123,7 +112,6 @@ public final class SimilarityMaps {
         float[] grid = normalisedGrid(similarity, batch, tokens, labels, image, label);
         Bilinear.Axis ay = Bilinear.axis(g, height);
         Bilinear.Axis ax = Bilinear.axis(g, width);
-        boolean cl = Bilinear.channelsLastKernel(labels, true, height, width);
         float[] out = new float[height * width];
         IntStream rows = IntStream.range(0, height);
         if ((long) height * width >= PARALLEL_THRESHOLD) rows = rows.parallel();
@@ -137,9 +125,7 @@ public final class SimilarityMaps {
                 float v01 = grid[r0 + ax.i1[x]];
                 float v10 = grid[r1 + ax.i0[x]];
                 float v11 = grid[r1 + ax.i1[x]];
-                out[y * width + x] = cl
-                        ? Bilinear.channelsLast(v00, v01, v10, v11, h0, h1, ax.l0[x], ax.l1[x])
-                        : Bilinear.generic(v00, v01, v10, v11, h0, h1, ax.l0[x], ax.l1[x]);
+                out[y * width + x] = Bilinear.interpolate(v00, v01, v10, v11, h0, h1, ax.l0[x], ax.l1[x]);
             }
         });
         return out;
