@@ -1,8 +1,10 @@
 package org.clipsurgery.post;
 
+import com.google.gson.Gson;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Point prompts for Segment Anything from a similarity, exactly as the official
@@ -44,6 +46,8 @@ public final class SamPoints {
     public static final float DEFAULT_THRESHOLD = 0.8f;
     /** The official default down-sampling factor. */
     public static final int DEFAULT_DOWN_SAMPLE = 2;
+
+    private static final Gson JSON = new Gson();
 
     private final int[] xs;
     private final int[] ys;
@@ -178,6 +182,37 @@ public final class SamPoints {
             ys[i] = points.get(i)[1];
         }
         return new SamPoints(xs, ys, labels.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    /**
+     * Points for one image and label of a full similarity (B, N, T), with the official defaults:
+     * {@code compute(SimilarityMaps.patchSimilarity(...), imageHeight, imageWidth)}.
+     */
+    public static SamPoints forLabel(float[] similarity, int batch, int tokens, int labels, int image, int label,
+            int imageHeight, int imageWidth) {
+        return compute(SimilarityMaps.patchSimilarity(similarity, batch, tokens, labels, image, label),
+                imageHeight, imageWidth);
+    }
+
+    /**
+     * The points file of the CLI's {@code --save-tensors} contract: a JSON array with one object per
+     * image, mapping each label (in the map's order) to {@code {"points": [[x, y], ...], "labels":
+     * [...]}}. Label names are escaped as JSON strings.
+     */
+    public static String toJson(List<? extends Map<String, SamPoints>> perImage) {
+        if (perImage == null) throw new IllegalArgumentException("no images");
+        StringBuilder sb = new StringBuilder("[");
+        for (int i = 0; i < perImage.size(); i++) {
+            if (i > 0) sb.append(",");
+            sb.append("\n  {");
+            int k = 0;
+            for (Map.Entry<String, SamPoints> e : perImage.get(i).entrySet()) {
+                if (k++ > 0) sb.append(",");
+                sb.append("\n    ").append(JSON.toJson(e.getKey())).append(": ").append(e.getValue().toJson());
+            }
+            sb.append(k > 0 ? "\n  }" : "}");
+        }
+        return sb.append(perImage.isEmpty() ? "]" : "\n]").append('\n').toString();
     }
 
     /** Number of points. */

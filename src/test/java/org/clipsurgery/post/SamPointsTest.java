@@ -124,6 +124,27 @@ class SamPointsTest {
     }
 
     @Test
+    void pointsFileFollowsTheCliContract() {
+        float[] grid = {0, 0, 8, 8, 0, 0, 8, 8, 4, 4, 2, 2, 4, 4, 2, 2};
+        SamPoints p = SamPoints.compute(grid, 100, 200);
+        Map<String, SamPoints> image = new java.util.LinkedHashMap<>();
+        image.put("person", p);
+        image.put("tv \"monitor\"", p);
+        String json = SamPoints.toJson(List.of(image));
+        JsonArray parsed = JsonParser.parseString(json).getAsJsonArray();
+        assertEquals(1, parsed.size());
+        JsonObject tv = parsed.get(0).getAsJsonObject().getAsJsonObject("tv \"monitor\"");
+        assertEquals("[[150,25],[50,25]]", tv.getAsJsonArray("points").toString());
+        assertEquals("[1,0]", tv.getAsJsonArray("labels").toString());
+        assertEquals(List.of("person", "tv \"monitor\""), List.copyOf(parsed.get(0).getAsJsonObject().keySet()));
+        assertEquals(0, JsonParser.parseString(SamPoints.toJson(List.of())).getAsJsonArray().size());
+        // forLabel = compute on the label's patch column
+        float[] sim = new float[17 * 2];
+        for (int i = 0; i < 16; i++) sim[(1 + i) * 2 + 1] = grid[i];
+        assertArrayEquals(p.points(), SamPoints.forLabel(sim, 1, 17, 2, 0, 1, 100, 200).points());
+    }
+
+    @Test
     void badInputIsRejected() {
         assertThrows(IllegalArgumentException.class, () -> SamPoints.compute(new float[0], 10, 10));
         assertThrows(IllegalArgumentException.class, () -> SamPoints.compute(null, 10, 10));
