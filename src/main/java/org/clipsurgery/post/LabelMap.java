@@ -1,0 +1,159 @@
+package org.clipsurgery.post;
+
+import java.util.stream.IntStream;
+
+/**
+ * A per-pixel label map (open-vocabulary segmentation): for every pixel of every image, the index of
+ * the label whose map is highest there, or {@link #BACKGROUND} where the highest value is below an
+ * optional threshold.
+ *
+ * <p>Input: maps {@code (B, H, W, T)} row-major, normally {@link SimilarityMaps#values()} (each label
+ * min-max normalised to [0, 1], so a threshold in [0, 1] means "at least this fraction of the
+ * label's own range"). Ties go to the lowest label index, as {@code torch.argmax} and
+ * {@code numpy.argmax} resolve them. NaN values (a label whose similarity was constant) never win; a
+ * pixel where every value is NaN is background.
+ *
+ * <pre>{@code
+ * LabelMap seg = LabelMap.of(maps, 0.5f);        // background where no label reaches 0.5
+ * int label = seg.label(0, y, x);                // −1 for background
+ * byte[] png = seg.toBytes(0);                   // 255 for background, for an 8-bit picture
+ * }</pre>
+ */
+public final class LabelMap {
+    /** The index of background pixels in {@link #label} and {@link #values()}. */
+    public static final int BACKGROUND = -1;
+    /** The value of background pixels in {@link #toBytes}. */
+    public static final int BACKGROUND_BYTE = 255;
+
+    private final int[] values;
+    private final int batch;
+    private final int height;
+    private final int width;
+    private final int labels;
+
+    private LabelMap(int[] values, int batch, int height, int width, int labels) {
+        this.values = values;
+        this.batch = batch;
+        this.height = height;
+        this.width = width;
+        this.labels = labels;
+    }
+
+    /** Argmax of {@code maps} with no background. */
+    public static LabelMap of(SimilarityMaps maps) {
+        return of(maps.values(), maps.batch(), maps.height(), maps.width(), maps.labels(), Float.NEGATIVE_INFINITY);
+    }
+
+    /** Argmax of {@code maps}; pixels whose highest value is below {@code threshold} are background. */
+    public static LabelMap of(SimilarityMaps maps, float threshold) {
+        return of(maps.values(), maps.batch(), maps.height(), maps.width(), maps.labels(), threshold);
+    }
+
+    /**
+     * Argmax over the last axis of {@code maps} (B, H, W, T).
+     *
+     * @param threshold pixels whose highest value is below it become {@link #BACKGROUND};
+     *     {@link Float#NEGATIVE_INFINITY} for none
+     * @throws IllegalArgumentException if the sizes are not positive or do not match the array
+     */
+    public static LabelMap of(float[] maps, int batch, int height, int width, int labels, float threshold) {
+        if (maps == null) throw new IllegalArgumentException("maps are null");
+        if (batch < 1 || height < 1 || width < 1 || labels < 1) {
+            throw new IllegalArgumentException("label map needs positive sizes, got B=" + batch + " H=" + height
+                    + " W=" + width + " T=" + labels);
+        }
+        if (Float.isNaN(threshold)) throw new IllegalArgumentException("threshold is NaN");
+        long pixels = (long) batch * height * width;
+        if (maps.length != pixels * labels) {
+            throw new IllegalArgumentException("maps have " + maps.length + " values, expected B·H·W·T = " + batch
+                    + "·" + height + "·" + width + "·" + labels + " = " + pixels * labels);
+        }
+        int[] out = new int[(int) pixels];
+        IntStream range = IntStream.range(0, batch * height);
+        if (pixels * labels >= 1 << 18) range = range.parallel();
+        range.forEach(row -> {
+            for (int p = row * width, end = p + width; p < end; p++) {
+                int base = p * labels;
+                int best = BACKGROUND;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int t = 0; t < labels; t++) {
+                    float v = maps[base + t];
+                    // strict > keeps the first of equal values; NaN compares false and never wins
+                    if (v > max || (best == BACKGROUND && v == Float.NEGATIVE_INFINITY)) {
+                        max = v;
+                        best = t;
+                    }
+                }
+                out[p] = best == BACKGROUND || max < threshold ? BACKGROUND : best;
+            }
+        });
+        return new LabelMap(out, batch, height, width, labels);
+    }
+
+    /** The label index at pixel (x, y) of one image, or {@link #BACKGROUND}. */
+    public int label(int image, int y, int x) {
+        SimilarityMaps.checkIndex("image", image, batch);
+        SimilarityMaps.checkIndex("y", y, height);
+        SimilarityMaps.checkIndex("x", x, width);
+        return values[(image * height + y) * width + x];
+    }
+
+    /** All label indices, (B, H, W) row-major, −1 for background. The backing array: do not modify. */
+    public int[] values() {
+        return values;
+    }
+
+    /** The label indices of one image, (H, W) row-major (a copy). */
+    public int[] image(int image) {
+        SimilarityMaps.checkIndex("image", image, batch);
+        int[] out = new int[height * width];
+        System.arraycopy(values, image * height * width, out, 0, out.length);
+        return out;
+    }
+
+    /**
+     * One image's labels as bytes, (H, W) row-major, background {@value #BACKGROUND_BYTE}.
+     *
+     * @throws IllegalStateException if there are more than 255 labels (255 is reserved)
+     */
+    public byte[] toBytes(int image) {
+        if (labels > 255) throw new IllegalStateException(labels + " labels do not fit a byte map (at most 255)");
+        SimilarityMaps.checkIndex("image", image, batch);
+        byte[] out = new byte[height * width];
+        int o = image * height * width;
+        for (int p = 0; p < out.length; p++) {
+            int v = values[o + p];
+            out[p] = (byte) (v == BACKGROUND ? BACKGROUND_BYTE : v);
+        }
+        return out;
+    }
+
+    /** Pixel count per label in one image; index T holds the background count. */
+    public long[] counts(int image) {
+        SimilarityMaps.checkIndex("image", image, batch);
+        long[] out = new long[labels + 1];
+        int o = image * height * width;
+        for (int p = 0; p < height * width; p++) {
+            int v = values[o + p];
+            out[v == BACKGROUND ? labels : v]++;
+        }
+        return out;
+    }
+
+    public int batch() {
+        return batch;
+    }
+
+    public int height() {
+        return height;
+    }
+
+    public int width() {
+        return width;
+    }
+
+    /** The number of labels T (valid indices are 0 … T − 1). */
+    public int labels() {
+        return labels;
+    }
+}
