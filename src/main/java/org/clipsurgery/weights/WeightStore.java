@@ -1,0 +1,350 @@
+package org.clipsurgery.weights;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.NoSuchElementException;
+import java.util.Set;
+
+/**
+ * The weights of one CLIP model, keyed by OpenAI's state-dict names ({@code visual.conv1.weight},
+ * {@code transformer.resblocks.0.attn.in_proj_weight}, ...), each in the dtype it was stored in
+ * (OpenAI's TorchScript checkpoints mix fp16 matrices with fp32 norms and embeddings), with the
+ * {@link ModelConfig} inferred from the shapes as OpenAI's {@code build_model} infers it.
+ *
+ * <p>Three formats are read, told apart by content, not by file name:
+ * <ul>
+ *   <li>TorchScript archives (OpenAI's released {@code .pt} files), through LibTorch, mapped to
+ *       the CPU;
+ *   <li>{@code torch.save} zips of a state dict, read in Java (zip + a pickle subset with an
+ *       allow-list of PyTorch's tensor-rebuild functions; nothing in the file is executed);
+ *   <li>safetensors, memory-mapped.
+ * </ul>
+ * Every load is validated: the names must be exactly those the inferred config implies, every
+ * shape must match it, and non-weight entries ({@code input_resolution}, {@code context_length},
+ * {@code vocab_size}) are checked against the config and dropped. Any problem is a
+ * {@link WeightFormatException} naming the file and the problem.
+ *
+ * <pre>{@code
+ * try (WeightStore w = WeightStore.load(Path.of("ViT-B-16.pt"))) {
+ *     ModelConfig c = w.config();                  // ViT, width 768, 12 layers, patch 16, 224 px
+ *     HostTensor proj = w.get("visual.proj");     // F16 [768, 512]
+ *     w.saveSafetensors(Path.of("ViT-B-16.safetensors"));
+ * }
+ * }</pre>
+ */
+public final class WeightStore implements AutoCloseable {
+    /** The format a store was read from. */
+    public enum Format { TORCHSCRIPT, TORCH_SAVE, SAFETENSORS, MEMORY }
+
+    private static final int ZIP_MAGIC = 0x04034b50;
+    private static final long MAX_PICKLE = 64L << 20;
+
+    private final Path source;
+    private final Format format;
+    private final ModelConfig config;
+    private volatile Map<String, HostTensor> tensors;
+
+    private WeightStore(Path source, Format format, ModelConfig config, Map<String, HostTensor> tensors) {
+        this.source = source;
+        this.format = format;
+        this.config = config;
+        this.tensors = Collections.unmodifiableMap(tensors);
+    }
+
+    /** Reads and validates {@code file}, detecting its format from its content. */
+    public static WeightStore load(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) throw new WeightFormatException(file, "no such file");
+        byte[] head = new byte[16];
+        int n;
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            ByteBuffer b = ByteBuffer.wrap(head);
+            while (b.hasRemaining() && ch.read(b) > 0) { /* fill */ }
+            n = b.position();
+        }
+        ByteBuffer h = ByteBuffer.wrap(head).order(ByteOrder.LITTLE_ENDIAN);
+        if (n >= 4 && h.getInt(0) == ZIP_MAGIC) {
+            try (ZipArchive zip = ZipArchive.open(file)) {
+                String p = zip.prefix();
+                if (zip.has(p + "constants.pkl") || zip.names().stream().anyMatch(s -> s.startsWith(p + "code/"))) {
+                    return validated(file, Format.TORCHSCRIPT, TorchScriptReader.read(file, zip));
+                }
+                if (zip.has(p + "data.pkl")) return validated(file, Format.TORCH_SAVE, readTorchSave(file, zip));
+                throw new WeightFormatException(file, "zip archive is neither a TorchScript archive (code/, constants.pkl) "
+                        + "nor a torch.save file (" + p + "data.pkl)");
+            }
+        }
+        if (n >= 9 && h.getLong(0) > 1 && h.getLong(0) <= Files.size(file) - 8 && head[8] == '{') {
+            return validated(file, Format.SAFETENSORS, Safetensors.read(file));
+        }
+        if (n >= 2 && (head[0] & 0xff) == 0x80) {
+            throw new WeightFormatException(file, "a bare pickle (PyTorch's legacy, pre-1.6 torch.save format) is not "
+                    + "supported: re-save it with a current torch.save");
+        }
+        throw new WeightFormatException(file, "unrecognised format: not a zip archive (TorchScript / torch.save) "
+                + "nor safetensors");
+    }
+
+    /**
+     * A store over tensors already in memory (a synthetic model in a test, say), validated like a
+     * file. The map's iteration order is kept.
+     */
+    public static WeightStore of(Map<String, HostTensor> tensors) throws WeightFormatException {
+        return validated(Path.of("<memory>"), Format.MEMORY, new LinkedHashMap<>(tensors));
+    }
+
+    /** The inferred model config. */
+    public ModelConfig config() {
+        return config;
+    }
+
+    /** Where the weights were read from ({@code <memory>} for {@link #of}). */
+    public Path source() {
+        return source;
+    }
+
+    public Format format() {
+        return format;
+    }
+
+    /** The tensor {@code name} (OpenAI's state-dict name). */
+    public HostTensor get(String name) {
+        HostTensor t = open().get(name);
+        if (t == null) throw new NoSuchElementException(source + ": no weight named '" + name + "'");
+        return t;
+    }
+
+    public boolean has(String name) {
+        return open().containsKey(name);
+    }
+
+    /** All weight names, in the file's order. */
+    public Set<String> names() {
+        return open().keySet();
+    }
+
+    /** All weights by name, in the file's order (unmodifiable). */
+    public Map<String, HostTensor> tensors() {
+        return open();
+    }
+
+    /** Writes all weights to {@code file} as safetensors: OpenAI's names, dtypes as stored. */
+    public void saveSafetensors(Path file) throws IOException {
+        Safetensors.write(file, open());
+    }
+
+    /** Releases the tensors (memory-mapped files are unmapped when the buffers are collected). */
+    @Override
+    public void close() {
+        tensors = null;
+    }
+
+    private Map<String, HostTensor> open() {
+        Map<String, HostTensor> t = tensors;
+        if (t == null) throw new IllegalStateException(source + ": weight store is closed");
+        return t;
+    }
+
+    // ---------------------------------------------------------------- torch.save
+
+    private static Map<String, HostTensor> readTorchSave(Path file, ZipArchive zip) throws IOException {
+        String p = zip.prefix();
+        if (zip.has(p + "byteorder")) {
+            String order = new String(zip.read(p + "byteorder"), StandardCharsets.US_ASCII);
+            if (!order.equals("little")) throw new WeightFormatException(file, "byte order '" + order + "' is not supported");
+        }
+        if (zip.size(p + "data.pkl") > MAX_PICKLE) throw new WeightFormatException(file, "data.pkl is implausibly large");
+        Map<String, Object> dict = TorchPickle.stateDict(file, zip.read(p + "data.pkl"));
+        // Shapes are validated against the config before any storage is read, so a lying header
+        // cannot make this allocate more than the archive's own entries hold.
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : dict.entrySet()) {
+            if (e.getValue() instanceof TorchPickle.TensorRef r) shapes.put(e.getKey(), r.size());
+        }
+        Map<String, Long> configEntries = new HashMap<>();
+        for (Map.Entry<String, Object> e : dict.entrySet()) {
+            if (e.getValue() instanceof Long l) {
+                if (!ModelConfig.CONFIG_ENTRIES.contains(e.getKey())) {
+                    throw new WeightFormatException(file, "state dict entry '" + e.getKey() + "' is an integer, not a tensor");
+                }
+                configEntries.put(e.getKey(), l);
+            }
+        }
+        Map<String, long[]> weightShapes = new LinkedHashMap<>(shapes);
+        weightShapes.keySet().removeAll(ModelConfig.CONFIG_ENTRIES);
+        checkShapes(file, weightShapes);
+
+        Map<String, ByteBuffer> storages = new HashMap<>();
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : dict.entrySet()) {
+            if (!(e.getValue() instanceof TorchPickle.TensorRef r)) continue;
+            out.put(e.getKey(), materialise(file, zip, e.getKey(), r, storages));
+        }
+        for (Map.Entry<String, Long> e : configEntries.entrySet()) {
+            out.put(e.getKey(), new HostTensor(DType.I64, new long[0],
+                    ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, e.getValue())));
+        }
+        return out;
+    }
+
+    private static HostTensor materialise(Path file, ZipArchive zip, String name, TorchPickle.TensorRef r,
+            Map<String, ByteBuffer> storages) throws IOException {
+        TorchPickle.StorageRef s = r.storage();
+        DType dt = s.dtype();
+        String entry = zip.prefix() + "data/" + s.key();
+        ByteBuffer storage = storages.get(s.key());
+        if (storage == null) {
+            long size = zip.size(entry);
+            if (size < 0) throw new WeightFormatException(file, "tensor '" + name + "': storage " + entry + " is missing");
+            if (size != s.numel() * dt.size() || s.numel() > ZipArchive.MAX_ENTRY) {
+                throw new WeightFormatException(file, "tensor '" + name + "': storage " + entry + " holds " + size
+                        + " bytes, the pickle says " + s.numel() + " " + dt + " elements");
+            }
+            storage = ByteBuffer.wrap(zip.read(entry)).order(ByteOrder.LITTLE_ENDIAN);
+            storages.put(s.key(), storage);
+        } else if (storage.capacity() != s.numel() * dt.size()) {
+            throw new WeightFormatException(file, "tensor '" + name + "': storage " + s.key() + " is used with two sizes");
+        }
+        long[] size = r.size(), stride = r.stride();
+        long numel, last = r.offset();
+        try {
+            numel = HostTensor.numel(size);
+            for (int i = 0; i < size.length; i++) {
+                if (size[i] < 0 || stride[i] < 0) throw new ArithmeticException();
+                if (size[i] > 0) last = Math.addExact(last, Math.multiplyExact(size[i] - 1, stride[i]));
+            }
+        } catch (ArithmeticException ex) {
+            throw new WeightFormatException(file, "tensor '" + name + "': bad size " + Arrays.toString(size) + " / stride "
+                    + Arrays.toString(stride));
+        }
+        if (r.offset() < 0 || (numel > 0 && last >= s.numel()) || numel > s.numel()) {
+            throw new WeightFormatException(file, "tensor '" + name + "' (offset " + r.offset() + ", size "
+                    + Arrays.toString(size) + ", stride " + Arrays.toString(stride) + ") does not fit its storage of "
+                    + s.numel() + " elements");
+        }
+        int es = dt.size();
+        if (isContiguous(size, stride)) {
+            return new HostTensor(dt, size, storage.slice((int) (r.offset() * es), (int) (numel * es)));
+        }
+        // A strided view (a transposed weight, say): copy it out in row-major order.
+        ByteBuffer out = ByteBuffer.allocate((int) (numel * es)).order(ByteOrder.LITTLE_ENDIAN);
+        long[] idx = new long[size.length];
+        byte[] elem = new byte[es];
+        for (long k = 0; k < numel; k++) {
+            long src = r.offset();
+            for (int d = 0; d < size.length; d++) src += idx[d] * stride[d];
+            storage.get((int) (src * es), elem);
+            out.put(elem);
+            for (int d = size.length - 1; d >= 0; d--) {
+                if (++idx[d] < size[d]) break;
+                idx[d] = 0;
+            }
+        }
+        return new HostTensor(dt, size, out.flip());
+    }
+
+    private static boolean isContiguous(long[] size, long[] stride) {
+        long expect = 1;
+        for (int d = size.length - 1; d >= 0; d--) {
+            if (size[d] != 1 && stride[d] != expect) return false;
+            expect *= size[d];
+        }
+        return true;
+    }
+
+    // ---------------------------------------------------------------- validation
+
+    private static WeightStore validated(Path file, Format format, Map<String, HostTensor> raw) throws WeightFormatException {
+        Map<String, HostTensor> weights = new LinkedHashMap<>(raw);
+        Map<String, Long> configValues = new HashMap<>();
+        for (String k : ModelConfig.CONFIG_ENTRIES) {
+            HostTensor t = weights.remove(k);
+            if (t == null) continue;
+            if (t.numel() != 1) throw new WeightFormatException(file, "config entry '" + k + "' is not a scalar: " + t);
+            configValues.put(k, t.dtype().isFloatingPoint() ? Math.round((double) t.getFloat(0)) : integerValue(t));
+        }
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        for (Map.Entry<String, HostTensor> e : weights.entrySet()) shapes.put(e.getKey(), e.getValue().shape());
+        ModelConfig config = checkShapes(file, shapes);
+        for (Map.Entry<String, HostTensor> e : weights.entrySet()) {
+            boolean counter = e.getKey().endsWith(".num_batches_tracked");
+            DType dt = e.getValue().dtype();
+            if (counter ? dt.isFloatingPoint() : !dt.isFloatingPoint()) {
+                throw new WeightFormatException(file, "tensor '" + e.getKey() + "' has dtype " + dt + ", expected "
+                        + (counter ? "an integer type" : "a floating-point type"));
+            }
+        }
+        long[][] cross = {
+            {configValues.getOrDefault("input_resolution", -1L), config.imageResolution()},
+            {configValues.getOrDefault("context_length", -1L), config.contextLength()},
+            {configValues.getOrDefault("vocab_size", -1L), config.vocabSize()}};
+        String[] names = {"input_resolution", "context_length", "vocab_size"};
+        for (int i = 0; i < 3; i++) {
+            if (cross[i][0] != -1 && cross[i][0] != cross[i][1]) {
+                throw new WeightFormatException(file, "entry " + names[i] + " = " + cross[i][0]
+                        + " disagrees with the weights' shapes, which imply " + cross[i][1]);
+            }
+        }
+        return new WeightStore(file, format, config, weights);
+    }
+
+    private static long integerValue(HostTensor t) {
+        ByteBuffer b = t.data();
+        return switch (t.dtype()) {
+            case I64 -> b.getLong(0);
+            case I32 -> b.getInt(0);
+            case U8 -> b.get(0) & 0xff;
+            default -> (long) t.getFloat(0);
+        };
+    }
+
+    /** Infers the config and checks names and shapes against it exactly; returns the config. */
+    private static ModelConfig checkShapes(Path file, Map<String, long[]> shapes) throws WeightFormatException {
+        ModelConfig config;
+        try {
+            config = ModelConfig.infer(shapes);
+        } catch (IllegalArgumentException | ArithmeticException e) {
+            throw new WeightFormatException(file, "not a CLIP state dict: cannot infer the model config: " + e.getMessage());
+        }
+        Map<String, long[]> expected = config.expectedShapes();
+        List<String> missing = new ArrayList<>();
+        for (String k : expected.keySet()) {
+            if (!shapes.containsKey(k) && !ModelConfig.isOptional(k)) missing.add(k);
+        }
+        List<String> extra = new ArrayList<>();
+        for (String k : shapes.keySet()) if (!expected.containsKey(k)) extra.add(k);
+        if (!missing.isEmpty() || !extra.isEmpty()) {
+            throw new WeightFormatException(file, "weights do not match " + config + ":"
+                    + (missing.isEmpty() ? "" : " missing " + missing.size() + " " + head(missing))
+                    + (extra.isEmpty() ? "" : " unexpected " + extra.size() + " " + head(extra)));
+        }
+        List<String> wrong = new ArrayList<>();
+        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
+            long[] want = expected.get(e.getKey());
+            if (!Arrays.equals(want, e.getValue())) {
+                wrong.add(e.getKey() + " " + Arrays.toString(e.getValue()) + " (expected " + Arrays.toString(want) + ")");
+            }
+        }
+        if (!wrong.isEmpty()) {
+            throw new WeightFormatException(file, "shapes inconsistent with " + config + ": " + wrong.size() + " "
+                    + head(wrong));
+        }
+        return config;
+    }
+
+    private static String head(List<String> items) {
+        return (items.size() <= 10 ? items : items.subList(0, 10) + "...").toString();
+    }
+}
