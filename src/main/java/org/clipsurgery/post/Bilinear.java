@@ -21,7 +21,7 @@ package org.clipsurgery.post;
  * PyTorch's CPU kernels (aten/src/ATen/native/cpu/UpSampleKernel.cpp) sum the four taps in other
  * orders; their results differ from these by at most an ulp or two (2.4e-7 on the fixture's maps).
  */
-final class Bilinear {
+public final class Bilinear {
     private Bilinear() {}
 
     /** Precomputed taps of one axis: for each output index, two input indices and two weights. */
@@ -58,6 +58,18 @@ final class Bilinear {
             a.l0[d] = 1f - l1;
         }
         return a;
+    }
+
+    /** Resizes one plane {@code src} (inH × inW, row-major) into {@code dst} (outH × outW). */
+    public static void resize(float[] src, int inH, int inW, float[] dst, int outH, int outW) {
+        Axis ah = axis(inH, outH), aw = axis(inW, outW);
+        for (int y = 0; y < outH; y++) {
+            int r0 = ah.i0[y] * inW, r1 = ah.i1[y] * inW;
+            for (int x = 0; x < outW; x++) {
+                dst[y * outW + x] = interpolate(src[r0 + aw.i0[x]], src[r0 + aw.i1[x]], src[r1 + aw.i0[x]],
+                        src[r1 + aw.i1[x]], ah.l0[y], ah.l1[y], aw.l0[x], aw.l1[x]);
+            }
+        }
     }
 
     /** One output value from its four taps and the row (h) and column (w) weights. */

@@ -1,0 +1,357 @@
+package org.clipsurgery;
+
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Objects;
+import org.bytedeco.pytorch.Tensor;
+import org.clipsurgery.backend.cpu.TorchOps;
+import org.clipsurgery.graph.ClipGraph;
+import org.clipsurgery.graph.Pipeline;
+import org.clipsurgery.image.Images;
+import org.clipsurgery.image.Preprocessor;
+import org.clipsurgery.image.RgbImage;
+import org.clipsurgery.models.ModelDownloader;
+import org.clipsurgery.progress.Progress;
+import org.clipsurgery.text.ClipTokenizer;
+import org.clipsurgery.text.PromptTemplates;
+import org.clipsurgery.weights.ModelConfig;
+import org.clipsurgery.weights.WeightStore;
+
+/**
+ * CLIP Surgery on a CLIP model: where in an image the model finds each label.
+ *
+ * <pre>{@code
+ * try (ClipSurgery cs = ClipSurgery.open("ViT-B/16")) {           // or a local file path
+ *     LabelSet labels = cs.labels("person", "bench", "sky");         // text side, reusable
+ *     Explanation e = cs.explain(Path.of("photo.jpg"), labels);
+ *     float[] map = e.map("person");                                 // H×W in [0, 1]
+ *     Map<String, Float> scores = e.scores();                        // multi-label scores
+ *     int[] segmentation = e.labelMap(0f);                           // per-pixel label index
+ *     SamPrompt prompt = e.points("person");                         // points for Segment Anything
+ * }
+ * }</pre>
+ *
+ * <p>A model is opened once and used from any number of threads; {@link #close()} frees its
+ * native memory. Options: {@link Options}.
+ */
+public final class ClipSurgery implements AutoCloseable {
+    /** Surgery depth of the official implementation: the last 6 ViT blocks get the v-v path. */
+    public static final int DEFAULT_SURGERY_DEPTH = 6;
+    /** Largest image side accepted, in pixels. */
+    public static final int MAX_IMAGE_SIDE = 1 << 15;
+    /** Token rows per text-encoder pass when embedding label sets. */
+    private static final int TEXT_CHUNK = 1024;
+
+    private final WeightStore weights;
+    private final Pipeline<?> pipeline;
+    private final Options options;
+    private final int resolution;
+    private final int surgeryDepth;
+    private final ClipTokenizer tokenizer;
+    private final List<String> templates;
+    private volatile float[] emptyPrompt;
+    private volatile boolean closed;
+
+    /**
+     * Options of {@link ClipSurgery#open}. Defaults: CPU, fp32, the model's own resolution,
+     * surgery depth 6, the 85 default templates.
+     */
+    public static final class Options {
+        Device device = Device.CPU;
+        Precision precision = Precision.FP32;
+        int resolution;
+        int surgeryDepth = DEFAULT_SURGERY_DEPTH;
+        List<String> templates;
+        int threads;
+        Path cacheDir;
+        Progress progress;
+
+        public Options optDevice(Device d) {
+            device = Objects.requireNonNull(d);
+            return this;
+        }
+
+        public Options optPrecision(Precision p) {
+            precision = Objects.requireNonNull(p);
+            return this;
+        }
+
+        /** Input side in pixels; a multiple of the patch size (ViT) or 32 (ResNet). 0 = model default. */
+        public Options optResolution(int r) {
+            resolution = r;
+            return this;
+        }
+
+        /** Number of final ViT blocks given the dual path (1 … layers). */
+        public Options optSurgeryDepth(int k) {
+            surgeryDepth = k;
+            return this;
+        }
+
+        /** Prompt templates, each with "{}" where the label goes. */
+        public Options optTemplates(List<String> t) {
+            templates = List.copyOf(t);
+            return this;
+        }
+
+        /** LibTorch threads for the CPU backend (process-wide); 0 = LibTorch's default. */
+        public Options optThreads(int n) {
+            threads = n;
+            return this;
+        }
+
+        /** Where named models are downloaded (default ~/.cache/clip or $CLIP_SURGERY_CACHE). */
+        public Options optCacheDir(Path dir) {
+            cacheDir = dir;
+            return this;
+        }
+
+
+    /** Where download progress goes when a named model is fetched (default: nowhere). */
+        public Options optProgress(Progress p) {
+            progress = p;
+            return this;
+        }
+    }
+
+    private ClipSurgery(WeightStore weights, Options options) {
+        this.weights = weights;
+        this.options = options;
+        ModelConfig c = weights.config();
+        this.resolution = options.resolution == 0 ? c.imageResolution() : options.resolution;
+        if (resolution < c.gridStride() || resolution % c.gridStride() != 0 || resolution > 4096) {
+            throw new IllegalArgumentException("resolution " + resolution + " must be a positive multiple of "
+                    + c.gridStride() + (c.isVit() ? " (the patch size)" : " (the ResNet stride)") + ", at most 4096");
+        }
+        int layers = c.isVit() ? c.visionLayers()[0] : 1;
+        this.surgeryDepth = c.isVit() ? options.surgeryDepth : 1;
+        if (c.isVit() && (surgeryDepth < 1 || surgeryDepth > layers)) {
+            throw new IllegalArgumentException("surgery depth " + options.surgeryDepth + " must be in 1.." + layers);
+        }
+        this.templates = options.templates == null ? PromptTemplates.defaults() : options.templates;
+        if (templates.isEmpty()) throw new IllegalArgumentException("no prompt templates");
+        this.tokenizer = ClipTokenizer.bundled();
+        this.pipeline = cpuPipeline(weights, options);
+    }
+
+    private static Pipeline<Tensor> cpuPipeline(WeightStore weights, Options options) {
+        if (options.device != Device.CPU) {
+            throw new UnsupportedOperationException("device " + options.device
+                    + " is not available in this build yet: use Device.CPU");
+        }
+        if (options.precision != Precision.FP32) {
+            throw new UnsupportedOperationException("the CPU backend computes in fp32 only; "
+                    + options.precision + " is for the CUDA engine");
+        }
+        if (options.threads > 0) TorchOps.setThreads(options.threads);
+        TorchOps ops = new TorchOps(name -> weights.get(name).toF32());
+        ClipGraph<Tensor> graph = new ClipGraph<>(ops, weights.config(), n -> weights.has(n) ? weights.get(n) : null);
+        return new Pipeline<>(ops, graph, ops);
+    }
+
+    /** Opens a model by name ("ViT-B/16", "CS-RN50", …, downloaded once) or by file path. */
+    public static ClipSurgery open(String model) throws IOException {
+        return open(model, new Options());
+    }
+
+    public static ClipSurgery open(String model, Options options) throws IOException {
+        Objects.requireNonNull(model, "model");
+        ModelDownloader.Builder b = ModelDownloader.builder();
+        if (options.cacheDir != null) b.cacheDir(options.cacheDir);
+        if (options.progress != null) b.progress(options.progress);
+        return open(b.build().resolve(model), options);
+    }
+
+    /** Opens a checkpoint file: OpenAI TorchScript, a torch.save state dict, or safetensors. */
+    public static ClipSurgery open(Path file, Options options) throws IOException {
+        return open(WeightStore.load(file), options);
+    }
+
+    /** Opens weights already in memory (e.g. {@link org.clipsurgery.weights.RandomWeights}); takes ownership. */
+    public static ClipSurgery open(WeightStore store, Options options) {
+        try {
+            return new ClipSurgery(store, options);
+        } catch (RuntimeException e) {
+            store.close();
+            throw e;
+        }
+    }
+
+    public ModelConfig config() {
+        return weights.config();
+    }
+
+    /** The input side the images are resized to. */
+    public int resolution() {
+        return resolution;
+    }
+
+    public Device device() {
+        return options.device;
+    }
+
+    // ---- labels -------------------------------------------------------------------------------
+
+    public LabelSet labels(String... targets) {
+        return labels(List.of(targets));
+    }
+
+    /** Embeds the targets' labels with the prompt ensemble (one batched pass, chunked). */
+    public LabelSet labels(List<String> targets) {
+        checkOpen();
+        if (targets == null || targets.isEmpty()) throw new IllegalArgumentException("the label list is empty");
+        LinkedHashSet<String> distinct = new LinkedHashSet<>();
+        List<String> cleaned = new ArrayList<>();
+        for (String t : targets) {
+            if (t == null || t.isBlank()) throw new IllegalArgumentException("blank label in " + targets);
+            List<String> parts = new ArrayList<>();
+            for (String p : t.split("\\+")) {
+                String label = p.trim();
+                if (label.isEmpty()) throw new IllegalArgumentException("empty part in combined target '" + t + "'");
+                parts.add(label);
+                distinct.add(label);
+            }
+            cleaned.add(String.join("+", parts));
+        }
+        List<String> labels = List.copyOf(distinct);
+        return new LabelSet(this, cleaned, labels, ensemble(labels), config().embedDim());
+    }
+
+    /**
+     * Prompt ensemble as the official code computes it: every label in every template, each
+     * embedding L2-normalised, averaged per label, normalised again. Returns (labels, E).
+     */
+    float[] ensemble(List<String> labels) {
+        int e = config().embedDim(), nt = templates.size();
+        List<String> prompts = new ArrayList<>(labels.size() * nt);
+        for (String label : labels) for (String t : templates) prompts.add(PromptTemplates.apply(t, label));
+        double[] sums = new double[labels.size() * e];
+        for (int start = 0; start < prompts.size(); start += TEXT_CHUNK) {
+            List<String> chunk = prompts.subList(start, Math.min(prompts.size(), start + TEXT_CHUNK));
+            float[] f = pipeline.textFeatures(tokenizer.tokenize(chunk, false));
+            for (int r = 0; r < chunk.size(); r++) {
+                int label = (start + r) / nt;
+                double norm = 0;
+                for (int k = 0; k < e; k++) norm += (double) f[r * e + k] * f[r * e + k];
+                float inv = (float) (1 / Math.sqrt(norm));
+                for (int k = 0; k < e; k++) sums[label * e + k] += f[r * e + k] * inv;
+            }
+        }
+        float[] out = new float[labels.size() * e];
+        for (int l = 0; l < labels.size(); l++) {
+            double norm = 0;
+            for (int k = 0; k < e; k++) norm += sums[l * e + k] / nt * (sums[l * e + k] / nt);
+            for (int k = 0; k < e; k++) out[l * e + k] = (float) (sums[l * e + k] / nt / Math.sqrt(norm));
+        }
+        return out;
+    }
+
+    /** The prompt-ensembled empty string: the redundant feature of {@link Redundancy#EMPTY}. */
+    public float[] emptyPromptFeatures() {
+        float[] r = emptyPrompt;
+        if (r == null) emptyPrompt = r = ensemble(List.of(""));
+        return r.clone();
+    }
+
+    // ---- images -------------------------------------------------------------------------------
+
+    /** Explains an image file (PNG, JPEG, BMP) with {@link Redundancy#AUTO}. */
+    public Explanation explain(Path image, LabelSet labels) throws IOException {
+        return explain(List.of(Images.read(image)), labels, Redundancy.AUTO).get(0);
+    }
+
+    public Explanation explain(BufferedImage image, LabelSet labels) {
+        return explain(List.of(Images.fromBufferedImage(image)), labels, Redundancy.AUTO).get(0);
+    }
+
+    /**
+     * Explains a batch of images in one forward pass (8-bit RGB, e.g. from
+     * {@link Images#read}, {@link Images#fromBufferedImage} or {@link Images#fromBgrFrame}).
+     */
+    public List<Explanation> explain(List<RgbImage> images, LabelSet labels, Redundancy redundancy) {
+        checkOpen();
+        Objects.requireNonNull(labels, "labels");
+        Objects.requireNonNull(redundancy, "redundancy");
+        if (!labels.ownedBy(this)) {
+            throw new IllegalArgumentException("this label set was made by another model: call labels() on this one");
+        }
+        if (images == null || images.isEmpty()) throw new IllegalArgumentException("no images");
+        int b = images.size(), r = resolution, plane = 3 * r * r;
+        float[] pixels = new float[b * plane];
+        for (int i = 0; i < b; i++) {
+            RgbImage img = Objects.requireNonNull(images.get(i), "image " + i);
+            checkSize(img.width(), img.height());
+            Preprocessor.preprocessInto(img, r, pixels, i * plane);
+        }
+        float[] features = pipeline.imageFeatures(pixels, b, r, surgeryDepth);
+        int n = features.length / (b * config().embedDim());
+        boolean empty = redundancy == Redundancy.EMPTY || (redundancy == Redundancy.AUTO && labels.labels().size() == 1);
+        float[] sim = pipeline.similarity(features, b, n, labels.features(), labels.labels().size(),
+                empty ? emptyPromptFeatures() : null);
+        List<Explanation> out = new ArrayList<>(b);
+        int e = config().embedDim(), t = labels.labels().size();
+        for (int i = 0; i < b; i++) {
+            out.add(new Explanation(images.get(i).width(), images.get(i).height(), labels,
+                    java.util.Arrays.copyOfRange(sim, i * n * t, (i + 1) * n * t),
+                    java.util.Arrays.copyOfRange(features, i * n * e, (i + 1) * n * e),
+                    java.util.Arrays.copyOfRange(pixels, i * plane, (i + 1) * plane), r, e));
+        }
+        return out;
+    }
+
+    /**
+     * The plain CLIP map for comparison (no surgery): raw cosine similarity of the unmodified
+     * model's tokens with each label, as the official demo draws "CLIP" maps.
+     */
+    public Explanation explainPlain(RgbImage image, LabelSet labels) {
+        checkOpen();
+        if (!labels.ownedBy(this)) throw new IllegalArgumentException("this label set was made by another model");
+        checkSize(image.width(), image.height());
+        int r = resolution, e = config().embedDim(), t = labels.labels().size();
+        float[] pixels = Preprocessor.preprocess(image, r);
+        float[] features = pipeline.imageFeatures(pixels, 1, r, 0);
+        int n = features.length / e;
+        float[] text = labels.features();
+        float[] sim = new float[n * t];
+        for (int i = 0; i < n; i++) {
+            double norm = 0;
+            for (int k = 0; k < e; k++) norm += (double) features[i * e + k] * features[i * e + k];
+            float inv = (float) (1 / Math.sqrt(norm));
+            for (int l = 0; l < t; l++) {
+                double dot = 0;
+                for (int k = 0; k < e; k++) dot += features[i * e + k] * text[l * e + k];
+                sim[i * t + l] = (float) dot * inv;
+            }
+        }
+        return new Explanation(image.width(), image.height(), labels, sim, features, pixels, r, e);
+    }
+
+    private static void checkSize(int w, int h) {
+        if (w < 1 || h < 1) throw new IllegalArgumentException("image of size " + w + "×" + h + " is empty");
+        if (w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE) {
+            throw new IllegalArgumentException("image of size " + w + "×" + h + " is larger than "
+                    + MAX_IMAGE_SIDE + " pixels on a side");
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) throw new IllegalStateException("this ClipSurgery is closed");
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            try {
+                pipeline.close();
+                weights.close();
+            } catch (Exception e) {
+                throw new IllegalStateException("closing the model failed", e);
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+package org.clipsurgery.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.clipsurgery.ClipSurgery;
+import org.clipsurgery.Explanation;
+import org.clipsurgery.LabelSet;
+import org.clipsurgery.Redundancy;
+import org.clipsurgery.backend.cpu.TorchOps;
+import org.clipsurgery.image.Images;
+import org.clipsurgery.image.RgbImage;
+import org.clipsurgery.weights.ModelConfig;
+import org.clipsurgery.weights.RandomWeights;
+import org.clipsurgery.weights.WeightStore;
+
+/**
+ * The CPU benchmark: ViT-B/16-shaped random weights (generated, not downloaded), 59 labels,
+ * image → 59 maps at 480×640 (preprocessing, image encoder, feature surgery, min-max and
+ * bilinear maps) at 224 and 512 px, batch 1 and 8; and the 59 × 85 prompt ensemble. Reports the
+ * median wall time of repeated runs after warm-up, and the process's peak resident memory growth
+ * during each case (LibTorch allocations are not visible to the JVM, so RSS is the honest gauge).
+ */
+public final class CpuBenchmark {
+    /** The 59 labels of the official demo (PASCAL Context). */
+    public static final List<String> LABELS_59 = List.of("airplane", "bag", "bed", "bedclothes", "bench", "bicycle",
+            "bird", "boat", "book", "bottle", "building", "bus", "cabinet", "car", "cat", "ceiling", "chair", "cloth",
+            "computer", "cow", "cup", "curtain", "dog", "door", "fence", "floor", "flower", "food", "grass", "ground",
+            "horse", "keyboard", "light", "motorbike", "mountain", "mouse", "person", "plate", "platform",
+            "potted plant", "road", "rock", "sheep", "shelves", "sidewalk", "sign", "sky", "snow", "sofa", "table",
+            "track", "train", "tree", "truck", "tv monitor", "wall", "water", "window", "wood");
+
+    /** ViT-B/16: width 768, 12 layers, patch 16, 224 px; text 512 wide, 8 heads, 12 layers; embed 512. */
+    public static final ModelConfig VIT_B_16 = new ModelConfig(512, 224, new int[] {12}, 768, 16, 77, 49408, 512, 8, 12);
+
+    private CpuBenchmark() {}
+
+    /** Runs every case and returns the result table (Markdown). */
+    public static String run(int[] resolutions, int[] batches, int iterations, boolean ensemble) throws IOException {
+        StringBuilder table = new StringBuilder();
+        table.append("CPU backend (LibTorch ").append("2.10, fp32), ").append(TorchOps.threads())
+                .append(" threads, ").append(cpuName()).append("\n\n");
+        table.append("| case | median ms | min ms | peak RSS growth MB |\n|---|---:|---:|---:|\n");
+        for (int res : resolutions) {
+            try (ClipSurgery cs = ClipSurgery.open(WeightStore.of(RandomWeights.generate(VIT_B_16, 42)),
+                    new ClipSurgery.Options().optResolution(res))) {
+                LabelSet labels = null;
+                if (ensemble && res == resolutions[0]) {
+                    long before = resetPeak();
+                    long t0 = System.nanoTime();
+                    labels = cs.labels(LABELS_59);
+                    double ms = (System.nanoTime() - t0) / 1e6;
+                    table.append(String.format("| label ensemble 59 × 85 | %.0f | %.0f | %.0f |%n", ms, ms,
+                            (peakRss() - before) / 1e6));
+                } else {
+                    labels = cs.labels(LABELS_59.subList(0, 59));
+                }
+                for (int batch : batches) {
+                    List<RgbImage> images = new ArrayList<>();
+                    for (int i = 0; i < batch; i++) images.add(Images.fromBufferedImage(testImage(640, 480, i)));
+                    final LabelSet ls = labels;
+                    Runnable work = () -> {
+                        for (Explanation e : cs.explain(images, ls, Redundancy.LABELS)) e.maps();
+                    };
+                    work.run(); // warm-up: weights to LibTorch, position embeddings for this grid
+                    long before = resetPeak();
+                    double[] ms = new double[iterations];
+                    for (int i = 0; i < iterations; i++) {
+                        long t0 = System.nanoTime();
+                        work.run();
+                        ms[i] = (System.nanoTime() - t0) / 1e6;
+                    }
+                    Arrays.sort(ms);
+                    table.append(String.format("| image → 59 maps 480×640, %d px, batch %d | %.1f | %.1f | %.0f |%n",
+                            res, batch, ms[ms.length / 2], ms[0], (peakRss() - before) / 1e6));
+                }
+            }
+        }
+        return table.toString();
+    }
+
+    /** A deterministic 8-bit RGB test picture (smooth gradients and a few edges). */
+    static java.awt.image.BufferedImage testImage(int w, int h, int seed) {
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(w, h, java.awt.image.BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                int r = (x * 255 / w + seed * 37) & 255, g = (y * 255 / h) & 255, b = ((x / 40 + y / 40) % 2) * 200;
+                img.setRGB(x, y, (r << 16) | (g << 8) | b);
+            }
+        }
+        return img;
+    }
+
+    /** Resets the kernel's peak-RSS counter (VmHWM) and returns the current RSS, in bytes. */
+    private static long resetPeak() {
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+        } catch (IOException | RuntimeException e) {
+            // Not Linux, or not permitted: the growth column then shows the peak since start.
+        }
+        return status("VmRSS:");
+    }
+
+    private static long peakRss() {
+        return status("VmHWM:");
+    }
+
+    private static long status(String key) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith(key)) return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
+            }
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+        return 0;
+    }
+
+    private static String cpuName() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("model name")) return line.substring(line.indexOf(':') + 1).trim();
+            }
+        } catch (IOException | RuntimeException e) {
+            return System.getProperty("os.arch");
+        }
+        return System.getProperty("os.arch");
+    }
+}

@@ -1,0 +1,199 @@
+package org.clipsurgery.graph;
+
+import org.clipsurgery.weights.HostTensor;
+import org.clipsurgery.weights.ModelConfig;
+
+/**
+ * The CLIP model with CLIP Surgery's architecture surgery, written once over {@link Ops}.
+ * Image encoders return all tokens (B, N, E), N = 1 + g²; the text encoder returns the projected
+ * end-token features (B, E), unnormalised. See ../shared/docs/DESIGN.md, "The algorithm".
+ */
+public final class ClipGraph<T> {
+    private final Ops<T> ops;
+    private final ModelConfig config;
+    private final WeightLookup weights;
+
+    /** Access to the host copies of weights that derived constants are made from. */
+    public interface WeightLookup {
+        HostTensor host(String name);
+    }
+
+    public ClipGraph(Ops<T> ops, ModelConfig config, WeightLookup weights) {
+        this.ops = ops;
+        this.config = config;
+        this.weights = weights;
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    /**
+     * Image tokens of pixels (B, 3, R, R). {@code surgeryDepth} = number of final ViT blocks
+     * with the dual (v-v) path, 0 for the plain model; for a ResNet any depth &gt; 0 selects the
+     * v-v attention pool.
+     */
+    public T encodeImage(T pixels, int surgeryDepth) {
+        return config.isVit() ? encodeVit(pixels, surgeryDepth) : encodeResNet(pixels, surgeryDepth > 0);
+    }
+
+    // ---- ViT -------------------------------------------------------------------------------
+
+    private T encodeVit(T pixels, int surgeryDepth) {
+        int layers = config.visionLayers()[0];
+        int heads = config.visionHeads();
+        int grid = (int) (ops.shape(pixels)[2] / config.visionPatchSize());
+        T x = ops.conv2d(pixels, w("visual.conv1.weight"), config.visionPatchSize(), 0);
+        x = ops.gridToTokens(x);
+        x = ops.prependToken(x, w("visual.class_embedding"));
+        x = ops.add(x, positionEmbedding("visual.positional_embedding", grid));
+        x = ops.layerNorm(x, w("visual.ln_pre.weight"), w("visual.ln_pre.bias"));
+
+        int firstSurgery = layers - surgeryDepth;
+        for (int i = 0; i < firstSurgery; i++) x = residualBlock("visual.transformer.resblocks." + i, x, heads, false);
+        if (surgeryDepth > 0) {
+            T xOri = x, xNew = x;
+            for (int i = firstSurgery; i < layers; i++) {
+                String p = "visual.transformer.resblocks." + i;
+                T qkv = ops.linear(ops.layerNorm(xOri, w(p + ".ln_1.weight"), w(p + ".ln_1.bias")),
+                        w(p + ".attn.in_proj_weight"), w(p + ".attn.in_proj_bias"));
+                T[] paths = ops.dualAttention(qkv, heads);
+                xNew = ops.add(xNew, outProj(p, paths[1]));
+                xOri = ops.add(xOri, outProj(p, paths[0]));
+                xOri = ops.add(xOri, mlp(p, xOri));
+            }
+            // The surgery path has no class token of its own: it takes the original path's.
+            x = ops.withToken0From(xNew, xOri);
+        }
+        x = ops.layerNorm(x, w("visual.ln_post.weight"), w("visual.ln_post.bias"));
+        return ops.matmul(x, w("visual.proj"));
+    }
+
+    /** A standard pre-norm transformer block (attention + MLP). */
+    private T residualBlock(String p, T x, int heads, boolean causal) {
+        T qkv = ops.linear(ops.layerNorm(x, w(p + ".ln_1.weight"), w(p + ".ln_1.bias")),
+                w(p + ".attn.in_proj_weight"), w(p + ".attn.in_proj_bias"));
+        x = ops.add(x, outProj(p, ops.attention(qkv, heads, causal)));
+        return ops.add(x, mlp(p, x));
+    }
+
+    private T outProj(String p, T a) {
+        return ops.linear(a, w(p + ".attn.out_proj.weight"), w(p + ".attn.out_proj.bias"));
+    }
+
+    private T mlp(String p, T x) {
+        T h = ops.layerNorm(x, w(p + ".ln_2.weight"), w(p + ".ln_2.bias"));
+        h = ops.quickGelu(ops.linear(h, w(p + ".mlp.c_fc.weight"), w(p + ".mlp.c_fc.bias")));
+        return ops.linear(h, w(p + ".mlp.c_proj.weight"), w(p + ".mlp.c_proj.bias"));
+    }
+
+    // ---- ModifiedResNet --------------------------------------------------------------------
+
+    private T encodeResNet(T pixels, boolean surgery) {
+        T x = convBnRelu(pixels, "visual.conv1", "visual.bn1", 2, 1);
+        x = convBnRelu(x, "visual.conv2", "visual.bn2", 1, 1);
+        x = convBnRelu(x, "visual.conv3", "visual.bn3", 1, 1);
+        x = ops.avgPool(x, 2);
+        int[] blocks = config.visionLayers();
+        for (int stage = 0; stage < 4; stage++) {
+            for (int b = 0; b < blocks[stage]; b++) {
+                x = bottleneck("visual.layer" + (stage + 1) + "." + b, x, stage > 0 && b == 0 ? 2 : 1);
+            }
+        }
+        int grid = (int) ops.shape(x)[2];
+        T tokens = ops.gridToTokens(x);
+        tokens = ops.prependToken(tokens, ops.meanToken(tokens));
+        tokens = ops.add(tokens, positionEmbedding("visual.attnpool.positional_embedding", grid));
+        int heads = config.visionHeads();
+        T attended;
+        if (surgery) {
+            // CLIP Surgery's pool: q = k = v = v_proj(x), both paths identical, all tokens kept.
+            T v = ops.linear(tokens, w("visual.attnpool.v_proj.weight"), w("visual.attnpool.v_proj.bias"));
+            attended = ops.vvAttention(v, heads);
+        } else {
+            T qkv = ops.linear(tokens, packed("visual.attnpool", "weight"), packed("visual.attnpool", "bias"));
+            attended = ops.attention(qkv, heads, false);
+        }
+        return ops.linear(attended, w("visual.attnpool.c_proj.weight"), w("visual.attnpool.c_proj.bias"));
+    }
+
+    private T convBnRelu(T x, String conv, String bn, int stride, int padding) {
+        return ops.relu(batchNorm(ops.conv2d(x, w(conv + ".weight"), stride, padding), bn));
+    }
+
+    private T batchNorm(T x, String bn) {
+        return ops.batchNorm(x, w(bn + ".weight"), w(bn + ".bias"), w(bn + ".running_mean"), w(bn + ".running_var"));
+    }
+
+    private T bottleneck(String p, T x, int stride) {
+        T out = convBnRelu(x, p + ".conv1", p + ".bn1", 1, 0);
+        out = convBnRelu(out, p + ".conv2", p + ".bn2", 1, 1);
+        if (stride > 1) out = ops.avgPool(out, stride);
+        out = batchNorm(ops.conv2d(out, w(p + ".conv3.weight"), 1, 0), p + ".bn3");
+        T identity = x;
+        if (weights.host(p + ".downsample.0.weight") != null) {
+            T d = stride > 1 ? ops.avgPool(x, stride) : x;
+            identity = batchNorm(ops.conv2d(d, w(p + ".downsample.0.weight"), 1, 0), p + ".downsample.1");
+        }
+        return ops.relu(ops.add(out, identity));
+    }
+
+    /** q/k/v projections of the attention pool packed into one (3C, C) weight or (3C) bias. */
+    private T packed(String p, String kind) {
+        return ops.constant(p + ".qkv_proj." + kind, () -> {
+            HostTensor q = weights.host(p + ".q_proj." + kind);
+            float[] a = q.toFloatArray(), b = weights.host(p + ".k_proj." + kind).toFloatArray(),
+                    c = weights.host(p + ".v_proj." + kind).toFloatArray();
+            float[] all = new float[a.length * 3];
+            System.arraycopy(a, 0, all, 0, a.length);
+            System.arraycopy(b, 0, all, a.length, a.length);
+            System.arraycopy(c, 0, all, 2 * a.length, a.length);
+            long[] shape = q.shape();
+            shape[0] *= 3;
+            return HostTensor.ofFloats(all, shape);
+        });
+    }
+
+    // ---- text --------------------------------------------------------------------------------
+
+    /**
+     * Text features (B, E) of token rows (each of context length, start … end, zero padded).
+     * The encoder is causal and pools at the end token (the largest id), so positions after the
+     * last end token of the batch cannot change the result: only that prefix is computed.
+     */
+    public T encodeText(int[][] tokens) {
+        int batch = tokens.length;
+        int[] eot = new int[batch];
+        int length = 1;
+        for (int b = 0; b < batch; b++) {
+            int best = 0;
+            for (int i = 1; i < tokens[b].length; i++) if (tokens[b][i] > tokens[b][best]) best = i;
+            eot[b] = best;
+            length = Math.max(length, best + 1);
+        }
+        long[] ids = new long[batch * length];
+        for (int b = 0; b < batch; b++) for (int i = 0; i < length; i++) ids[b * length + i] = tokens[b][i];
+        final int n = length;
+        T x = ops.embedding(w("token_embedding.weight"), ops.tokenIds(ids, batch, n));
+        x = ops.add(x, ops.constant("positional_embedding[:" + n + "]", () -> {
+            HostTensor pos = weights.host("positional_embedding");
+            int c = (int) pos.size(1);
+            return HostTensor.ofFloats(java.util.Arrays.copyOf(pos.toFloatArray(), n * c), n, c);
+        }));
+        for (int i = 0; i < config.transformerLayers(); i++) {
+            x = residualBlock("transformer.resblocks." + i, x, config.transformerHeads(), true);
+        }
+        x = ops.layerNorm(x, w("ln_final.weight"), w("ln_final.bias"));
+        return ops.matmul(ops.gatherTokens(x, eot), w("text_projection"));
+    }
+
+    // ---- helpers -----------------------------------------------------------------------------
+
+    private T w(String name) {
+        return ops.weight(name);
+    }
+
+    private T positionEmbedding(String name, int grid) {
+        return ops.constant(name + "@" + grid, () -> PositionEmbeddings.resize(weights.host(name), grid));
+    }
+}

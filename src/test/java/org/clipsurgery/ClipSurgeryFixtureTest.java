@@ -1,0 +1,97 @@
+package org.clipsurgery;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.clipsurgery.image.Images;
+import org.clipsurgery.image.RgbImage;
+import org.clipsurgery.post.SamPoints;
+import org.clipsurgery.testing.Fixtures;
+import org.clipsurgery.weights.HostTensor;
+import org.clipsurgery.weights.Safetensors;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The whole CPU pipeline against the official implementation's outputs, key by key, for every
+ * fixture model file and resolution (tolerances: ../shared/fixtures/README.md).
+ */
+class ClipSurgeryFixtureTest {
+
+    static Stream<Arguments> cases() {
+        List<Arguments> out = new ArrayList<>();
+        for (String file : new String[] {"vit.pt", "vit-jit.pt", "rn.pt"}) {
+            for (int r : new int[] {64, 96}) out.add(Arguments.of(file, r));
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} at {1} px")
+    @MethodSource("cases")
+    void everyKeyMatchesTheOfficialImplementation(String file, int resolution) throws Exception {
+        String model = file.startsWith("rn") ? "rn" : "vit";
+        Path dir = Fixtures.dir();
+        Map<String, HostTensor> ref = Safetensors.read(dir.resolve("reference-" + model + ".safetensors"));
+        JsonObject json = JsonParser.parseString(Files.readString(dir.resolve("reference.json"))).getAsJsonObject();
+        List<String> texts = new ArrayList<>();
+        json.getAsJsonArray("texts").forEach(t -> texts.add(t.getAsString()));
+        String k = model + "." + resolution + ".";
+        RgbImage image = Images.read(dir.resolve("image.png"));
+
+        try (ClipSurgery cs = ClipSurgery.open(dir.resolve(file), new ClipSurgery.Options().optResolution(resolution))) {
+            LabelSet labels = cs.labels(texts);
+            Explanation e = cs.explain(List.of(image), labels, Redundancy.LABELS).get(0);
+            assertArrayEquals(ref.get(k + "image").toFloatArray(), e.preprocessedImage(), "image");
+            close(k + "surgery_image_features", ref, e.imageFeatures());
+            close(k + "text_features", ref, labels.textFeatures());
+            close(k + "redundant_features", ref, cs.emptyPromptFeatures());
+            close(k + "similarity", ref, e.similarity());
+            Explanation redundant = cs.explain(List.of(image), labels, Redundancy.EMPTY).get(0);
+            close(k + "similarity_redundant", ref, redundant.similarity());
+            if (ref.containsKey(k + "plain_image_features")) {
+                close(k + "plain_image_features", ref, cs.explainPlain(image, labels).imageFeatures());
+            }
+            if (model.equals("vit")) { // ResNet maps and points are ill-conditioned (fixture README)
+                if (ref.containsKey(k + "similarity_map")) close(k + "similarity_map", ref, e.maps().values());
+                JsonObject points = json.getAsJsonObject(model).getAsJsonObject(String.valueOf(resolution));
+                for (String label : texts) {
+                    SamPoints p = e.points(label);
+                    JsonObject expected = points.getAsJsonObject(label);
+                    JsonArray xy = expected.getAsJsonArray("points");
+                    assertEquals(xy.size(), p.size(), label + ": number of points");
+                    for (int i = 0; i < xy.size(); i++) {
+                        assertEquals(xy.get(i).getAsJsonArray().get(0).getAsInt(), p.x(i), label + " point " + i + " x");
+                        assertEquals(xy.get(i).getAsJsonArray().get(1).getAsInt(), p.y(i), label + " point " + i + " y");
+                    }
+                    JsonArray lab = expected.getAsJsonArray("labels");
+                    for (int i = 0; i < lab.size(); i++) assertEquals(lab.get(i).getAsInt(), p.labels()[i], label + " label " + i);
+                }
+            }
+        }
+    }
+
+    /** 1e-4 absolute + 1e-3 relative, element-wise; also reports the largest error seen. */
+    static void close(String key, Map<String, HostTensor> ref, float[] actual) {
+        float[] expected = ref.get(key).toFloatArray();
+        assertEquals(expected.length, actual.length, key + ": size");
+        double worst = 0;
+        for (int i = 0; i < expected.length; i++) {
+            double err = Math.abs(actual[i] - expected[i]);
+            worst = Math.max(worst, err);
+            assertTrue(err <= 1e-4 + 1e-3 * Math.abs(expected[i]),
+                    key + "[" + i + "]: expected " + expected[i] + ", got " + actual[i]);
+        }
+        System.out.printf("%-40s max abs error %.3g%n", key, worst);
+    }
+}
