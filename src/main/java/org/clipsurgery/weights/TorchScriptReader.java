@@ -126,9 +126,11 @@ final class TorchScriptReader {
         return null;
     }
 
+    /** The first non-blank line of a LibTorch error (the rest is a C++ backtrace). */
     private static String firstLine(Throwable e) {
-        String m = String.valueOf(e.getMessage());
-        int nl = m.indexOf('\n');
-        return nl < 0 ? m : m.substring(0, nl);
+        for (String line : String.valueOf(e.getMessage()).split("\n")) {
+            if (!line.isBlank()) return line.strip();
+        }
+        return e.getClass().getSimpleName();
     }
 }
