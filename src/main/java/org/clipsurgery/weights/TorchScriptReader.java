@@ -67,10 +67,7 @@ final class TorchScriptReader {
             if (!zip.has(p + need)) throw new WeightFormatException(file, "TorchScript archive lacks " + p + need);
         }
         zip.verifyAll();
-        if (zip.has(p + "byteorder")) {
-            String order = new String(zip.read(p + "byteorder"), StandardCharsets.US_ASCII);
-            if (!order.equals("little")) throw new WeightFormatException(file, "byte order '" + order + "' is not supported");
-        }
+        WeightStore.checkByteOrder(file, zip);
         boolean code = false;
         for (String name : zip.names()) {
             if (!name.startsWith(p + "code/") || !name.endsWith(".py")) continue;
