@@ -67,10 +67,7 @@ final class TorchScriptReader {
             if (!zip.has(p + need)) throw new WeightFormatException(file, "TorchScript archive lacks " + p + need);
         }
         zip.verifyAll();
-        if (zip.has(p + "byteorder")) {
-            String order = new String(zip.read(p + "byteorder"), StandardCharsets.US_ASCII);
-            if (!order.equals("little")) throw new WeightFormatException(file, "byte order '" + order + "' is not supported");
-        }
+        WeightStore.checkByteOrder(file, zip);
         boolean code = false;
         for (String name : zip.names()) {
             if (!name.startsWith(p + "code/") || !name.endsWith(".py")) continue;
@@ -126,9 +123,11 @@ final class TorchScriptReader {
         return null;
     }
 
+    /** The first non-blank line of a LibTorch error (the rest is a C++ backtrace). */
     private static String firstLine(Throwable e) {
-        String m = String.valueOf(e.getMessage());
-        int nl = m.indexOf('\n');
-        return nl < 0 ? m : m.substring(0, nl);
+        for (String line : String.valueOf(e.getMessage()).split("\n")) {
+            if (!line.isBlank()) return line.strip();
+        }
+        return e.getClass().getSimpleName();
     }
 }

@@ -87,7 +87,15 @@ public final class WeightStore implements AutoCloseable {
             }
         }
         if (n >= 9 && h.getLong(0) > 1 && h.getLong(0) <= Files.size(file) - 8 && head[8] == '{') {
-            return validated(file, Format.SAFETENSORS, Safetensors.read(file));
+            Map<String, HostTensor> t;
+            try {
+                t = Safetensors.read(file);
+            } catch (IllegalArgumentException e) {
+                // FileChannel.map and ByteBuffer offsets are int-sized: the reader maps up to 2 GiB.
+                throw new WeightFormatException(file, "safetensors file too large for this reader (2 GiB at most): "
+                        + e.getMessage(), e);
+            }
+            return validated(file, Format.SAFETENSORS, t);
         }
         if (n >= 2 && (head[0] & 0xff) == 0x80) {
             throw new WeightFormatException(file, "a bare pickle (PyTorch's legacy, pre-1.6 torch.save format) is not "
@@ -161,10 +169,7 @@ public final class WeightStore implements AutoCloseable {
 
     private static Map<String, HostTensor> readTorchSave(Path file, ZipArchive zip) throws IOException {
         String p = zip.prefix();
-        if (zip.has(p + "byteorder")) {
-            String order = new String(zip.read(p + "byteorder"), StandardCharsets.US_ASCII);
-            if (!order.equals("little")) throw new WeightFormatException(file, "byte order '" + order + "' is not supported");
-        }
+        checkByteOrder(file, zip);
         if (zip.size(p + "data.pkl") > MAX_PICKLE) throw new WeightFormatException(file, "data.pkl is implausibly large");
         Map<String, Object> dict = TorchPickle.stateDict(file, zip.read(p + "data.pkl"));
         // Shapes are validated against the config before any storage is read, so a lying header
@@ -197,6 +202,15 @@ public final class WeightStore implements AutoCloseable {
                     ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, e.getValue())));
         }
         return out;
+    }
+
+    /** PyTorch records the writer's byte order; only little-endian data is read. */
+    static void checkByteOrder(Path file, ZipArchive zip) throws WeightFormatException {
+        String name = zip.prefix() + "byteorder";
+        if (!zip.has(name)) return; // older PyTorch versions write none; their data is little-endian
+        if (zip.size(name) > 16) throw new WeightFormatException(file, name + " is not a byte order");
+        String order = new String(zip.read(name), StandardCharsets.US_ASCII);
+        if (!order.equals("little")) throw new WeightFormatException(file, "byte order '" + order + "' is not supported");
     }
 
     private static HostTensor materialise(Path file, ZipArchive zip, String name, TorchPickle.TensorRef r,

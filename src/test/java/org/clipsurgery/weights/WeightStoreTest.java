@@ -281,6 +281,23 @@ class WeightStoreTest {
     }
 
     @Test
+    void torchSaveFromAnIndependentWriterReadsBack() throws IOException {
+        ModelConfig c = new ModelConfig(16, 64, new int[] {1, 2, 1, 1}, 4, 0, 6, 13, 8, 0, 2);
+        Map<String, HostTensor> t = synthetic(c, new Random(7));
+        Path f = tmp.resolve("small.pt");
+        Files.write(f, TorchSaveWriter.write("small", t));
+        try (WeightStore w = WeightStore.load(f)) {
+            assertEquals(WeightStore.Format.TORCH_SAVE, w.format());
+            assertEquals(c, w.config());
+            assertEquals(t.keySet().stream().toList(), w.names().stream().toList());
+            for (String n : t.keySet()) {
+                assertEquals(t.get(n).dtype(), w.get(n).dtype(), n);
+                assertEquals(t.get(n).data(), w.get(n).data(), n);
+            }
+        }
+    }
+
+    @Test
     void closedStoreRefusesAccess() throws IOException {
         WeightStore w = WeightStore.load(Fixtures.file("rn.pt"));
         w.close();
