@@ -209,7 +209,7 @@ public final class ClipSurgery implements AutoCloseable {
         for (String t : targets) {
             if (t == null || t.isBlank()) throw new IllegalArgumentException("blank label in " + targets);
             List<String> parts = new ArrayList<>();
-            for (String p : t.split("\\+")) {
+            for (String p : t.split("\\+", -1)) {
                 String label = p.trim();
                 if (label.isEmpty()) throw new IllegalArgumentException("empty part in combined target '" + t + "'");
                 parts.add(label);
