@@ -58,13 +58,13 @@ public final class ClipSurgery implements AutoCloseable {
 
     /**
      * Options of {@link ClipSurgery#open}. Defaults: CPU, fp32, the model's own resolution,
-     * surgery depth 6, the 85 default templates.
+     * surgery depth 6 (or all blocks of a smaller model), the 85 default templates.
      */
     public static final class Options {
         Device device = Device.CPU;
         Precision precision = Precision.FP32;
         int resolution;
-        int surgeryDepth = DEFAULT_SURGERY_DEPTH;
+        int surgeryDepth;
         List<String> templates;
         int threads;
         Path cacheDir;
@@ -86,7 +86,7 @@ public final class ClipSurgery implements AutoCloseable {
             return this;
         }
 
-        /** Number of final ViT blocks given the dual path (1 … layers). */
+        /** Number of final ViT blocks given the dual path (1 … layers); default min(6, layers). */
         public Options optSurgeryDepth(int k) {
             surgeryDepth = k;
             return this;
@@ -128,7 +128,8 @@ public final class ClipSurgery implements AutoCloseable {
                     + c.gridStride() + (c.isVit() ? " (the patch size)" : " (the ResNet stride)") + ", at most 4096");
         }
         int layers = c.isVit() ? c.visionLayers()[0] : 1;
-        this.surgeryDepth = c.isVit() ? options.surgeryDepth : 1;
+        this.surgeryDepth = !c.isVit() ? 1
+                : options.surgeryDepth == 0 ? Math.min(DEFAULT_SURGERY_DEPTH, layers) : options.surgeryDepth;
         if (c.isVit() && (surgeryDepth < 1 || surgeryDepth > layers)) {
             throw new IllegalArgumentException("surgery depth " + options.surgeryDepth + " must be in 1.." + layers);
         }
