@@ -25,13 +25,13 @@ import org.clipsurgery.weights.WeightStore;
  * CLIP Surgery on a CLIP model: where in an image the model finds each label.
  *
  * <pre>{@code
- * try (ClipSurgery cs = ClipSurgery.open("ViT-B/16")) {           // or a local file path
- *     LabelSet labels = cs.labels("person", "bench", "sky");         // text side, reusable
+ * try (ClipSurgery cs = ClipSurgery.open("ViT-B/16")) {            // a name (downloaded once) or a file
+ *     LabelSet labels = cs.labels("person", "bench", "sky");          // text side, reusable
  *     Explanation e = cs.explain(Path.of("photo.jpg"), labels);
- *     float[] map = e.map("person");                                 // H×W in [0, 1]
- *     Map<String, Float> scores = e.scores();                        // multi-label scores
- *     int[] segmentation = e.labelMap(0f);                           // per-pixel label index
- *     SamPrompt prompt = e.points("person");                         // points for Segment Anything
+ *     float[] map = e.map("person");                                  // H×W, values in [0, 1]
+ *     Map<String, Float> scores = e.scores();                         // multi-label scores
+ *     LabelMap segmentation = e.labelMap(0.5f);                       // per-pixel label (or background)
+ *     SamPoints prompt = e.points("person");                          // point prompts for Segment Anything
  * }
  * }</pre>
  *

@@ -77,8 +77,6 @@ public interface Ops<T> {
     /** Mean over tokens: (B, N, C) → (B, 1, C). */
     T meanToken(T x);
 
-    /** Keeps the first {@code n} tokens: (B, N, C) → (B, n, C). */
-    T firstTokens(T x, int n);
 
     /** x with token 0 taken from {@code src} (same shape); a new tensor, inputs unchanged. */
     T withToken0From(T x, T src);

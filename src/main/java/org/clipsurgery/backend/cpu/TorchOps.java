@@ -178,11 +178,6 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
     }
 
     @Override
-    public Tensor firstTokens(Tensor x, int n) {
-        return x.narrow(1, 0, n);
-    }
-
-    @Override
     public Tensor withToken0From(Tensor x, Tensor src) {
         return torch.cat(new TensorVector(src.narrow(1, 0, 1), x.narrow(1, 1, x.size(1) - 1)), 1);
     }
