@@ -160,7 +160,7 @@ static double ulp_at(int dtype, double v) {
 }
 
 // Kernel vs twin: |got − want| <= tol·max|want| + ulp(want); prints the first mismatches.
-static void expect_close(const std::string &what, const Tensor &got, const Tensor &want) {
+[[maybe_unused]] static void expect_close(const std::string &what, const Tensor &got, const Tensor &want) {
     const double tol = want.dtype == CS_F32 ? 1e-5 : 2e-3;
     double scale = 0;
     for (size_t i = 0; i < want.count(); i++) scale = std::fmax(scale, std::fabs(want.at(i)));
@@ -178,7 +178,7 @@ static void expect_close(const std::string &what, const Tensor &got, const Tenso
            want.count(), worst);
 }
 
-static void expect_equal_bytes(const std::string &what, const Tensor &got, const Tensor &want) {
+[[maybe_unused]] static void expect_equal_bytes(const std::string &what, const Tensor &got, const Tensor &want) {
     size_t bad = 0;
     for (size_t i = 0; i < want.count(); i++) bad += got.at(i) != want.at(i);
     EXPECT(bad == 0, "%s: %zu of %zu elements differ", what.c_str(), bad, want.count());
