@@ -241,7 +241,8 @@ int cs_map_points_cuda(const float *similarity, int64_t batch, int64_t tokens, i
                                            max_points, points, counts))
         return rc;
     const int g = (int)cs::grid_side(tokens), s = g / 2;
-    CS_CHECK_ARG((int64_t)s * s <= 12288, "map_points_cuda: the grid must be at most 221x221");
+    // The downsampled map lives in shared memory (48 KiB without opt-in, static part included).
+    CS_CHECK_ARG((int64_t)s * s <= 12000, "map_points_cuda: the grid must be at most 219x219");
     points_kernel<<<dim3((unsigned)labels, (unsigned)batch), kThreads,
                     (size_t)s * s * sizeof(float), stream>>>(
         similarity, (int)tokens, g, (int)labels, (int)height, (int)width, threshold,
