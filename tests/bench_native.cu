@@ -194,6 +194,7 @@ int main(int argc, char **argv) {
         // engine helpers, fp16 activations
         void *x = device_random(tok * 2), *y = device_random(tok * 2), *hidden = device_random(tok * 4 * 2);
         void *w = device_random((size_t)4 * C * 4, 0.5f, 1.5f), *b = device_random((size_t)4 * C * 4);
+        void *pos = device_random((size_t)(1 + 7 * 7) * C * 4); // a 7×7 position grid, resized to g×g
         std::snprintf(shape, sizeof shape, "%s N=%d C=%d", m.name, N, C);
         ms = time_ms([&] { return cs_layer_norm_cuda(x, CS_F16, N, C, static_cast<float *>(w), static_cast<float *>(b), 1e-5f, y, nullptr); });
         row("layer_norm f16", shape, ms, tok * 4.0, 0);
@@ -202,7 +203,7 @@ int main(int argc, char **argv) {
         ms = time_ms([&] { return cs_residual_add_cuda(x, y, CS_F16, N, C, static_cast<float *>(b), nullptr); });
         row("residual_add f16", shape, ms, tok * 6.0, 0);
         ms = time_ms([&] {
-            return cs_embed_tokens_cuda(y, CS_F16, 1, g, C, static_cast<float *>(b), static_cast<float *>(w), 7, x, nullptr);
+            return cs_embed_tokens_cuda(y, CS_F16, 1, g, C, static_cast<float *>(b), static_cast<float *>(pos), 7, x, nullptr);
         });
         row("embed_tokens f16 (7->g)", shape, ms, tok * 4.0, 0);
         ms = time_ms([&] { return cs_class_token_copy_cuda(x, y, CS_F16, 1, N, C, nullptr); });
@@ -210,7 +211,7 @@ int main(int argc, char **argv) {
         ms = time_ms([&] { return cs_l2_normalize_cuda(x, CS_F16, N, C, y, nullptr); });
         row("l2_normalize f16", shape, ms, tok * 4.0, 0);
         std::printf("\n");
-        for (void *p : {qkv, o1, o2, img, text, sim, maps, pts, cnt, frame, planes, x, y, hidden, w, b}) cudaFree(p);
+        for (void *p : {qkv, o1, o2, img, text, sim, maps, pts, cnt, frame, planes, x, y, hidden, w, b, pos}) cudaFree(p);
     }
     std::printf("PyTorch side by side (two SDPA calls; the official feature surgery) is not part of this\n"
                 "program: it has no LibTorch headers. Run the same shapes in PyTorch on this machine.\n");
