@@ -129,6 +129,8 @@ CS_API int cs_feature_surgery_cuda(const void *image, int image_dtype, int64_t b
  * scale:   the softmax scale, usually d^-1/2
  * At least one output must be non-NULL. Softmax and accumulation are fp32; no tokens×tokens
  * matrix is stored. CUDA: head dims 32, 64, 80 and 128 (others CS_ERR_UNSUPPORTED); CPU: any.
+ * CUDA with f16/bf16 uses tensor cores where qkv is 16-byte aligned, and there (as
+ * FlashAttention does) rounds the softmax weights to the input type before multiplying by v.
  * ------------------------------------------------------------------------------------------- */
 CS_API int cs_attention_dual_cpu(const void *qkv, int dtype, int64_t batch, int64_t tokens,
                                  int64_t channels, int64_t heads, float scale, void *out_ori,
