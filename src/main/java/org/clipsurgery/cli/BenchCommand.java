@@ -15,6 +15,7 @@ import picocli.CommandLine.Spec;
 
 /** {@code bench}: the CPU benchmark, printed as a Markdown table. */
 @Command(name = "bench", sortOptions = false, mixinStandardHelpOptions = true,
+        header = "Benchmark the CPU pipeline; prints a Markdown table.",
         description = {
             "Benchmark: image -> 59 maps at 480x640 (preprocessing, image encoder, feature surgery, maps) per "
                     + "resolution and batch size, and the 59 x 85 prompt ensemble; median and minimum wall time "

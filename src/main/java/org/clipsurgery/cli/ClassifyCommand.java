@@ -15,6 +15,7 @@ import picocli.CommandLine.Option;
 
 /** {@code classify}: multi-label scores per image. */
 @Command(name = "classify", sortOptions = false, mixinStandardHelpOptions = true,
+        header = "Multi-label scores per image, as a table or JSON.",
         description = {
             "Multi-label scores: the class token's feature-surgery similarity with each target "
                     + "(higher = more present; comparable within one image and label set).",

@@ -16,6 +16,7 @@ import picocli.CommandLine.Spec;
 
 /** {@code convert}: any supported checkpoint to safetensors with OpenAI's parameter names. */
 @Command(name = "convert", sortOptions = false, mixinStandardHelpOptions = true,
+        header = "Convert a checkpoint to safetensors.",
         description = "Convert a checkpoint (OpenAI TorchScript .pt, torch.save state dict, safetensors) to "
                 + "safetensors with OpenAI's parameter names, dtypes as stored.")
 final class ConvertCommand implements Callable<Integer> {

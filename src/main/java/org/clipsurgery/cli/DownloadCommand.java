@@ -14,6 +14,7 @@ import picocli.CommandLine.Spec;
 
 /** {@code download}: fetch named models into the cache and print their paths. */
 @Command(name = "download", sortOptions = false, mixinStandardHelpOptions = true,
+        header = "Download models into the cache and print their paths.",
         description = {
             "Download OpenAI CLIP checkpoints into the cache (checked against the SHA-256 in OpenAI's URL; "
                     + "an interrupted download resumes) and print each file's path.",
@@ -33,10 +34,15 @@ final class DownloadCommand implements Callable<Integer> {
     @Option(names = "--cache", paramLabel = "DIR", description = "Cache folder (default: $CLIP_SURGERY_CACHE or ~/.cache/clip).")
     Path cache;
 
+    @Option(names = "--mirror", paramLabel = "URL",
+            description = "Download from this host instead of OpenAI's (same paths; default: $CLIP_SURGERY_MIRROR).")
+    String mirror;
+
     @Override
     public Integer call() throws Exception {
         ModelDownloader.Builder b = ModelDownloader.builder().progress(Progress.stderr());
         if (cache != null) b.cacheDir(cache);
+        if (mirror != null) b.mirror(mirror);
         ModelDownloader downloader = b.build();
         if (list) {
             for (ModelRegistry.Entry e : downloader.registry().entries()) {

@@ -17,8 +17,8 @@ import picocli.CommandLine.Option;
  * the official demo draws it) and the raw map; one summary line per image.
  */
 @Command(name = "explain", sortOptions = false, mixinStandardHelpOptions = true,
+        header = "Heat maps of where the model sees each label (overlay PNGs and raw maps).",
         description = {
-            "Heat maps of where the model sees each label.",
             "Writes, per image and target, into --out: <image>.<label>.png (the heat map over the image: "
                     + "0.4 image + 0.6 JET colours, as the official demo) and the raw map, "
                     + "<image>.<label>.map.png (16-bit grey, value = level / 65535, in [0, 1]) or "

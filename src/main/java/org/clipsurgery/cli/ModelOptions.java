@@ -66,6 +66,12 @@ final class ModelOptions {
         if (depth != null) o.optSurgeryDepth(depth);
         if (threads != null) o.optThreads(threads);
         if (templates != null) o.optTemplates(PromptTemplates.fromFile(templates));
-        return ClipSurgery.open(model, o);
+        try {
+            return ClipSurgery.open(model, o);
+        } catch (UnsupportedOperationException e) {
+            // The facade speaks Java ("use Device.CPU"); say it in options.
+            String m = e.getMessage() == null ? "" : e.getMessage();
+            throw new UnsupportedOperationException(m.replace("Device.CPU", "--device cpu"), e);
+        }
     }
 }

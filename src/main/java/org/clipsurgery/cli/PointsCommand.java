@@ -19,9 +19,9 @@ import picocli.CommandLine.Option;
 
 /** {@code points}: point prompts for Segment Anything, as JSON and drawn on the images. */
 @Command(name = "points", sortOptions = false, mixinStandardHelpOptions = true,
+        header = "Point prompts for Segment Anything, as JSON and drawn on the images.",
         description = {
-            "Point prompts for Segment Anything (the official similarity_map_to_points).",
-            "Prints a JSON array, one object per image, mapping each target to "
+            "As the official similarity_map_to_points computes them. Prints a JSON array, one object per image, mapping each target to "
                     + "{\"points\": [[x, y], ...], \"labels\": [1, ..., 0, ...]} (positives first; pixel "
                     + "coordinates of the original image). Writes <image>.<target>.points.png into --out: "
                     + "green = positive, red = negative."
