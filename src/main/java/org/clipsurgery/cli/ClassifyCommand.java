@@ -55,13 +55,16 @@ final class ClassifyCommand extends ImageCommand {
         if (top != null && rows.size() > top) rows = rows.subList(0, top);
         int width = "label".length();
         for (Map.Entry<String, Float> r : rows) width = Math.max(width, r.getKey().length());
-        if (index > 0) out().println();
-        out().println(file + " (" + e.width() + "x" + e.height() + ")");
-        out().printf(Locale.ROOT, "  %4s  %-" + width + "s  %9s%n", "rank", "label", "score");
+        StringBuilder table = new StringBuilder();
+        if (index > 0) table.append(String.format("%n"));
+        table.append(file).append(" (").append(e.width()).append('x').append(e.height()).append(')')
+                .append(String.format("%n"));
+        table.append(String.format(Locale.ROOT, "  %4s  %-" + width + "s  %9s%n", "rank", "label", "score"));
         for (int i = 0; i < rows.size(); i++) {
-            out().printf(Locale.ROOT, "  %4d  %-" + width + "s  %9.4f%n", i + 1, rows.get(i).getKey(),
-                    rows.get(i).getValue());
+            table.append(String.format(Locale.ROOT, "  %4d  %-" + width + "s  %9.4f%n", i + 1, rows.get(i).getKey(),
+                    rows.get(i).getValue()));
         }
+        emit(table.toString());
     }
 
     @Override

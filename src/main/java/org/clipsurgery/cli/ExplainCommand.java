@@ -72,6 +72,6 @@ final class ExplainCommand extends ImageCommand {
                 case none -> { }
             }
         }
-        out().println(file + " " + e.width() + "x" + e.height() + ": " + topScores(e.scores(), top));
+        emit(file + " " + e.width() + "x" + e.height() + ": " + topScores(e.scores(), top) + System.lineSeparator());
     }
 }

@@ -59,8 +59,25 @@ abstract class ImageCommand implements Callable<Integer> {
                     + "All images must then have one size.")
     Path saveTensors;
 
+    /** Whether an "images" progress line is being drawn on the terminal. */
+    private boolean progressLine;
+
     PrintWriter out() {
         return spec.commandLine().getOut();
+    }
+
+    /**
+     * Prints a result as soon as it is known. While the progress line is drawn (standard output
+     * and error are then the same terminal), the line is erased first so results and the bar do
+     * not run into each other; the bar is redrawn below on the next image.
+     */
+    void emit(String text) {
+        if (progressLine) {
+            System.err.print("\r\033[2K");
+            System.err.flush();
+        }
+        out().print(text);
+        out().flush();
     }
 
     /** Checks options of the subclass before anything is loaded. */
@@ -82,6 +99,9 @@ abstract class ImageCommand implements Callable<Integer> {
         for (Path p : images) {
             if (!Files.exists(p)) throw new UsageException("image '" + p + "' not found");
             if (!Files.isRegularFile(p)) throw new UsageException("image '" + p + "' is not a file");
+        }
+        if (saveTensors != null && Files.isDirectory(saveTensors)) {
+            throw new UsageException("--save-tensors '" + saveTensors + "' is a folder; give a file name");
         }
         model.validate();
         validate(targets);
@@ -106,8 +126,9 @@ abstract class ImageCommand implements Callable<Integer> {
                 }
                 dump = new TensorDump(saveTensors, labelSet, images.size(), first.height(), first.width());
             }
-            Progress.Task task = (images.size() > 1 ? Progress.stderr() : Progress.none())
-                    .start("images", images.size(), Progress.Unit.ITEMS);
+            Progress progress = images.size() > 1 ? Progress.stderr() : Progress.none();
+            progressLine = progress.enabled();
+            Progress.Task task = progress.start("images", images.size(), Progress.Unit.ITEMS);
             try {
                 for (int start = 0; start < images.size(); start += batch) {
                     int end = Math.min(images.size(), start + batch);
@@ -123,6 +144,7 @@ abstract class ImageCommand implements Callable<Integer> {
                 }
             } finally {
                 task.close();
+                progressLine = false;
             }
             finish();
             if (dump != null) dump.write();

@@ -67,6 +67,6 @@ final class SegmentCommand extends ImageCommand {
             sb.append(t == map.labels() ? "background" : labelNames.get(t))
                     .append(String.format(Locale.ROOT, " %.1f%%", 100 * counts[t] / pixels));
         }
-        out().println(file + " " + e.width() + "x" + e.height() + ": " + sb);
+        emit(file + " " + e.width() + "x" + e.height() + ": " + sb + System.lineSeparator());
     }
 }

@@ -275,29 +275,29 @@ class CliTest {
     void pointsPrintsJsonAndDrawsThem() throws IOException {
         Path out = tmp.resolve("pts");
         Run r = ok("points", "-m", vit, "-i", image, "-l", String.join(",", texts), "-r", 64, "-o", out,
-                "--target", "person,sky");
+                "--target", "person,sky,person + bench");
         JsonArray arr = JsonParser.parseString(r.out()).getAsJsonArray();
         assertEquals(1, arr.size());
         JsonObject obj = arr.get(0).getAsJsonObject();
-        assertEquals(List.of("person", "sky"), List.copyOf(obj.keySet()));
+        assertEquals(List.of("person", "sky", "person+bench"), List.copyOf(obj.keySet()));
         JsonObject expected = reference.getAsJsonObject("vit").getAsJsonObject("64");
         assertEquals(expected.get("person"), obj.get("person"));
         assertEquals(expected.get("sky"), obj.get("sky"));
         BufferedImage pic = png(out.resolve("image.person.points.png"));
         assertEquals(500, pic.getWidth());
         assertEquals(375, pic.getHeight());
+        // Positives are drawn green, negatives red, at the JSON's coordinates.
+        JsonArray xy = obj.getAsJsonObject("person").getAsJsonArray("points");
+        JsonArray labels = obj.getAsJsonObject("person").getAsJsonArray("labels");
+        for (int i = 0; i < xy.size(); i++) {
+            int rgb = pic.getRGB(xy.get(i).getAsJsonArray().get(0).getAsInt(), xy.get(i).getAsJsonArray().get(1).getAsInt());
+            assertEquals(labels.get(i).getAsInt() == 1 ? 0x00c800 : 0xe60000, rgb & 0xffffff, "point " + i);
+        }
         png(out.resolve("image.sky.points.png"));
 
-        // --json FILE, a combined target, no pictures
-        Path json = tmp.resolve("p.json");
-        Run r2 = ok("points", "-m", vit, "-i", image, "-l", "person,bench,sky", "-r", 64, "--json", json,
-                "--target", "person + bench", "--no-pictures", "-o", tmp.resolve("none"));
-        assertEquals("", r2.out());
-        JsonObject combined = JsonParser.parseString(Files.readString(json)).getAsJsonArray().get(0).getAsJsonObject();
-        assertEquals(Set.of("person+bench"), combined.keySet());
-        JsonObject p = combined.getAsJsonObject("person+bench");
-        assertTrue(p.getAsJsonArray("points").size() > 0);
-        assertFalse(Files.exists(tmp.resolve("none")));
+        JsonObject combined = obj.getAsJsonObject("person+bench");
+        assertTrue(combined.getAsJsonArray("points").size() > 0);
+        png(out.resolve("image.person+bench.points.png"));
     }
 
     @Test
@@ -305,8 +305,15 @@ class CliTest {
         Path templates = tmp.resolve("templates.txt");
         Files.writeString(templates, "a photo of a {}.\n\nitap of the {}.\n");
         Path file = tmp.resolve("t.safetensors");
-        ok("classify", "-m", vit, "-i", image, "-l", "person,sky", "-r", 64, "--templates", templates,
-                "--save-tensors", file);
+        // points with --json FILE and --no-pictures: nothing on stdout, no pictures folder.
+        Path json = tmp.resolve("p.json");
+        Run r = ok("points", "-m", vit, "-i", image, "-l", "person,sky", "-r", 64, "--templates", templates,
+                "--save-tensors", file, "--json", json, "--no-pictures", "-o", tmp.resolve("none"));
+        assertEquals("", r.out());
+        assertFalse(Files.exists(tmp.resolve("none")));
+        JsonArray points = JsonParser.parseString(Files.readString(json)).getAsJsonArray();
+        assertEquals(JsonParser.parseString(Files.readString(TensorDump.pointsFile(file))), points,
+                "the same points as --save-tensors writes");
         float[] expected;
         try (ClipSurgery cs = ClipSurgery.open(vit, new ClipSurgery.Options().optResolution(64)
                 .optTemplates(List.of("a photo of a {}.", "itap of the {}.")))) {
