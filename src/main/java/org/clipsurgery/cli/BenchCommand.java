@@ -42,7 +42,8 @@ final class BenchCommand implements Callable<Integer> {
             description = "Timed runs per case after one warm-up (default: ${DEFAULT-VALUE}).")
     int iterations;
 
-    @Option(names = "--threads", paramLabel = "N", description = "CPU threads for LibTorch (default: LibTorch's choice).")
+    @Option(names = "--threads", paramLabel = "N",
+            description = "CPU threads for LibTorch (default: LibTorch's choice).")
     Integer threads;
 
     @Option(names = "--no-ensemble", description = "Skip the prompt-ensemble case.")

@@ -25,13 +25,15 @@ final class DownloadCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(arity = "0..*", paramLabel = "NAME", description = "Model names, e.g. ViT-B/16 RN50 (CS- prefix accepted).")
+    @Parameters(arity = "0..*", paramLabel = "NAME",
+            description = "Model names, e.g. ViT-B/16 RN50 (CS- prefix accepted).")
     List<String> names;
 
     @Option(names = "--list", description = "List the model names and exit.")
     boolean list;
 
-    @Option(names = "--cache", paramLabel = "DIR", description = "Cache folder (default: $CLIP_SURGERY_CACHE or ~/.cache/clip).")
+    @Option(names = "--cache", paramLabel = "DIR",
+            description = "Cache folder (default: $CLIP_SURGERY_CACHE or ~/.cache/clip).")
     Path cache;
 
     @Option(names = "--mirror", paramLabel = "URL",

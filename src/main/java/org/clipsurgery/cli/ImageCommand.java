@@ -133,7 +133,9 @@ abstract class ImageCommand implements Callable<Integer> {
                 for (int start = 0; start < images.size(); start += batch) {
                     int end = Math.min(images.size(), start + batch);
                     List<RgbImage> chunk = new ArrayList<>();
-                    for (int i = start; i < end; i++) chunk.add(preloaded != null ? preloaded.get(i) : Images.read(images.get(i)));
+                    for (int i = start; i < end; i++) {
+                        chunk.add(preloaded != null ? preloaded.get(i) : Images.read(images.get(i)));
+                    }
                     List<Explanation> results = cs.explain(chunk, labelSet, redundant);
                     for (int i = start; i < end; i++) {
                         Explanation e = results.get(i - start);
@@ -162,7 +164,9 @@ abstract class ImageCommand implements Callable<Integer> {
             out.add(s);
         }
         if (labelsFile != null) {
-            if (!Files.isRegularFile(labelsFile)) throw new UsageException("labels file '" + labelsFile + "' not found");
+            if (!Files.isRegularFile(labelsFile)) {
+                throw new UsageException("labels file '" + labelsFile + "' not found");
+            }
             for (String line : Files.readAllLines(labelsFile, StandardCharsets.UTF_8)) {
                 String s = line.strip();
                 if (!s.isEmpty()) out.add(s);

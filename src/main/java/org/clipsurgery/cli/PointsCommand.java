@@ -21,7 +21,8 @@ import picocli.CommandLine.Option;
 @Command(name = "points", sortOptions = false, mixinStandardHelpOptions = true,
         header = "Point prompts for Segment Anything, as JSON and drawn on the images.",
         description = {
-            "As the official similarity_map_to_points computes them. Prints a JSON array, one object per image, mapping each target to "
+            "As the official similarity_map_to_points computes them. Prints a JSON array, one object per "
+                    + "image, mapping each target to "
                     + "{\"points\": [[x, y], ...], \"labels\": [1, ..., 0, ...]} (positives first; pixel "
                     + "coordinates of the original image). Writes <image>.<target>.points.png into --out: "
                     + "green = positive, red = negative."
@@ -33,7 +34,8 @@ final class PointsCommand extends ImageCommand {
     List<String> only;
 
     @Option(names = {"-t", "--threshold"}, defaultValue = "0.8", paramLabel = "T",
-            description = "Cells at or above T (after min-max) are candidates for positives (default: ${DEFAULT-VALUE}).")
+            description = "Cells at or above T (after min-max) are candidates for positives "
+                    + "(default: ${DEFAULT-VALUE}).")
     float threshold;
 
     @Option(names = {"-o", "--out"}, defaultValue = ".", paramLabel = "DIR",

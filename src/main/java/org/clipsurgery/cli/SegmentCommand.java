@@ -18,7 +18,8 @@ import picocli.CommandLine.Option;
 @Command(name = "segment", sortOptions = false, mixinStandardHelpOptions = true,
         header = "Per-pixel label map (open-vocabulary segmentation) with a legend.",
         description = {
-            "Each pixel gets the label whose map is highest. Writes, per image, into --out: <image>.segment.png (the image tinted with each label's colour and "
+            "Each pixel gets the label whose map is highest. Writes, per image, into --out: "
+                    + "<image>.segment.png (the image tinted with each label's colour and "
                     + "a legend) and <image>.labels.png (8-bit grey: the index of the label in --labels order, "
                     + "counting distinct single labels from 0; 255 = background). Prints each image's label "
                     + "shares. Combined targets contribute their parts."

@@ -135,10 +135,10 @@ class CliTest {
         JsonObject actual = points.get(0).getAsJsonObject();
         assertEquals(Set.copyOf(texts), actual.keySet(), "one entry per label");
         for (String label : texts) {
-            assertEquals(expected.get(label).getAsJsonObject().get("points"), actual.get(label).getAsJsonObject().get("points"),
-                    label + " points");
-            assertEquals(expected.get(label).getAsJsonObject().get("labels"), actual.get(label).getAsJsonObject().get("labels"),
-                    label + " labels");
+            JsonObject want = expected.getAsJsonObject(label);
+            JsonObject have = actual.getAsJsonObject(label);
+            assertEquals(want.get("points"), have.get("points"), label + " points");
+            assertEquals(want.get("labels"), have.get("labels"), label + " labels");
         }
         assertEquals(texts.size(), actual.keySet().size());
 
@@ -192,9 +192,11 @@ class CliTest {
         assertArrayEquals(new long[] {3, 375, 500, 7}, got.get("similarity_map").shape());
         for (String key : new String[] {"similarity", "image_features"}) {
             float[] all = got.get(key).toFloatArray();
-            float[] one = ref.get("vit.64." + (key.equals("image_features") ? "surgery_image_features" : key)).toFloatArray();
+            String refKey = key.equals("image_features") ? "surgery_image_features" : key;
+            float[] one = ref.get("vit.64." + refKey).toFloatArray();
             for (int b = 0; b < 3; b++) {
-                close(key + "[" + b + "]", one, java.util.Arrays.copyOfRange(all, b * one.length, (b + 1) * one.length));
+                float[] slice = java.util.Arrays.copyOfRange(all, b * one.length, (b + 1) * one.length);
+                close(key + "[" + b + "]", one, slice);
             }
         }
         JsonArray points = JsonParser.parseString(Files.readString(TensorDump.pointsFile(file))).getAsJsonArray();
@@ -290,7 +292,8 @@ class CliTest {
         JsonArray xy = obj.getAsJsonObject("person").getAsJsonArray("points");
         JsonArray labels = obj.getAsJsonObject("person").getAsJsonArray("labels");
         for (int i = 0; i < xy.size(); i++) {
-            int rgb = pic.getRGB(xy.get(i).getAsJsonArray().get(0).getAsInt(), xy.get(i).getAsJsonArray().get(1).getAsInt());
+            JsonArray p = xy.get(i).getAsJsonArray();
+            int rgb = pic.getRGB(p.get(0).getAsInt(), p.get(1).getAsInt());
             assertEquals(labels.get(i).getAsInt() == 1 ? 0x00c800 : 0xe60000, rgb & 0xffffff, "point " + i);
         }
         png(out.resolve("image.sky.points.png"));
@@ -487,7 +490,8 @@ class CliTest {
         String header = new String(npy, 10, headerLen, StandardCharsets.US_ASCII);
         assertTrue(header.startsWith("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"), header);
         assertTrue(header.endsWith("\n"));
-        ByteBuffer data = ByteBuffer.wrap(npy, 10 + headerLen, npy.length - 10 - headerLen).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer data = ByteBuffer.wrap(npy, 10 + headerLen, npy.length - 10 - headerLen)
+                .order(ByteOrder.LITTLE_ENDIAN);
         assertEquals(values.length * 4, data.remaining());
         float[] back = new float[values.length];
         data.asFloatBuffer().get(back);
