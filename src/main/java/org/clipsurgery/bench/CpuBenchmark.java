@@ -38,15 +38,33 @@ public final class CpuBenchmark {
 
     private CpuBenchmark() {}
 
-    /** Runs every case and returns the result table (Markdown). */
+    /** Where the benchmarked weights come from: opened afresh for every resolution. */
+    @FunctionalInterface
+    public interface Weights {
+        WeightStore open() throws IOException;
+    }
+
+    /** Runs every case on ViT-B/16-shaped random weights and returns the result table (Markdown). */
     public static String run(int[] resolutions, int[] batches, int iterations, boolean ensemble) throws IOException {
+        return run(null, () -> WeightStore.of(RandomWeights.generate(VIT_B_16, 42)), resolutions, batches, iterations,
+                ensemble);
+    }
+
+    /**
+     * Runs every case on other weights (a checkpoint file, a small model for a quick check).
+     *
+     * @param model what the weights are, for the table's heading; null for the default ViT-B/16 shape
+     */
+    public static String run(String model, Weights weights, int[] resolutions, int[] batches, int iterations,
+            boolean ensemble) throws IOException {
         StringBuilder table = new StringBuilder();
         table.append("CPU backend (LibTorch ").append("2.10, fp32), ").append(TorchOps.threads())
-                .append(" threads, ").append(cpuName()).append("\n\n");
+                .append(" threads, ").append(cpuName());
+        if (model != null) table.append(", model ").append(model);
+        table.append("\n\n");
         table.append("| case | median ms | min ms | peak RSS growth MB |\n|---|---:|---:|---:|\n");
         for (int res : resolutions) {
-            try (ClipSurgery cs = ClipSurgery.open(WeightStore.of(RandomWeights.generate(VIT_B_16, 42)),
-                    new ClipSurgery.Options().optResolution(res))) {
+            try (ClipSurgery cs = ClipSurgery.open(weights.open(), new ClipSurgery.Options().optResolution(res))) {
                 LabelSet labels = null;
                 if (ensemble && res == resolutions[0]) {
                     long before = resetPeak();

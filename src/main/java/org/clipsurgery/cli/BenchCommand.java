@@ -1,0 +1,87 @@
+package org.clipsurgery.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.clipsurgery.Device;
+import org.clipsurgery.backend.cpu.TorchOps;
+import org.clipsurgery.bench.CpuBenchmark;
+import org.clipsurgery.models.ModelDownloader;
+import org.clipsurgery.progress.Progress;
+import org.clipsurgery.weights.WeightStore;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code bench}: the CPU benchmark, printed as a Markdown table. */
+@Command(name = "bench", sortOptions = false, mixinStandardHelpOptions = true,
+        header = "Benchmark the CPU pipeline; prints a Markdown table.",
+        description = {
+            "Benchmark: image -> 59 maps at 480x640 (preprocessing, image encoder, feature surgery, maps) per "
+                    + "resolution and batch size, and the 59 x 85 prompt ensemble; median and minimum wall time "
+                    + "after a warm-up, and peak resident memory growth. Prints a Markdown table.",
+            "Default model: ViT-B/16-shaped random weights (generated, nothing downloaded)."
+        })
+final class BenchCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = {"-m", "--model"}, paramLabel = "NAME|PATH",
+            description = "Benchmark this model instead (name or checkpoint file).")
+    String model;
+
+    @Option(names = "--resolutions", split = ",", paramLabel = "R",
+            description = "Input sides (default: 224,512; with --model, the model's own).")
+    int[] resolutions;
+
+    @Option(names = "--batches", split = ",", defaultValue = "1,8", paramLabel = "B",
+            description = "Batch sizes (default: ${DEFAULT-VALUE}).")
+    int[] batches;
+
+    @Option(names = "--iterations", defaultValue = "5", paramLabel = "N",
+            description = "Timed runs per case after one warm-up (default: ${DEFAULT-VALUE}).")
+    int iterations;
+
+    @Option(names = "--threads", paramLabel = "N",
+            description = "CPU threads for LibTorch (default: LibTorch's choice).")
+    Integer threads;
+
+    @Option(names = "--no-ensemble", description = "Skip the prompt-ensemble case.")
+    boolean noEnsemble;
+
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda",
+            description = "Backend to benchmark (default: ${DEFAULT-VALUE}).")
+    Device device;
+
+    @Override
+    public Integer call() throws Exception {
+        if (device != Device.CPU) {
+            throw new UnsupportedOperationException("the " + device + " benchmark is not available in this build; "
+                    + "use --device cpu");
+        }
+        if (iterations < 1) throw new UsageException("--iterations must be at least 1, got " + iterations);
+        if (threads != null && threads < 1) throw new UsageException("--threads must be at least 1, got " + threads);
+        for (int b : batches) if (b < 1) throw new UsageException("--batches must be at least 1, got " + b);
+        if (resolutions != null) {
+            for (int r : resolutions) if (r < 1) throw new UsageException("--resolutions must be positive, got " + r);
+        }
+        if (threads != null) TorchOps.setThreads(threads);
+        String table;
+        if (model == null) {
+            table = CpuBenchmark.run(resolutions == null ? new int[] {224, 512} : resolutions, batches, iterations,
+                    !noEnsemble);
+        } else {
+            Path file = ModelDownloader.builder().progress(Progress.stderr()).build().resolve(model);
+            int[] res = resolutions;
+            if (res == null) {
+                try (WeightStore s = WeightStore.load(file)) {
+                    res = new int[] {s.config().imageResolution()};
+                }
+            }
+            table = CpuBenchmark.run(model, () -> WeightStore.load(file), res, batches, iterations, !noEnsemble);
+        }
+        spec.commandLine().getOut().print(table);
+        spec.commandLine().getOut().flush();
+        return 0;
+    }
+}

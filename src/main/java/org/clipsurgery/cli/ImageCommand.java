@@ -1,0 +1,204 @@
+package org.clipsurgery.cli;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.clipsurgery.ClipSurgery;
+import org.clipsurgery.Explanation;
+import org.clipsurgery.LabelSet;
+import org.clipsurgery.Redundancy;
+import org.clipsurgery.image.Images;
+import org.clipsurgery.image.RgbImage;
+import org.clipsurgery.progress.Progress;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * What the image commands share: the model, the images (explained in batches, one forward pass
+ * per batch), the labels, the redundancy mode and {@code --save-tensors}. A subclass says what to
+ * do with each image's {@link Explanation}.
+ */
+abstract class ImageCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ModelOptions model;
+
+    @Option(names = {"-i", "--image"}, required = true, arity = "1..*", paramLabel = "FILE",
+            description = "Image files (PNG, JPEG, BMP, GIF); several may follow one --image.")
+    List<Path> images;
+
+    @Option(names = {"-l", "--labels"}, split = ",", paramLabel = "LABEL",
+            description = "Comma-separated labels, e.g. person,bench,sky; 'person+bench' is a combined target.")
+    List<String> labels = new ArrayList<>();
+
+    @Option(names = "--labels-file", paramLabel = "FILE",
+            description = "More labels, one per line (for large label sets).")
+    Path labelsFile;
+
+    @Option(names = "--redundant", defaultValue = "auto", paramLabel = "labels|empty",
+            description = "Redundant features feature surgery subtracts: 'labels' (the label set) or "
+                    + "'empty' (the empty prompt). Default: labels for two or more labels, empty for one.")
+    Redundancy redundant;
+
+    @Option(names = "--batch", defaultValue = "8", paramLabel = "B",
+            description = "Images per forward pass (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--save-tensors", paramLabel = "FILE",
+            description = "Also write the tensors as safetensors to FILE (image, image_features, text_features, "
+                    + "similarity, similarity_map; F32) and SAM points to FILE.points.json. "
+                    + "All images must then have one size.")
+    Path saveTensors;
+
+    /** Whether an "images" progress line is being drawn on the terminal. */
+    private boolean progressLine;
+
+    PrintWriter out() {
+        return spec.commandLine().getOut();
+    }
+
+    /**
+     * Prints a result as soon as it is known. While the progress line is drawn (standard output
+     * and error are then the same terminal), the line is erased first so results and the bar do
+     * not run into each other; the bar is redrawn below on the next image.
+     */
+    void emit(String text) {
+        if (progressLine) {
+            System.err.print("\r\033[2K");
+            System.err.flush();
+        }
+        out().print(text);
+        out().flush();
+    }
+
+    /** Checks options of the subclass before anything is loaded. */
+    void validate(List<String> targets) {}
+
+    /** Called once the model and labels are ready. */
+    void begin(ClipSurgery cs, LabelSet labelSet) throws IOException {}
+
+    /** One image's result, in the order the images were given. */
+    abstract void handle(int index, Path file, RgbImage image, Explanation e) throws IOException;
+
+    /** Called after the last image. */
+    void finish() throws IOException {}
+
+    @Override
+    public final Integer call() throws Exception {
+        List<String> targets = targets();
+        if (batch < 1) throw new UsageException("--batch must be at least 1, got " + batch);
+        for (Path p : images) {
+            if (!Files.exists(p)) throw new UsageException("image '" + p + "' not found");
+            if (!Files.isRegularFile(p)) throw new UsageException("image '" + p + "' is not a file");
+        }
+        if (saveTensors != null && Files.isDirectory(saveTensors)) {
+            throw new UsageException("--save-tensors '" + saveTensors + "' is a folder; give a file name");
+        }
+        model.validate();
+        validate(targets);
+        try (ClipSurgery cs = model.open()) {
+            LabelSet labelSet = cs.labels(targets, Progress.stderr());
+            begin(cs, labelSet);
+            List<RgbImage> preloaded = null;
+            TensorDump dump = null;
+            if (saveTensors != null) {
+                // The similarity_map tensor needs one size: read everything first so a mismatch is
+                // reported before any work (the tensors are larger than the images anyway).
+                preloaded = new ArrayList<>();
+                for (Path p : images) preloaded.add(Images.read(p));
+                RgbImage first = preloaded.get(0);
+                for (int i = 1; i < preloaded.size(); i++) {
+                    RgbImage im = preloaded.get(i);
+                    if (im.width() != first.width() || im.height() != first.height()) {
+                        throw new UsageException("--save-tensors needs images of one size (similarity_map is "
+                                + "[B,H,W,T]): '" + images.get(0) + "' is " + first.width() + "x" + first.height()
+                                + ", '" + images.get(i) + "' is " + im.width() + "x" + im.height());
+                    }
+                }
+                dump = new TensorDump(saveTensors, labelSet, images.size(), first.height(), first.width());
+            }
+            Progress progress = images.size() > 1 ? Progress.stderr() : Progress.none();
+            progressLine = progress.enabled();
+            Progress.Task task = progress.start("images", images.size(), Progress.Unit.ITEMS);
+            try {
+                for (int start = 0; start < images.size(); start += batch) {
+                    int end = Math.min(images.size(), start + batch);
+                    List<RgbImage> chunk = new ArrayList<>();
+                    for (int i = start; i < end; i++) {
+                        chunk.add(preloaded != null ? preloaded.get(i) : Images.read(images.get(i)));
+                    }
+                    List<Explanation> results = cs.explain(chunk, labelSet, redundant);
+                    for (int i = start; i < end; i++) {
+                        Explanation e = results.get(i - start);
+                        handle(i, images.get(i), chunk.get(i - start), e);
+                        if (dump != null) dump.add(e);
+                        task.advance(1);
+                    }
+                }
+            } finally {
+                task.close();
+                progressLine = false;
+            }
+            finish();
+            if (dump != null) dump.write();
+        }
+        out().flush();
+        return 0;
+    }
+
+    /** The targets from --labels and --labels-file, in order; at least one. */
+    List<String> targets() throws IOException {
+        List<String> out = new ArrayList<>();
+        for (String l : labels) {
+            String s = l.strip();
+            if (s.isEmpty()) throw new UsageException("--labels has an empty label (two commas, or a trailing comma?)");
+            out.add(s);
+        }
+        if (labelsFile != null) {
+            if (!Files.isRegularFile(labelsFile)) {
+                throw new UsageException("labels file '" + labelsFile + "' not found");
+            }
+            for (String line : Files.readAllLines(labelsFile, StandardCharsets.UTF_8)) {
+                String s = line.strip();
+                if (!s.isEmpty()) out.add(s);
+            }
+        }
+        if (out.isEmpty()) throw new UsageException("no labels: give --labels a,b,c or --labels-file FILE");
+        for (String t : out) {
+            for (String part : t.split("\\+", -1)) {
+                if (part.isBlank()) throw new UsageException("combined target '" + t + "' has an empty part");
+            }
+        }
+        return out;
+    }
+
+    /** The single labels of the targets, as {@link ClipSurgery#labels} will embed them. */
+    static List<String> parts(List<String> targets) {
+        java.util.LinkedHashSet<String> set = new java.util.LinkedHashSet<>();
+        for (String t : targets) for (String p : t.split("\\+")) set.add(p.strip());
+        return new ArrayList<>(set);
+    }
+
+    /** "name 0.1234, other 0.0567" for the top {@code k} scores, highest first. */
+    static String topScores(java.util.Map<String, Float> scores, int k) {
+        List<java.util.Map.Entry<String, Float>> list = new ArrayList<>(scores.entrySet());
+        list.sort((a, b) -> Float.compare(b.getValue(), a.getValue()));
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < Math.min(k, list.size()); i++) {
+            if (i > 0) sb.append(", ");
+            sb.append(list.get(i).getKey()).append(' ')
+                    .append(String.format(java.util.Locale.ROOT, "%.4f", list.get(i).getValue()));
+        }
+        if (list.size() > k) sb.append(", ... (").append(list.size() - k).append(" more)");
+        return sb.toString();
+    }
+}

@@ -1,0 +1,73 @@
+package org.clipsurgery.cli;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.clipsurgery.ClipSurgery;
+import org.clipsurgery.Explanation;
+import org.clipsurgery.LabelSet;
+import org.clipsurgery.image.RgbImage;
+import org.clipsurgery.post.LabelMap;
+import org.clipsurgery.post.Overlay;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code segment}: open-vocabulary segmentation, the label whose map is highest at each pixel. */
+@Command(name = "segment", sortOptions = false, mixinStandardHelpOptions = true,
+        header = "Per-pixel label map (open-vocabulary segmentation) with a legend.",
+        description = {
+            "Each pixel gets the label whose map is highest. Writes, per image, into --out: "
+                    + "<image>.segment.png (the image tinted with each label's colour and "
+                    + "a legend) and <image>.labels.png (8-bit grey: the index of the label in --labels order, "
+                    + "counting distinct single labels from 0; 255 = background). Prints each image's label "
+                    + "shares. Combined targets contribute their parts."
+        })
+final class SegmentCommand extends ImageCommand {
+    @Option(names = {"-o", "--out"}, defaultValue = ".", paramLabel = "DIR",
+            description = "Output folder, created if missing (default: the current folder).")
+    Path out;
+
+    @Option(names = {"-t", "--threshold"}, paramLabel = "T",
+            description = "Background where no label's map reaches T (maps are in [0, 1]); default: no background.")
+    Float threshold;
+
+    private List<String> stems;
+    private List<String> labelNames;
+
+    @Override
+    void validate(List<String> targets) {
+        if (threshold != null && (threshold.isNaN() || threshold < 0 || threshold > 1)) {
+            throw new UsageException("--threshold must be in [0, 1], got " + threshold);
+        }
+    }
+
+    @Override
+    void begin(ClipSurgery cs, LabelSet labelSet) throws IOException {
+        Outputs.directory(out);
+        stems = Outputs.uniqueStems(images);
+        labelNames = labelSet.labels();
+    }
+
+    @Override
+    void handle(int index, Path file, RgbImage image, Explanation e) throws IOException {
+        LabelMap map = e.labelMap(threshold == null ? Float.NEGATIVE_INFINITY : threshold);
+        String stem = stems.get(index);
+        Outputs.png(Overlay.labelMap(Outputs.toBufferedImage(image), map, 0, labelNames),
+                out.resolve(stem + ".segment.png"));
+        Outputs.labelPng(map.image(0), map.height(), map.width(), map.labels(), out.resolve(stem + ".labels.png"));
+        long[] counts = map.counts(0);
+        double pixels = (double) map.width() * map.height();
+        List<Integer> order = new ArrayList<>();
+        for (int t = 0; t <= map.labels(); t++) if (counts[t] > 0) order.add(t);
+        order.sort((a, b) -> Long.compare(counts[b], counts[a]));
+        StringBuilder sb = new StringBuilder();
+        for (int t : order) {
+            if (sb.length() > 0) sb.append(", ");
+            sb.append(t == map.labels() ? "background" : labelNames.get(t))
+                    .append(String.format(Locale.ROOT, " %.1f%%", 100 * counts[t] / pixels));
+        }
+        emit(file + " " + e.width() + "x" + e.height() + ": " + sb + System.lineSeparator());
+    }
+}

@@ -1,0 +1,513 @@
+package org.clipsurgery.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import com.sun.net.httpserver.HttpServer;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Stream;
+import javax.imageio.ImageIO;
+import org.clipsurgery.ClipSurgery;
+import org.clipsurgery.LabelSet;
+import org.clipsurgery.testing.Fixtures;
+import org.clipsurgery.weights.DType;
+import org.clipsurgery.weights.HostTensor;
+import org.clipsurgery.weights.Safetensors;
+import org.clipsurgery.weights.WeightStore;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The command line run in-process on the reference fixtures: every command, the
+ * {@code --save-tensors} contract against the official implementation's outputs, valid PNGs, and
+ * one-line errors with the right exit status.
+ */
+class CliTest {
+    static Path fixtures;
+    static Path vit;
+    static Path image;
+    static JsonObject reference;
+    static List<String> texts;
+
+    @TempDir
+    Path tmp;
+
+    record Run(int code, String out, String err) {
+        /** The error output as lines. */
+        List<String> errLines() {
+            return err.lines().filter(l -> !l.isBlank()).toList();
+        }
+    }
+
+    @BeforeAll
+    static void fixtures() throws IOException {
+        fixtures = Fixtures.dir();
+        vit = fixtures.resolve("vit.pt");
+        image = fixtures.resolve("image.png");
+        reference = JsonParser.parseString(Files.readString(fixtures.resolve("reference.json"))).getAsJsonObject();
+        texts = new ArrayList<>();
+        reference.getAsJsonArray("texts").forEach(t -> texts.add(t.getAsString()));
+    }
+
+    static Run run(Object... args) {
+        String[] a = Stream.of(args).map(String::valueOf).toArray(String[]::new);
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(a, new PrintWriter(out, true), new PrintWriter(err, true));
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    static Run ok(Object... args) {
+        Run r = run(args);
+        assertEquals(0, r.code(), "exit status; stderr: " + r.err());
+        return r;
+    }
+
+    /** An error: the status, exactly one line on stderr in the agreed form, no stack trace. */
+    static String fails(int status, Object... args) {
+        Run r = run(args);
+        assertEquals(status, r.code(), "exit status; stderr: " + r.err() + " stdout: " + r.out());
+        List<String> lines = r.errLines();
+        assertEquals(1, lines.size(), "one line on stderr, got: " + r.err());
+        assertTrue(lines.get(0).startsWith("clip-surgery: error: "), lines.get(0));
+        assertFalse(lines.get(0).contains("Exception"), "no exception class names: " + lines.get(0));
+        return lines.get(0);
+    }
+
+    static BufferedImage png(Path file) throws IOException {
+        assertTrue(Files.isRegularFile(file), file + " written");
+        BufferedImage img = ImageIO.read(file.toFile());
+        assertNotNull(img, file + " is a readable PNG");
+        return img;
+    }
+
+    // ---- the --save-tensors contract ----------------------------------------------------------
+
+    @Test
+    void saveTensorsMatchesTheOfficialImplementation() throws IOException {
+        Path file = tmp.resolve("t.safetensors");
+        Path out = tmp.resolve("pics");
+        // A combined target adds an overlay but no column: T is the distinct single labels.
+        Run run = ok("explain", "--model", vit, "--image", image, "--labels", String.join(",", texts) + ",person+bench",
+                "--resolution", 64, "--out", out, "--save-tensors", file);
+        Map<String, HostTensor> got = Safetensors.read(file);
+        assertEquals(List.of("image", "image_features", "text_features", "similarity", "similarity_map"),
+                List.copyOf(got.keySet()), "keys");
+        Map<String, HostTensor> ref = Safetensors.read(fixtures.resolve("reference-vit.safetensors"));
+        String[][] keys = {
+            {"image", "image"}, {"image_features", "surgery_image_features"}, {"text_features", "text_features"},
+            {"similarity", "similarity"}, {"similarity_map", "similarity_map"}};
+        for (String[] k : keys) {
+            HostTensor t = got.get(k[0]);
+            HostTensor r = ref.get("vit.64." + k[1]);
+            assertEquals(DType.F32, t.dtype(), k[0] + " dtype");
+            assertArrayEquals(r.shape(), t.shape(), k[0] + " shape");
+            close(k[0], r.toFloatArray(), t.toFloatArray());
+        }
+        assertArrayEquals(new long[] {1, 3, 64, 64}, got.get("image").shape());
+        assertArrayEquals(new long[] {1, 375, 500, 7}, got.get("similarity_map").shape());
+
+        JsonArray points = JsonParser.parseString(Files.readString(TensorDump.pointsFile(file))).getAsJsonArray();
+        assertEquals(1, points.size(), "one object per image");
+        JsonObject expected = reference.getAsJsonObject("vit").getAsJsonObject("64");
+        JsonObject actual = points.get(0).getAsJsonObject();
+        assertEquals(Set.copyOf(texts), actual.keySet(), "one entry per label");
+        for (String label : texts) {
+            JsonObject want = expected.getAsJsonObject(label);
+            JsonObject have = actual.getAsJsonObject(label);
+            assertEquals(want.get("points"), have.get("points"), label + " points");
+            assertEquals(want.get("labels"), have.get("labels"), label + " labels");
+        }
+        assertEquals(texts.size(), actual.keySet().size());
+
+        // The pictures and the summary line of the same run.
+        List<String> lines = run.out().lines().toList();
+        assertEquals(1, lines.size(), run.out());
+        assertTrue(lines.get(0).startsWith(image + " 500x375: "), lines.get(0));
+        assertTrue(lines.get(0).contains("(3 more)"), "top 5 of 8 targets: " + lines.get(0));
+        float[] maps = got.get("similarity_map").toFloatArray();
+        for (String target : List.of("person", "potted plant", "sky", "person+bench")) {
+            String name = Outputs.safe(target);
+            BufferedImage overlay = png(out.resolve("image." + name + ".png"));
+            assertEquals(500, overlay.getWidth());
+            assertEquals(375, overlay.getHeight());
+            BufferedImage raw = png(out.resolve("image." + name + ".map.png"));
+            assertEquals(500, raw.getWidth());
+            assertEquals(375, raw.getHeight());
+            assertEquals(16, raw.getColorModel().getPixelSize(), "16-bit grey");
+            if (target.contains("+")) continue;
+            // The raw map is the saved similarity_map to 16 bits; the overlay is the demo's blend.
+            int t = texts.indexOf(target);
+            BufferedImage photo = ImageIO.read(image.toFile());
+            for (int y = 0; y < 375; y += 7) {
+                for (int x = 0; x < 500; x += 5) {
+                    float v = maps[(y * 500 + x) * texts.size() + t];
+                    assertEquals(v, raw.getRaster().getSample(x, y, 0) / 65535f, 0.6f / 65535, target + " raw");
+                    int heat = org.clipsurgery.post.Overlay.jet(org.clipsurgery.post.Overlay.level(v));
+                    int src = photo.getRGB(x, y);
+                    int o = overlay.getRGB(x, y);
+                    for (int sh = 0; sh <= 16; sh += 8) {
+                        int want = (int) (((src >> sh) & 0xff) * 0.4 + ((heat >> sh) & 0xff) * 0.6);
+                        assertEquals(want, (o >> sh) & 0xff, target + " overlay at " + x + "," + y);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void saveTensorsBatchesImagesAndKeepsEachImagesValues() throws IOException {
+        Path file = tmp.resolve("b.safetensors");
+        // Three images in batches of two: a full batch and a partial one.
+        Run r = ok("classify", "-m", vit, "-i", image, image, image, "-l", String.join(",", texts), "-r", 64,
+                "--batch", 2, "--save-tensors", file);
+        Map<String, HostTensor> got = Safetensors.read(file);
+        Map<String, HostTensor> ref = Safetensors.read(fixtures.resolve("reference-vit.safetensors"));
+        assertArrayEquals(new long[] {3, 3, 64, 64}, got.get("image").shape());
+        assertArrayEquals(new long[] {3, 65, 64}, got.get("image_features").shape());
+        assertArrayEquals(new long[] {7, 64}, got.get("text_features").shape());
+        assertArrayEquals(new long[] {3, 65, 7}, got.get("similarity").shape());
+        assertArrayEquals(new long[] {3, 375, 500, 7}, got.get("similarity_map").shape());
+        for (String key : new String[] {"similarity", "image_features"}) {
+            float[] all = got.get(key).toFloatArray();
+            String refKey = key.equals("image_features") ? "surgery_image_features" : key;
+            float[] one = ref.get("vit.64." + refKey).toFloatArray();
+            for (int b = 0; b < 3; b++) {
+                float[] slice = java.util.Arrays.copyOfRange(all, b * one.length, (b + 1) * one.length);
+                close(key + "[" + b + "]", one, slice);
+            }
+        }
+        JsonArray points = JsonParser.parseString(Files.readString(TensorDump.pointsFile(file))).getAsJsonArray();
+        assertEquals(3, points.size());
+
+        // classify's table: per image a heading, a header row and the labels by score, aligned.
+        List<String> lines = r.out().lines().toList();
+        assertEquals(3 * (2 + texts.size()) + 2, lines.size(), r.out());
+        assertEquals(image + " (500x375)", lines.get(0));
+        assertTrue(lines.get(1).contains("rank") && lines.get(1).contains("label") && lines.get(1).contains("score"));
+        double previous = Double.POSITIVE_INFINITY;
+        int column = lines.get(2).length();
+        for (String row : lines.subList(2, 2 + texts.size())) {
+            assertEquals(column, row.length(), "aligned: " + row);
+            double score = Double.parseDouble(row.substring(row.lastIndexOf(' ') + 1));
+            assertTrue(score <= previous, "highest first");
+            previous = score;
+        }
+    }
+
+    @Test
+    void redundantEmptyModeAndClassifyJson() throws IOException {
+        Path file = tmp.resolve("r.safetensors");
+        Run j = ok("classify", "-m", vit, "-i", image, "-l", String.join(",", texts), "-r", 64, "--json",
+                "--redundant", "empty", "--save-tensors", file);
+        float[] expected = Safetensors.read(fixtures.resolve("reference-vit.safetensors"))
+                .get("vit.64.similarity_redundant").toFloatArray();
+        close("similarity", expected, Safetensors.read(file).get("similarity").toFloatArray());
+        JsonObject o = JsonParser.parseString(j.out()).getAsJsonArray().get(0).getAsJsonObject();
+        assertEquals(image.toString(), o.get("image").getAsString());
+        assertEquals(500, o.get("width").getAsInt());
+        assertEquals(375, o.get("height").getAsInt());
+        JsonObject scores = o.getAsJsonObject("scores");
+        assertEquals(texts, List.copyOf(scores.keySet()));
+        // Scores are the class token's similarity (token 0).
+        for (int t = 0; t < texts.size(); t++) {
+            assertEquals(expected[t], scores.get(texts.get(t)).getAsFloat(), 1e-4 + 1e-3 * Math.abs(expected[t]),
+                    texts.get(t));
+        }
+    }
+
+    @Test
+    void saveTensorsRefusesImagesOfDifferentSizes() throws IOException {
+        Path small = tmp.resolve("small.png");
+        ImageIO.write(new BufferedImage(40, 30, BufferedImage.TYPE_INT_RGB), "png", small.toFile());
+        String line = fails(2, "explain", "-m", vit, "-i", image, small, "-l", "person,sky", "-r", 64, "-o", tmp,
+                "--save-tensors", tmp.resolve("x.safetensors"));
+        assertTrue(line.contains("one size") && line.contains("500x375") && line.contains("40x30"), line);
+        assertFalse(Files.exists(tmp.resolve("x.safetensors")));
+    }
+
+    // ---- the commands --------------------------------------------------------------------------
+
+    @Test
+    void segmentWritesALabelMapWithLegendAndIndices() throws IOException {
+        Path out = tmp.resolve("seg");
+        Run r = ok("segment", "-m", vit, "-i", image, "-l", "person,bench,sky", "-r", 64, "-o", out, "-t", "0.9");
+        assertTrue(r.out().startsWith(image + " 500x375: "), r.out());
+        BufferedImage pic = png(out.resolve("image.segment.png"));
+        assertTrue(pic.getWidth() > 500, "legend to the right");
+        assertTrue(pic.getHeight() >= 375);
+        BufferedImage ids = png(out.resolve("image.labels.png"));
+        assertEquals(500, ids.getWidth());
+        assertEquals(375, ids.getHeight());
+        int[] seen = new int[256];
+        for (int y = 0; y < 375; y++) for (int x = 0; x < 500; x++) seen[ids.getRaster().getSample(x, y, 0)]++;
+        for (int v = 3; v < 255; v++) assertEquals(0, seen[v], "index " + v + " is not a label");
+        assertTrue(seen[255] > 0, "threshold 0.9 leaves some background");
+        // The shares printed add up to the whole image.
+        double sum = 0;
+        for (String part : r.out().strip().substring(r.out().indexOf(": ") + 2).split(", ")) {
+            sum += Double.parseDouble(part.substring(part.lastIndexOf(' ') + 1, part.length() - 1));
+        }
+        assertEquals(100, sum, 0.5);
+    }
+
+    @Test
+    void pointsPrintsJsonAndDrawsThem() throws IOException {
+        Path out = tmp.resolve("pts");
+        Run r = ok("points", "-m", vit, "-i", image, "-l", String.join(",", texts), "-r", 64, "-o", out,
+                "--target", "person,sky,person + bench");
+        JsonArray arr = JsonParser.parseString(r.out()).getAsJsonArray();
+        assertEquals(1, arr.size());
+        JsonObject obj = arr.get(0).getAsJsonObject();
+        assertEquals(List.of("person", "sky", "person+bench"), List.copyOf(obj.keySet()));
+        JsonObject expected = reference.getAsJsonObject("vit").getAsJsonObject("64");
+        assertEquals(expected.get("person"), obj.get("person"));
+        assertEquals(expected.get("sky"), obj.get("sky"));
+        BufferedImage pic = png(out.resolve("image.person.points.png"));
+        assertEquals(500, pic.getWidth());
+        assertEquals(375, pic.getHeight());
+        // Positives are drawn green, negatives red, at the JSON's coordinates.
+        JsonArray xy = obj.getAsJsonObject("person").getAsJsonArray("points");
+        JsonArray labels = obj.getAsJsonObject("person").getAsJsonArray("labels");
+        for (int i = 0; i < xy.size(); i++) {
+            JsonArray p = xy.get(i).getAsJsonArray();
+            int rgb = pic.getRGB(p.get(0).getAsInt(), p.get(1).getAsInt());
+            assertEquals(labels.get(i).getAsInt() == 1 ? 0x00c800 : 0xe60000, rgb & 0xffffff, "point " + i);
+        }
+        png(out.resolve("image.sky.points.png"));
+
+        JsonObject combined = obj.getAsJsonObject("person+bench");
+        assertTrue(combined.getAsJsonArray("points").size() > 0);
+        png(out.resolve("image.person+bench.points.png"));
+    }
+
+    @Test
+    void templatesFileChangesThePrompts() throws IOException {
+        Path templates = tmp.resolve("templates.txt");
+        Files.writeString(templates, "a photo of a {}.\n\nitap of the {}.\n");
+        Path file = tmp.resolve("t.safetensors");
+        // points with --json FILE and --no-pictures: nothing on stdout, no pictures folder.
+        Path json = tmp.resolve("p.json");
+        Run r = ok("points", "-m", vit, "-i", image, "-l", "person,sky", "-r", 64, "--templates", templates,
+                "--save-tensors", file, "--json", json, "--no-pictures", "-o", tmp.resolve("none"));
+        assertEquals("", r.out());
+        assertFalse(Files.exists(tmp.resolve("none")));
+        JsonArray points = JsonParser.parseString(Files.readString(json)).getAsJsonArray();
+        assertEquals(JsonParser.parseString(Files.readString(TensorDump.pointsFile(file))), points,
+                "the same points as --save-tensors writes");
+        float[] expected;
+        try (ClipSurgery cs = ClipSurgery.open(vit, new ClipSurgery.Options().optResolution(64)
+                .optTemplates(List.of("a photo of a {}.", "itap of the {}.")))) {
+            LabelSet ls = cs.labels("person", "sky");
+            expected = ls.textFeatures();
+        }
+        close("text_features", expected, Safetensors.read(file).get("text_features").toFloatArray());
+
+        Path bad = tmp.resolve("bad.txt");
+        Files.writeString(bad, "no placeholder here\n");
+        String line = fails(2, "classify", "-m", vit, "-i", image, "-l", "person", "--templates", bad);
+        assertTrue(line.contains("line 1") && line.contains("placeholder"), line);
+    }
+
+    @Test
+    void convertWritesTheSameWeightsAsSafetensors() throws IOException {
+        Path out = tmp.resolve("sub/vit.safetensors");
+        Run r = ok("convert", "--model", vit, "--output", out);
+        assertTrue(r.out().contains("134 tensors"), r.out());
+        try (WeightStore a = WeightStore.load(vit); WeightStore b = WeightStore.load(out)) {
+            assertEquals(a.names(), b.names());
+            assertEquals(a.config(), b.config());
+            for (String n : a.names()) {
+                assertEquals(a.get(n).dtype(), b.get(n).dtype(), n);
+                assertEquals(a.get(n).data(), b.get(n).data(), n);
+            }
+        }
+    }
+
+    @Test
+    void downloadListsNamesAndReportsFailuresInOneLine() throws IOException {
+        Run r = ok("download", "--list");
+        assertEquals(9, r.out().lines().count());
+        assertTrue(r.out().contains("ViT-B/16  https://"), r.out());
+
+        assertTrue(fails(2, "download", "ViT-B/17").contains("unknown model 'ViT-B/17'"));
+        assertTrue(fails(2, "download").contains("--list"));
+
+        // A mirror that serves the wrong bytes: the checksum fails and nothing stays in the cache;
+        // one that answers 404: the URL is named.
+        HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+        server.createContext("/", ex -> {
+            byte[] body = "not a checkpoint".getBytes(StandardCharsets.UTF_8);
+            boolean missing = ex.getRequestURI().getPath().endsWith("RN101.pt");
+            ex.sendResponseHeaders(missing ? 404 : 200, missing ? -1 : body.length);
+            if (!missing) {
+                try (OutputStream o = ex.getResponseBody()) {
+                    o.write(body);
+                }
+            }
+            ex.close();
+        });
+        server.start();
+        try {
+            String mirror = "http://127.0.0.1:" + server.getAddress().getPort();
+            Path cache = tmp.resolve("cache");
+            String bad = fails(1, "download", "--cache", cache, "--mirror", mirror, "RN50");
+            assertTrue(bad.toLowerCase().contains("sha-256") || bad.toLowerCase().contains("checksum"), bad);
+            try (Stream<Path> files = Files.exists(cache) ? Files.list(cache) : Stream.empty()) {
+                assertTrue(files.noneMatch(f -> f.getFileName().toString().equals("RN50.pt")), "no bad file cached");
+            }
+            String missing = fails(1, "download", "--cache", cache, "--mirror", mirror, "CS-RN101");
+            assertTrue(missing.contains("404"), missing);
+        } finally {
+            server.stop(0);
+        }
+    }
+
+    @Test
+    void benchRunsOnAGivenModel() {
+        Run r = ok("bench", "--model", vit, "--resolutions", 64, "--batches", 1, "--iterations", 1);
+        assertTrue(r.out().contains("| case | median ms | min ms | peak RSS growth MB |"), r.out());
+        assertTrue(r.out().contains("| label ensemble 59 × 85 |"), r.out());
+        assertTrue(r.out().contains("| image → 59 maps 480×640, 64 px, batch 1 |"), r.out());
+        assertTrue(r.out().contains("model " + vit), r.out());
+        assertTrue(fails(1, "bench", "--device", "cuda").contains("not available in this build"));
+        assertTrue(fails(2, "bench", "--iterations", 0).contains("--iterations"));
+    }
+
+    // ---- help, version and errors ----------------------------------------------------------------
+
+    @Test
+    void helpAndVersion() {
+        Run r = ok("--help");
+        for (String c : List.of("explain", "segment", "points", "classify", "convert", "download", "bench")) {
+            assertTrue(r.out().contains("  " + c + " "), c + " listed");
+            Run h = ok(c, "--help");
+            assertTrue(h.out().contains("Usage: clip-surgery " + c), h.out());
+        }
+        Run e = ok("explain", "--help");
+        for (String o : List.of("--model", "--image", "--labels", "--resolution", "--device", "--precision",
+                "--templates", "--redundant", "--out", "--save-tensors", "--depth", "--threads", "--batch")) {
+            assertTrue(e.out().contains(o), o);
+        }
+        Run v = ok("--version");
+        assertTrue(v.out().startsWith("clip-surgery " + VersionProvider.projectVersion()), v.out());
+        assertTrue(v.out().contains("native library "), v.out());
+        assertEquals(2, run().code(), "no command");
+    }
+
+    @Test
+    void userMistakesGiveOneLineAndStatusTwo() throws IOException {
+        assertTrue(fails(2, "explain", "-m", vit, "-i", tmp.resolve("missing.png"), "-l", "person")
+                .contains("missing.png' not found"));
+        assertTrue(fails(2, "explain", "-m", "ViT-Q/99", "-i", image, "-l", "person")
+                .contains("neither a model file nor a known model name"));
+        assertTrue(fails(2, "explain", "-m", vit, "-i", image, "-l", "person", "-r", 70)
+                .contains("multiple of 8"));
+        assertTrue(fails(2, "explain", "-m", vit, "-i", image, "-l", "person", "-r", "abc")
+                .contains("'--resolution'"));
+        assertTrue(fails(2, "explain", "-m", vit, "-i", image, "-l", "person", "--device", "tpu")
+                .contains("--device"));
+        assertTrue(fails(2, "explain", "-m", vit, "-i", image, "-l", "person", "--redundant", "some")
+                .contains("--redundant"));
+        assertTrue(fails(2, "explain", "-m", vit, "-i", image, "-l", "person", "--frobnicate")
+                .contains("Unknown option"));
+        assertTrue(fails(2, "explain", "-m", vit, "-i", image).contains("no labels"));
+        assertTrue(fails(2, "explain", "-m", vit, "-i", image, "-l", "person,,sky").contains("empty label"));
+        assertTrue(fails(2, "explain", "-m", vit, "-i", image, "-l", "person", "--depth", 99, "-r", 64)
+                .contains("depth"));
+        assertTrue(fails(2, "points", "-m", vit, "-i", image, "-l", "person,sky", "--target", "dog")
+                .contains("'dog' is not one of the labels"));
+        assertTrue(fails(2, "explain", "-i", image, "-l", "person").contains("--model"));
+        Path file = Files.writeString(tmp.resolve("f"), "x");
+        assertTrue(fails(2, "explain", "-m", vit, "-i", image, "-l", "a", "-o", file).contains("not a folder"));
+    }
+
+    @Test
+    void failuresWhileWorkingGiveOneLineAndStatusOne() throws IOException {
+        Path notImage = Files.writeString(tmp.resolve("notes.png"), "not a png");
+        assertTrue(fails(1, "explain", "-m", vit, "-i", notImage, "-l", "person", "-o", tmp)
+                .contains("notes.png"));
+        Path notModel = Files.writeString(tmp.resolve("model.pt"), "garbage");
+        assertTrue(fails(1, "classify", "-m", notModel, "-i", image, "-l", "person").contains("model.pt"));
+        assertTrue(fails(1, "explain", "-m", vit, "-i", image, "-l", "person", "--device", "cuda")
+                .contains("--device cpu"));
+        assertTrue(fails(1, "explain", "-m", vit, "-i", image, "-l", "person", "--precision", "bf16")
+                .contains("fp32"));
+
+        // --debug adds the stack trace
+        Run r = run("explain", "-m", vit, "-i", notImage, "-l", "person", "-o", tmp, "--debug");
+        assertEquals(1, r.code());
+        assertTrue(r.errLines().size() > 1 && r.err().contains("\tat "), r.err());
+    }
+
+    // ---- helpers ----------------------------------------------------------------------------------
+
+    @Test
+    void fileNamesAreSafeAndUnique() {
+        assertEquals("potted_plant", Outputs.safe("potted plant"));
+        assertEquals("a_b", Outputs.safe("a/b"));
+        assertEquals("_..", Outputs.safe(".."));
+        assertEquals("person+bench", Outputs.safe("person+bench"));
+        assertEquals(List.of("a_b", "a_b-2", "A_B-3"), Outputs.uniqueNames(List.of("a b", "a/b", "A B")));
+        assertEquals(List.of("x-1", "y", "x-3"),
+                Outputs.uniqueStems(List.of(Path.of("a/x.png"), Path.of("y.jpg"), Path.of("b/x.jpg"))));
+    }
+
+    @Test
+    void npyFilesAreWhatNumpyReads() throws IOException {
+        float[] values = {0f, 0.5f, 1f, Float.NaN, -2.25f, 3e-7f};
+        Path file = tmp.resolve("m.npy");
+        Outputs.npy(values, new int[] {2, 3}, file);
+        byte[] npy = Files.readAllBytes(file);
+        assertEquals((byte) 0x93, npy[0]);
+        assertEquals("NUMPY", new String(npy, 1, 5, StandardCharsets.US_ASCII));
+        assertEquals(1, npy[6], "format version 1.0");
+        assertEquals(0, npy[7]);
+        int headerLen = (npy[8] & 0xff) | (npy[9] & 0xff) << 8;
+        assertEquals(0, (10 + headerLen) % 64, "data aligned to 64 bytes");
+        String header = new String(npy, 10, headerLen, StandardCharsets.US_ASCII);
+        assertTrue(header.startsWith("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"), header);
+        assertTrue(header.endsWith("\n"));
+        ByteBuffer data = ByteBuffer.wrap(npy, 10 + headerLen, npy.length - 10 - headerLen)
+                .order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(values.length * 4, data.remaining());
+        float[] back = new float[values.length];
+        data.asFloatBuffer().get(back);
+        assertArrayEquals(values, back);
+        Outputs.npy(new float[] {1, 2}, new int[] {2}, file);
+        assertTrue(new String(Files.readAllBytes(file), StandardCharsets.US_ASCII).contains("'shape': (2,), }"));
+    }
+
+    /** 1e-4 absolute + 1e-3 relative, element-wise (the fixture README's tolerance). */
+    static void close(String key, float[] expected, float[] actual) {
+        assertEquals(expected.length, actual.length, key + ": size");
+        for (int i = 0; i < expected.length; i++) {
+            double err = Math.abs(actual[i] - expected[i]);
+            if (!(err <= 1e-4 + 1e-3 * Math.abs(expected[i]))) {
+                throw new AssertionError(key + "[" + i + "]: expected " + expected[i] + ", got " + actual[i]);
+            }
+        }
+    }
+}
