@@ -44,7 +44,7 @@ public final class ClipSurgery implements AutoCloseable {
     /** Largest image side accepted, in pixels. */
     public static final int MAX_IMAGE_SIDE = 1 << 15;
     /** Token rows per text-encoder pass when embedding label sets. */
-    private static final int TEXT_CHUNK = 1024;
+    private static final int TEXT_CHUNK = 256;
 
     private final WeightStore weights;
     private final Pipeline<?> pipeline;

@@ -55,12 +55,14 @@ public final class ClipGraph<T> {
             T xOri = x, xNew = x;
             for (int i = firstSurgery; i < layers; i++) {
                 String p = "visual.transformer.resblocks." + i;
-                T qkv = ops.linear(ops.layerNorm(xOri, w(p + ".ln_1.weight"), w(p + ".ln_1.bias")),
-                        w(p + ".attn.in_proj_weight"), w(p + ".attn.in_proj_bias"));
-                T[] paths = ops.dualAttention(qkv, heads);
-                xNew = ops.add(xNew, outProj(p, paths[1]));
-                xOri = ops.add(xOri, outProj(p, paths[0]));
-                xOri = ops.add(xOri, mlp(p, xOri));
+                try (Ops.Scope<T> s = ops.scope()) {
+                    T qkv = ops.linear(ops.layerNorm(xOri, w(p + ".ln_1.weight"), w(p + ".ln_1.bias")),
+                            w(p + ".attn.in_proj_weight"), w(p + ".attn.in_proj_bias"));
+                    T[] paths = ops.dualAttention(qkv, heads);
+                    T ori = ops.add(xOri, outProj(p, paths[0]));
+                    xNew = s.keep(ops.add(xNew, outProj(p, paths[1])));
+                    xOri = s.keep(ops.add(ori, mlp(p, ori)));
+                }
             }
             // The surgery path has no class token of its own: it takes the original path's.
             x = ops.withToken0From(xNew, xOri);
@@ -71,10 +73,12 @@ public final class ClipGraph<T> {
 
     /** A standard pre-norm transformer block (attention + MLP). */
     private T residualBlock(String p, T x, int heads, boolean causal) {
-        T qkv = ops.linear(ops.layerNorm(x, w(p + ".ln_1.weight"), w(p + ".ln_1.bias")),
-                w(p + ".attn.in_proj_weight"), w(p + ".attn.in_proj_bias"));
-        x = ops.add(x, outProj(p, ops.attention(qkv, heads, causal)));
-        return ops.add(x, mlp(p, x));
+        try (Ops.Scope<T> s = ops.scope()) {
+            T qkv = ops.linear(ops.layerNorm(x, w(p + ".ln_1.weight"), w(p + ".ln_1.bias")),
+                    w(p + ".attn.in_proj_weight"), w(p + ".attn.in_proj_bias"));
+            T y = ops.add(x, outProj(p, ops.attention(qkv, heads, causal)));
+            return s.keep(ops.add(y, mlp(p, y)));
+        }
     }
 
     private T outProj(String p, T a) {
@@ -126,6 +130,12 @@ public final class ClipGraph<T> {
     }
 
     private T bottleneck(String p, T x, int stride) {
+        try (Ops.Scope<T> s = ops.scope()) {
+            return s.keep(bottleneckOps(p, x, stride));
+        }
+    }
+
+    private T bottleneckOps(String p, T x, int stride) {
         T out = convBnRelu(x, p + ".conv1", p + ".bn1", 1, 0);
         out = convBnRelu(out, p + ".conv2", p + ".bn2", 1, 1);
         if (stride > 1) out = ops.avgPool(out, stride);

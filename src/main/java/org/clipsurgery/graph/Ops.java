@@ -11,8 +11,8 @@ import org.clipsurgery.weights.HostTensor;
  * <p>Layouts are batch-first: token tensors are (B, N, C), images (B, C, H, W). Weights use
  * OpenAI's names and layouts (linear weights are (out, in)).
  *
- * <p>Tensors returned by an operation live until the innermost {@link #scope()} is closed;
- * weights and constants live as long as the backend.
+ * <p>Tensors returned by an operation live until the innermost {@link #scope()} is closed
+ * (unless {@link Scope#keep kept}); weights and constants live as long as the backend.
  */
 public interface Ops<T> {
 
@@ -34,10 +34,17 @@ public interface Ops<T> {
     long[] shape(T x);
 
     /** Starts a region whose intermediate tensors are released on close (try-with-resources). */
-    Scope scope();
+    Scope<T> scope();
 
-    /** A region of intermediate tensors; closing it never throws. */
-    interface Scope extends AutoCloseable {
+    /**
+     * A region of intermediate tensors. The graph opens one per block, so a forward holds one
+     * block's intermediates at a time, not the whole network's.
+     */
+    interface Scope<T> extends AutoCloseable {
+        /** Keeps {@code t} alive after this scope closes: it then belongs to the enclosing scope. */
+        T keep(T t);
+
+        /** Releases every tensor made in this scope except the kept ones; never throws. */
         @Override
         void close();
     }

@@ -24,7 +24,7 @@ public final class Pipeline<T> implements AutoCloseable {
 
     /** Image tokens (B, N, E) of pixels (B, 3, R, R); depth 0 = the plain model. */
     public float[] imageFeatures(float[] pixels, int batch, int resolution, int surgeryDepth) {
-        try (Ops.Scope s = ops.scope()) {
+        try (Ops.Scope<T> s = ops.scope()) {
             T x = ops.input(pixels, batch, 3, resolution, resolution);
             return ops.toHost(graph.encodeImage(x, surgeryDepth));
         }
@@ -32,7 +32,7 @@ public final class Pipeline<T> implements AutoCloseable {
 
     /** Projected end-token features (rows, E) of token rows, unnormalised. */
     public float[] textFeatures(int[][] tokens) {
-        try (Ops.Scope s = ops.scope()) {
+        try (Ops.Scope<T> s = ops.scope()) {
             return ops.toHost(graph.encodeText(tokens));
         }
     }
@@ -43,7 +43,7 @@ public final class Pipeline<T> implements AutoCloseable {
      */
     public float[] similarity(float[] image, int batch, int tokens, float[] text, int labels, float[] redundant) {
         int e = config().embedDim();
-        try (Ops.Scope s = ops.scope()) {
+        try (Ops.Scope<T> s = ops.scope()) {
             T x = ops.input(image, batch, tokens, e);
             T t = ops.input(text, labels, e);
             T r = redundant == null ? null : ops.input(redundant, e);

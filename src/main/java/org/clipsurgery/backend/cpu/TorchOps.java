@@ -5,7 +5,9 @@ import static org.bytedeco.pytorch.global.torch.ScalarType.Long;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -103,12 +105,30 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
     }
 
     @Override
-    public Scope scope() {
+    public Scope<Tensor> scope() {
         PointerScope scope = new PointerScope();
         InferenceMode guard = new InferenceMode();
-        return () -> {
-            guard.close();
-            scope.close();
+        List<Tensor> kept = new ArrayList<>();
+        return new Scope<>() {
+            @Override
+            public Tensor keep(Tensor t) {
+                t.retainReference(); // survives this scope's release
+                kept.add(t);
+                return t;
+            }
+
+            @Override
+            public void close() {
+                guard.close();
+                scope.close();
+                PointerScope outer = PointerScope.getInnerScope();
+                for (Tensor t : kept) {
+                    if (outer != null) {
+                        outer.attach(t); // the enclosing scope now owns it
+                        t.releaseReference();
+                    }
+                }
+            }
         };
     }
 
