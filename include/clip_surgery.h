@@ -59,8 +59,22 @@ typedef enum cs_status {
 typedef enum cs_dtype {
     CS_F32 = 0,
     CS_F16 = 1,
-    CS_BF16 = 2
+    CS_BF16 = 2,
+    CS_U8 = 3,  /* label maps only */
+    CS_I32 = 4  /* label maps only */
 } cs_dtype;
+
+/* Memory layout of per-label maps. */
+typedef enum cs_map_layout {
+    CS_LAYOUT_BTHW = 0, /* (batch, labels, height, width) */
+    CS_LAYOUT_BHWT = 1  /* (batch, height, width, labels) */
+} cs_map_layout;
+
+/* Channel order of an interleaved 8-bit frame. */
+typedef enum cs_pixel_order {
+    CS_RGB = 0,
+    CS_BGR = 1
+} cs_pixel_order;
 
 /* "major.minor.patch" of this library. */
 CS_API const char *cs_version(void);
@@ -102,6 +116,137 @@ CS_API int cs_feature_surgery_cuda(const void *image, int image_dtype, int64_t b
                                    int64_t tokens, int64_t channels, const float *text,
                                    int64_t labels, const float *redundant, float *out,
                                    cs_stream stream);
+
+/* ---------------------------------------------------------------------------------------------
+ * Dual-path attention (ViT architecture surgery), per image and head h (d = channels / heads):
+ *   out_ori = softmax(scale · q·kᵀ) · v        (the original path)
+ *   out_vv  = softmax(scale · v·vᵀ) · v        (the surgery path, v-v attention)
+ *
+ * qkv:     (batch, tokens, 3·channels), the packed in_proj output: q, k, v side by side, head h
+ *          at columns h·d .. h·d+d-1 of each part; element type `dtype` (f32, f16, bf16)
+ * out_ori: (batch, tokens, channels) of `dtype`, or NULL to skip the original path
+ * out_vv:  (batch, tokens, channels) of `dtype`, or NULL to skip the surgery path
+ * scale:   the softmax scale, usually d^-1/2
+ * At least one output must be non-NULL. Softmax and accumulation are fp32; no tokens×tokens
+ * matrix is stored. CUDA: head dims 32, 64, 80 and 128 (others CS_ERR_UNSUPPORTED); CPU: any.
+ * CUDA with f16/bf16 uses tensor cores where qkv is 16-byte aligned, and there (as
+ * FlashAttention does) rounds the softmax weights to the input type before multiplying by v.
+ * ------------------------------------------------------------------------------------------- */
+CS_API int cs_attention_dual_cpu(const void *qkv, int dtype, int64_t batch, int64_t tokens,
+                                 int64_t channels, int64_t heads, float scale, void *out_ori,
+                                 void *out_vv, cs_stream stream);
+CS_API int cs_attention_dual_cuda(const void *qkv, int dtype, int64_t batch, int64_t tokens,
+                                  int64_t channels, int64_t heads, float scale, void *out_ori,
+                                  void *out_vv, cs_stream stream);
+
+/* ---------------------------------------------------------------------------------------------
+ * Maps from a similarity (batch, tokens, labels) fp32, tokens = 1 + g·g (token 0, the class
+ * token, is skipped; patch tokens are the g×g grid, row-major).
+ *
+ * cs_map_upsample: per image and label, min-max normalise the g·g patch values to [0, 1]
+ *   ((x − min) / (max − min); 0 where max == min), then bilinear resize (align_corners=False,
+ *   as torch.nn.functional.interpolate) to height × width.
+ *   out: `layout` (cs_map_layout) of `out_dtype` (CS_F32 or CS_F16).
+ *
+ * cs_map_labels: the per-pixel argmax over labels of the cs_map_upsample maps (the first label
+ *   wins ties); pixels whose best value is < threshold get `background` instead.
+ *   out: (batch, height, width) of `out_dtype` (CS_U8 or CS_I32); labels and background must fit.
+ *
+ * cs_map_points: SAM point prompts per image and label (the official similarity_map_to_points):
+ *   the label's g×g patch values are resized bilinear to (g/2)×(g/2) (integer division),
+ *   min-max normalised, n = min(#cells >= threshold, cells / 2, max_points); sorted ascending
+ *   (stable), the n highest cells are positives (ascending order), the n lowest negatives;
+ *   a cell (r, c) becomes the point x = min((c + 0.5)·width/(g/2), width − 1),
+ *   y = min((r + 0.5)·height/(g/2), height − 1), truncated to integers.
+ *   points: (batch, labels, 2·max_points, 2) int32 (x, y): positives first, then negatives;
+ *           entries past 2n are set to -1
+ *   counts: (batch, labels) int32, n per label
+ * ------------------------------------------------------------------------------------------- */
+CS_API int cs_map_upsample_cpu(const float *similarity, int64_t batch, int64_t tokens,
+                               int64_t labels, int64_t height, int64_t width, int layout,
+                               int out_dtype, void *out, cs_stream stream);
+CS_API int cs_map_upsample_cuda(const float *similarity, int64_t batch, int64_t tokens,
+                                int64_t labels, int64_t height, int64_t width, int layout,
+                                int out_dtype, void *out, cs_stream stream);
+CS_API int cs_map_labels_cpu(const float *similarity, int64_t batch, int64_t tokens,
+                             int64_t labels, int64_t height, int64_t width, float threshold,
+                             int32_t background, int out_dtype, void *out, cs_stream stream);
+CS_API int cs_map_labels_cuda(const float *similarity, int64_t batch, int64_t tokens,
+                              int64_t labels, int64_t height, int64_t width, float threshold,
+                              int32_t background, int out_dtype, void *out, cs_stream stream);
+CS_API int cs_map_points_cpu(const float *similarity, int64_t batch, int64_t tokens,
+                             int64_t labels, int64_t height, int64_t width, float threshold,
+                             int64_t max_points, int32_t *points, int32_t *counts,
+                             cs_stream stream);
+CS_API int cs_map_points_cuda(const float *similarity, int64_t batch, int64_t tokens,
+                              int64_t labels, int64_t height, int64_t width, float threshold,
+                              int64_t max_points, int32_t *points, int32_t *counts,
+                              cs_stream stream);
+
+/* ---------------------------------------------------------------------------------------------
+ * Preprocess one frame: PIL's antialiased BICUBIC resize (horizontal pass, then vertical, each
+ * rounded to uint8, 22-bit fixed-point weights), /255, then (x − mean_c) / std_c with CLIP's
+ * mean (0.48145466, 0.4578275, 0.40821073) and std (0.26862954, 0.26130258, 0.27577711).
+ *
+ * frame:     height rows of width·3 bytes, row r at frame + r·row_pitch (row_pitch >= 3·width),
+ *            channel order `order` (cs_pixel_order)
+ * out:       (3, out_height, out_width) RGB planes of `out_dtype` (f32, f16, bf16)
+ * The CPU result equals PIL's uint8 resize exactly before normalisation; the CUDA one as well
+ * (same integer arithmetic), allowed to differ by at most one uint8 level.
+ * ------------------------------------------------------------------------------------------- */
+CS_API int cs_preprocess_cpu(const uint8_t *frame, int64_t height, int64_t width,
+                             int64_t row_pitch, int order, int64_t out_height, int64_t out_width,
+                             int out_dtype, void *out, cs_stream stream);
+CS_API int cs_preprocess_cuda(const uint8_t *frame, int64_t height, int64_t width,
+                              int64_t row_pitch, int order, int64_t out_height, int64_t out_width,
+                              int out_dtype, void *out, cs_stream stream);
+
+/* ---------------------------------------------------------------------------------------------
+ * Engine helpers around the GEMMs. Tensors of `dtype` (f32, f16, bf16); parameter vectors
+ * (weight, bias, embeddings) are fp32; arithmetic is fp32. `out` may equal the input (in place).
+ *
+ * cs_layer_norm:       out[r] = (x[r] − mean) / sqrt(var + eps) · weight + bias, x (rows, cols)
+ * cs_bias_quick_gelu:  out[r,c] = y · sigmoid(1.702 · y), y = x[r,c] + bias[c] (bias may be NULL)
+ * cs_residual_add:     x[r,c] += y[r,c] + bias[c]            (bias may be NULL), x, y (rows, cols)
+ * cs_embed_tokens:     patches (batch, grid·grid, channels) → out (batch, 1 + grid·grid, channels):
+ *                      out[b,0] = class_embedding + pos[0];
+ *                      out[b,1+i] = patches[b,i] + P[i], P = the pos_grid × pos_grid part of
+ *                      pos_embedding (1 + pos_grid², channels) resized bilinear
+ *                      (align_corners=False) to grid × grid
+ * cs_class_token_copy: dst[b,0,:] = src[b,0,:] for x (batch, tokens, channels) (the class-token
+ *                      swap of the surgery path); other tokens untouched
+ * cs_l2_normalize:     out[r] = x[r] / max(||x[r]||, 1e-12)
+ * ------------------------------------------------------------------------------------------- */
+CS_API int cs_layer_norm_cpu(const void *x, int dtype, int64_t rows, int64_t cols,
+                             const float *weight, const float *bias, float eps, void *out,
+                             cs_stream stream);
+CS_API int cs_layer_norm_cuda(const void *x, int dtype, int64_t rows, int64_t cols,
+                              const float *weight, const float *bias, float eps, void *out,
+                              cs_stream stream);
+CS_API int cs_bias_quick_gelu_cpu(const void *x, int dtype, int64_t rows, int64_t cols,
+                                  const float *bias, void *out, cs_stream stream);
+CS_API int cs_bias_quick_gelu_cuda(const void *x, int dtype, int64_t rows, int64_t cols,
+                                   const float *bias, void *out, cs_stream stream);
+CS_API int cs_residual_add_cpu(void *x, const void *y, int dtype, int64_t rows, int64_t cols,
+                               const float *bias, cs_stream stream);
+CS_API int cs_residual_add_cuda(void *x, const void *y, int dtype, int64_t rows, int64_t cols,
+                                const float *bias, cs_stream stream);
+CS_API int cs_embed_tokens_cpu(const void *patches, int dtype, int64_t batch, int64_t grid,
+                               int64_t channels, const float *class_embedding,
+                               const float *pos_embedding, int64_t pos_grid, void *out,
+                               cs_stream stream);
+CS_API int cs_embed_tokens_cuda(const void *patches, int dtype, int64_t batch, int64_t grid,
+                                int64_t channels, const float *class_embedding,
+                                const float *pos_embedding, int64_t pos_grid, void *out,
+                                cs_stream stream);
+CS_API int cs_class_token_copy_cpu(const void *src, void *dst, int dtype, int64_t batch,
+                                   int64_t tokens, int64_t channels, cs_stream stream);
+CS_API int cs_class_token_copy_cuda(const void *src, void *dst, int dtype, int64_t batch,
+                                    int64_t tokens, int64_t channels, cs_stream stream);
+CS_API int cs_l2_normalize_cpu(const void *x, int dtype, int64_t rows, int64_t cols, void *out,
+                               cs_stream stream);
+CS_API int cs_l2_normalize_cuda(const void *x, int dtype, int64_t rows, int64_t cols, void *out,
+                                cs_stream stream);
 
 #ifdef __cplusplus
 }

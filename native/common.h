@@ -36,10 +36,68 @@ inline float load_as_float(const void *data, int dtype, int64_t i) {
     }
 }
 
+// Writes `v` as element `i` of a buffer of type `dtype` (f32, f16, bf16), rounding to nearest even.
+inline void store_from_float(void *data, int dtype, int64_t i, float v) {
+    switch (dtype) {
+    case CS_F16: static_cast<uint16_t *>(data)[i] = float_to_half(v); break;
+    case CS_BF16: static_cast<uint16_t *>(data)[i] = float_to_bf16(v); break;
+    default: static_cast<float *>(data)[i] = v; break;
+    }
+}
+
+// True for the floating-point tensor types (f32, f16, bf16).
+inline bool is_float_dtype(int dtype) { return dtype == CS_F32 || dtype == CS_F16 || dtype == CS_BF16; }
+
+// CLIP's normalisation constants (DESIGN.md step 1), shared by the preprocess twin and kernel.
+constexpr float kClipMean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+constexpr float kClipStd[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+
 // Argument checks shared by the CPU twin and the CUDA entry point of each operation.
 int check_feature_surgery_args(const void *image, int image_dtype, int64_t batch, int64_t tokens,
                                int64_t channels, const float *text, int64_t labels,
                                const float *out);
+int check_attention_dual_args(const void *qkv, int dtype, int64_t batch, int64_t tokens,
+                              int64_t channels, int64_t heads, float scale, const void *out_ori,
+                              const void *out_vv);
+// `what` names the calling entry point in messages.
+int check_map_args(const char *what, const float *similarity, int64_t batch, int64_t tokens,
+                   int64_t labels, int64_t height, int64_t width, const void *out);
+int check_map_upsample_args(const float *similarity, int64_t batch, int64_t tokens,
+                            int64_t labels, int64_t height, int64_t width, int layout,
+                            int out_dtype, const void *out);
+int check_map_labels_args(const float *similarity, int64_t batch, int64_t tokens, int64_t labels,
+                          int64_t height, int64_t width, int32_t background, int out_dtype,
+                          const void *out);
+int check_map_points_args(const float *similarity, int64_t batch, int64_t tokens, int64_t labels,
+                          int64_t height, int64_t width, int64_t max_points,
+                          const int32_t *points, const int32_t *counts);
+int check_preprocess_args(const uint8_t *frame, int64_t height, int64_t width, int64_t row_pitch,
+                          int order, int64_t out_height, int64_t out_width, int out_dtype,
+                          const void *out);
+int check_rows_args(const char *what, const void *x, int dtype, int64_t rows, int64_t cols,
+                    const void *out);
+int check_embed_tokens_args(const void *patches, int dtype, int64_t batch, int64_t grid,
+                            int64_t channels, const float *class_embedding,
+                            const float *pos_embedding, int64_t pos_grid, const void *out);
+int check_class_token_copy_args(const void *src, const void *dst, int dtype, int64_t batch,
+                                int64_t tokens, int64_t channels);
+
+// Grid side g of tokens = 1 + g·g, or -1 when tokens is not of that form.
+int64_t grid_side(int64_t tokens);
+
+// torch's bilinear source index (align_corners=False): for output index `dst` of `out` cells
+// over `in` cells, the lower source cell, the upper one and the weight of the upper one.
+inline void bilinear_source(int64_t dst, int64_t in, int64_t out, int64_t *i0, int64_t *i1,
+                            float *w1) {
+    const float scale = (float)in / (float)out;
+    float src = scale * ((float)dst + 0.5f) - 0.5f;
+    if (src < 0.f) src = 0.f;
+    int64_t lo = (int64_t)src;
+    if (lo > in - 1) lo = in - 1;
+    *i0 = lo;
+    *i1 = lo < in - 1 ? lo + 1 : lo;
+    *w1 = src - (float)lo;
+}
 
 } // namespace cs
 

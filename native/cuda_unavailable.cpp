@@ -18,4 +18,55 @@ int cs_feature_surgery_cuda(const void *, int, int64_t, int64_t, int64_t, const 
     CS_NO_CUDA(cs_feature_surgery_cuda);
 }
 
+int cs_attention_dual_cuda(const void *, int, int64_t, int64_t, int64_t, int64_t, float, void *,
+                           void *, cs_stream) {
+    CS_NO_CUDA(cs_attention_dual_cuda);
+}
+
+int cs_map_upsample_cuda(const float *, int64_t, int64_t, int64_t, int64_t, int64_t, int, int,
+                         void *, cs_stream) {
+    CS_NO_CUDA(cs_map_upsample_cuda);
+}
+
+int cs_map_labels_cuda(const float *, int64_t, int64_t, int64_t, int64_t, int64_t, float, int32_t,
+                       int, void *, cs_stream) {
+    CS_NO_CUDA(cs_map_labels_cuda);
+}
+
+int cs_map_points_cuda(const float *, int64_t, int64_t, int64_t, int64_t, int64_t, float, int64_t,
+                       int32_t *, int32_t *, cs_stream) {
+    CS_NO_CUDA(cs_map_points_cuda);
+}
+
+int cs_preprocess_cuda(const uint8_t *, int64_t, int64_t, int64_t, int, int64_t, int64_t, int,
+                       void *, cs_stream) {
+    CS_NO_CUDA(cs_preprocess_cuda);
+}
+
+int cs_layer_norm_cuda(const void *, int, int64_t, int64_t, const float *, const float *, float,
+                       void *, cs_stream) {
+    CS_NO_CUDA(cs_layer_norm_cuda);
+}
+
+int cs_bias_quick_gelu_cuda(const void *, int, int64_t, int64_t, const float *, void *, cs_stream) {
+    CS_NO_CUDA(cs_bias_quick_gelu_cuda);
+}
+
+int cs_residual_add_cuda(void *, const void *, int, int64_t, int64_t, const float *, cs_stream) {
+    CS_NO_CUDA(cs_residual_add_cuda);
+}
+
+int cs_embed_tokens_cuda(const void *, int, int64_t, int64_t, int64_t, const float *, const float *,
+                         int64_t, void *, cs_stream) {
+    CS_NO_CUDA(cs_embed_tokens_cuda);
+}
+
+int cs_class_token_copy_cuda(const void *, void *, int, int64_t, int64_t, int64_t, cs_stream) {
+    CS_NO_CUDA(cs_class_token_copy_cuda);
+}
+
+int cs_l2_normalize_cuda(const void *, int, int64_t, int64_t, void *, cs_stream) {
+    CS_NO_CUDA(cs_l2_normalize_cuda);
+}
+
 } // extern "C"

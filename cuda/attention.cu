@@ -1,0 +1,345 @@
+// Dual-path attention on the GPU (twin: native/attention.cpp).
+//
+// One block per (64-query tile, head, image). Each thread owns one query row of one path: its
+// scaled query and its fp32 output accumulator live in registers. Key/value tiles of 32 tokens
+// are staged in shared memory as fp32 and shared by both paths: the original path reads k and v,
+// the surgery path reads v as keys and values, so v is loaded once for both. Softmax is the
+// online (flash) form in base 2: a running max m and sum l per row, the accumulator rescaled
+// when the max grows; no tokens×tokens matrix exists anywhere.
+//
+// Two implementations:
+//  - fp16/bf16 (16-byte aligned, channels % 8 == 0): tensor cores, mma.sync m16n8k16 with fp32
+//    accumulation, FlashAttention-2 style: each warp owns 16 query rows of one path; S = Q·Kᵀ
+//    stays in registers, the online softmax works on the accumulator fragments (rows g and g+8
+//    of the warp's tile, reduced over the 4 lanes of a quad), P is rounded to the input type and
+//    fed straight back as the A operand of O += P·V. Shared-memory rows are padded by 8
+//    elements so the fragment loads are free of bank conflicts.
+//  - fp32 (and unaligned inputs): the SIMT kernel below, fp32 FMAs from shared memory.
+#include "common.cuh"
+
+#include <cfloat>
+#include <cstdint>
+#include <type_traits>
+
+namespace {
+
+constexpr int kQueryTile = 64; // query rows per path per block
+constexpr int kKeyTile = 32;   // keys staged per iteration
+constexpr int kChunk = 8;      // keys scored before each rescale of the accumulator
+
+// qkv: (B, N, 3C) of T; out_ori / out_vv: (B, N, C) of T or null. paths: bit 0 = original
+// (q-k), bit 1 = surgery (v-v); blockDim.x = 64 · (number of paths). scale_log2 = scale·log2(e).
+template <typename T, int D>
+__global__ void __launch_bounds__(2 * kQueryTile)
+attention_dual_kernel(const T *__restrict__ qkv, T *__restrict__ out_ori, T *__restrict__ out_vv,
+                      int n, int c, float scale_log2, int paths) {
+    __shared__ __align__(16) float ks[kKeyTile][D];
+    __shared__ __align__(16) float vs[kKeyTile][D];
+
+    const int tid = threadIdx.x;
+    const int path = paths == 3 ? tid / kQueryTile : (paths == 1 ? 0 : 1);
+    const int qi = blockIdx.x * kQueryTile + tid % kQueryTile;
+    const int h = blockIdx.y, b = blockIdx.z;
+    const int64_t row = 3 * (int64_t)c;
+    const T *base = qkv + (int64_t)b * n * row + (int64_t)h * D;
+    const bool active = qi < n;
+    const bool need_k = paths & 1;
+
+    float q[D], acc[D];
+#pragma unroll
+    for (int d = 0; d < D; d++) acc[d] = 0.f;
+    if (active) {
+        const T *src = base + (int64_t)qi * row + (path == 0 ? 0 : 2 * (int64_t)c);
+#pragma unroll
+        for (int d = 0; d < D; d++) q[d] = cs::to_float(src[d]) * scale_log2;
+    } else {
+#pragma unroll
+        for (int d = 0; d < D; d++) q[d] = 0.f;
+    }
+    float m = -INFINITY, l = 0.f;
+
+    for (int k0 = 0; k0 < n; k0 += kKeyTile) {
+        const int kn = min(kKeyTile, n - k0);
+        __syncthreads(); // the previous tile is no longer read
+        for (int idx = tid; idx < kKeyTile * D; idx += blockDim.x) {
+            const int j = idx / D, d = idx % D;
+            float kv = 0.f, vv = 0.f;
+            if (j < kn) {
+                const T *r = base + (int64_t)(k0 + j) * row;
+                if (need_k) kv = cs::to_float(r[c + d]);
+                vv = cs::to_float(r[2 * (int64_t)c + d]);
+            }
+            ks[j][d] = kv;
+            vs[j][d] = vv;
+        }
+        __syncthreads();
+        if (!active) continue;
+        const float(*keys)[D] = path == 0 ? ks : vs;
+        for (int j0 = 0; j0 < kn; j0 += kChunk) {
+            float s[kChunk];
+            float chunk_max = m;
+#pragma unroll
+            for (int jj = 0; jj < kChunk; jj++) {
+                float dot = -INFINITY;
+                if (j0 + jj < kn) {
+                    dot = 0.f;
+#pragma unroll
+                    for (int d = 0; d < D; d++) dot = fmaf(q[d], keys[j0 + jj][d], dot);
+                }
+                s[jj] = dot;
+                chunk_max = fmaxf(chunk_max, dot);
+            }
+            // m = -inf only before the first chunk, where acc and l are 0 anyway.
+            const float corr = m == -INFINITY ? 0.f : exp2f(m - chunk_max);
+            l *= corr;
+#pragma unroll
+            for (int d = 0; d < D; d++) acc[d] *= corr;
+#pragma unroll
+            for (int jj = 0; jj < kChunk; jj++) {
+                const float p = j0 + jj < kn ? exp2f(s[jj] - chunk_max) : 0.f;
+                l += p;
+#pragma unroll
+                for (int d = 0; d < D; d++) acc[d] = fmaf(p, vs[j0 + jj][d], acc[d]);
+            }
+            m = chunk_max;
+        }
+    }
+    if (active) {
+        T *dst = (path == 0 ? out_ori : out_vv) + ((int64_t)b * n + qi) * c + (int64_t)h * D;
+        const float inv = 1.f / l;
+#pragma unroll
+        for (int d = 0; d < D; d++) dst[d] = cs::from_float<T>(acc[d] * inv);
+    }
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Tensor-core kernel (fp16 / bf16).
+
+constexpr int kMmaWarpsPerPath = 2; // 2 warps × 16 rows = 32 queries per path per block
+constexpr int kMmaKeys = 64;        // keys per shared-memory tile
+constexpr int kPad = 8;             // elements of padding per shared-memory row
+
+__device__ __forceinline__ void mma_16816(float c[4], const uint32_t a[4], const uint32_t b[2], __half) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+                 "{%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+__device__ __forceinline__ void mma_16816(float c[4], const uint32_t a[4], const uint32_t b[2], __nv_bfloat16) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+                 "{%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// Two floats as a T pair in one register, the first in the low half (the lower index).
+__device__ __forceinline__ uint32_t pack2(float lo, float hi, __half) {
+    __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&h);
+}
+__device__ __forceinline__ uint32_t pack2(float lo, float hi, __nv_bfloat16) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&h);
+}
+template <typename T> __device__ __forceinline__ uint32_t pack_raw(const T &lo, const T &hi) {
+    return (uint32_t) * reinterpret_cast<const uint16_t *>(&lo) |
+           ((uint32_t) * reinterpret_cast<const uint16_t *>(&hi) << 16);
+}
+
+// Fragment layouts of mma.m16n8k16 (lane = 4·g + q): A (16×16, row-major) a0 = (g, 2q..2q+1),
+// a1 = (g+8, 2q..), a2 = (g, 8+2q..), a3 = (g+8, 8+2q..); B (16×8, k×n) b0 = (k 2q..2q+1, n g),
+// b1 = (k 8+2q.., n g); C (16×8) c0,c1 = (g, 2q..2q+1), c2,c3 = (g+8, 2q..2q+1).
+template <typename T, int D>
+__global__ void __launch_bounds__(64 * kMmaWarpsPerPath)
+attention_mma_kernel(const T *__restrict__ qkv, T *__restrict__ out_ori, T *__restrict__ out_vv,
+                     int n, int c, float scale_log2, int paths) {
+    constexpr int KS = D / 16; // k-steps over the head dim
+    constexpr int DT = D / 8;  // n-tiles over the head dim
+    constexpr int NT = kMmaKeys / 8;
+    __shared__ __align__(16) T ks[kMmaKeys][D + kPad];
+    __shared__ __align__(16) T vs[kMmaKeys][D + kPad];
+
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane >> 2, q = lane & 3;
+    const int path = paths == 3 ? warp / kMmaWarpsPerPath : (paths == 1 ? 0 : 1);
+    const int row0 = blockIdx.x * 16 * kMmaWarpsPerPath + (warp % kMmaWarpsPerPath) * 16;
+    const int h = blockIdx.y, b = blockIdx.z;
+    const int64_t row = 3 * (int64_t)c;
+    const T *base = qkv + (int64_t)b * n * row + (int64_t)h * D;
+    const bool need_k = paths & 1;
+
+    // Queries of this warp as A fragments (rows past n read as 0 and are never stored).
+    uint32_t qf[KS][4];
+    {
+        const T *qb = base + (path == 0 ? 0 : 2 * (int64_t)c);
+        auto ld = [&](int r, int col) -> uint32_t {
+            return r < n ? *reinterpret_cast<const uint32_t *>(qb + (int64_t)r * row + col) : 0u;
+        };
+#pragma unroll
+        for (int kk = 0; kk < KS; kk++) {
+            qf[kk][0] = ld(row0 + g, kk * 16 + 2 * q);
+            qf[kk][1] = ld(row0 + g + 8, kk * 16 + 2 * q);
+            qf[kk][2] = ld(row0 + g, kk * 16 + 8 + 2 * q);
+            qf[kk][3] = ld(row0 + g + 8, kk * 16 + 8 + 2 * q);
+        }
+    }
+    float o[DT][4];
+#pragma unroll
+    for (int dt = 0; dt < DT; dt++) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f; // rows g and g+8
+
+    for (int k0 = 0; k0 < n; k0 += kMmaKeys) {
+        __syncthreads(); // the previous tile is no longer read
+        for (int idx = threadIdx.x; idx < kMmaKeys * (D / 8); idx += blockDim.x) {
+            const int j = idx / (D / 8), d8 = idx % (D / 8) * 8;
+            uint4 kv = make_uint4(0, 0, 0, 0), vv = kv;
+            if (k0 + j < n) {
+                const T *r = base + (int64_t)(k0 + j) * row;
+                if (need_k) kv = *reinterpret_cast<const uint4 *>(r + c + d8);
+                vv = *reinterpret_cast<const uint4 *>(r + 2 * (int64_t)c + d8);
+            }
+            *reinterpret_cast<uint4 *>(&ks[j][d8]) = kv;
+            *reinterpret_cast<uint4 *>(&vs[j][d8]) = vv;
+        }
+        __syncthreads();
+        const T(*kt)[D + kPad] = path == 0 ? ks : vs;
+
+        // S = Q·Kᵀ for 64 keys: 8 n-tiles of 8 keys.
+        float s[NT][4];
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+#pragma unroll
+            for (int kk = 0; kk < KS; kk++) {
+                const uint32_t bf[2] = {*reinterpret_cast<const uint32_t *>(&kt[nt * 8 + g][kk * 16 + 2 * q]),
+                                        *reinterpret_cast<const uint32_t *>(&kt[nt * 8 + g][kk * 16 + 8 + 2 * q])};
+                mma_16816(s[nt], qf[kk], bf, T{});
+            }
+        }
+        // Scale to base 2, mask keys past n, running max per row (over the quad's 4 lanes).
+        float mx0 = m0, mx1 = m1;
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int key = k0 + nt * 8 + 2 * q + (e & 1);
+                s[nt][e] = key < n ? s[nt][e] * scale_log2 : -INFINITY;
+                if (e < 2) mx0 = fmaxf(mx0, s[nt][e]);
+                else mx1 = fmaxf(mx1, s[nt][e]);
+            }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float corr0 = m0 == -INFINITY ? 0.f : exp2f(m0 - mx0);
+        const float corr1 = m1 == -INFINITY ? 0.f : exp2f(m1 - mx1);
+        m0 = mx0;
+        m1 = mx1;
+        l0 *= corr0;
+        l1 *= corr1;
+#pragma unroll
+        for (int dt = 0; dt < DT; dt++) {
+            o[dt][0] *= corr0;
+            o[dt][1] *= corr0;
+            o[dt][2] *= corr1;
+            o[dt][3] *= corr1;
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            s[nt][0] = exp2f(s[nt][0] - m0);
+            s[nt][1] = exp2f(s[nt][1] - m0);
+            s[nt][2] = exp2f(s[nt][2] - m1);
+            s[nt][3] = exp2f(s[nt][3] - m1);
+            l0 += s[nt][0] + s[nt][1];
+            l1 += s[nt][2] + s[nt][3];
+        }
+        // O += P·V: 4 k-steps of 16 keys; P's A fragment is two neighbouring S tiles.
+#pragma unroll
+        for (int kk = 0; kk < kMmaKeys / 16; kk++) {
+            const uint32_t af[4] = {pack2(s[2 * kk][0], s[2 * kk][1], T{}), pack2(s[2 * kk][2], s[2 * kk][3], T{}),
+                                    pack2(s[2 * kk + 1][0], s[2 * kk + 1][1], T{}),
+                                    pack2(s[2 * kk + 1][2], s[2 * kk + 1][3], T{})};
+            const int key = kk * 16 + 2 * q;
+#pragma unroll
+            for (int dt = 0; dt < DT; dt++) {
+                const int d = dt * 8 + g;
+                const uint32_t bf[2] = {pack_raw(vs[key][d], vs[key + 1][d]), pack_raw(vs[key + 8][d], vs[key + 9][d])};
+                mma_16816(o[dt], af, bf, T{});
+            }
+        }
+    }
+    // Row sums over the quad, then store rows g and g+8 (two neighbouring columns per lane).
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    T *out = path == 0 ? out_ori : out_vv;
+    const float inv0 = 1.f / l0, inv1 = 1.f / l1;
+#pragma unroll
+    for (int dt = 0; dt < DT; dt++) {
+        const int d = dt * 8 + 2 * q;
+        if (row0 + g < n)
+            *reinterpret_cast<uint32_t *>(out + ((int64_t)b * n + row0 + g) * c + (int64_t)h * D + d) =
+                pack2(o[dt][0] * inv0, o[dt][1] * inv0, T{});
+        if (row0 + g + 8 < n)
+            *reinterpret_cast<uint32_t *>(out + ((int64_t)b * n + row0 + g + 8) * c + (int64_t)h * D + d) =
+                pack2(o[dt][2] * inv1, o[dt][3] * inv1, T{});
+    }
+}
+
+template <typename T, int D>
+int launch(const void *qkv, void *out_ori, void *out_vv, int64_t batch, int64_t tokens,
+           int64_t channels, int64_t heads, float scale, cudaStream_t stream) {
+    const int paths = (out_ori ? 1 : 0) | (out_vv ? 2 : 0);
+    if constexpr (!std::is_same<T, float>::value) {
+        // Tensor cores need 16-byte aligned rows (vector loads) and 4-byte aligned pairs.
+        const bool aligned = ((uintptr_t)qkv % 16 == 0) && (!out_ori || (uintptr_t)out_ori % 4 == 0) &&
+                             (!out_vv || (uintptr_t)out_vv % 4 == 0) && channels % 8 == 0;
+        if (aligned) {
+            const int rows = 16 * kMmaWarpsPerPath;
+            const dim3 grid((unsigned)((tokens + rows - 1) / rows), (unsigned)heads, (unsigned)batch);
+            attention_mma_kernel<T, D><<<grid, 32 * kMmaWarpsPerPath * (paths == 3 ? 2 : 1), 0, stream>>>(
+                static_cast<const T *>(qkv), static_cast<T *>(out_ori), static_cast<T *>(out_vv),
+                (int)tokens, (int)channels, scale * 1.4426950408889634f, paths);
+            return cs::check_launch("attention_dual_cuda (tensor cores)");
+        }
+    }
+    const int threads = kQueryTile * (paths == 3 ? 2 : 1);
+    const dim3 grid((unsigned)((tokens + kQueryTile - 1) / kQueryTile), (unsigned)heads,
+                    (unsigned)batch);
+    attention_dual_kernel<T, D><<<grid, threads, 0, stream>>>(
+        static_cast<const T *>(qkv), static_cast<T *>(out_ori), static_cast<T *>(out_vv),
+        (int)tokens, (int)channels, scale * 1.4426950408889634f, paths);
+    return cs::check_launch("attention_dual_cuda");
+}
+
+template <typename T>
+int launch_dtype(const void *qkv, void *out_ori, void *out_vv, int64_t batch, int64_t tokens,
+                 int64_t channels, int64_t heads, float scale, cudaStream_t stream) {
+    switch (channels / heads) {
+    case 32: return launch<T, 32>(qkv, out_ori, out_vv, batch, tokens, channels, heads, scale, stream);
+    case 64: return launch<T, 64>(qkv, out_ori, out_vv, batch, tokens, channels, heads, scale, stream);
+    case 80: return launch<T, 80>(qkv, out_ori, out_vv, batch, tokens, channels, heads, scale, stream);
+    case 128: return launch<T, 128>(qkv, out_ori, out_vv, batch, tokens, channels, heads, scale, stream);
+    default:
+        return cs::fail(CS_ERR_UNSUPPORTED,
+                        "attention_dual_cuda: head dim " + std::to_string(channels / heads) +
+                            " is not compiled (32, 64, 80, 128 are)");
+    }
+}
+
+} // namespace
+
+extern "C" int cs_attention_dual_cuda(const void *qkv, int dtype, int64_t batch, int64_t tokens,
+                                      int64_t channels, int64_t heads, float scale, void *out_ori,
+                                      void *out_vv, cs_stream stream) {
+    cs::clear_error();
+    if (int rc = cs::check_attention_dual_args(qkv, dtype, batch, tokens, channels, heads, scale,
+                                               out_ori, out_vv))
+        return rc;
+    switch (dtype) {
+    case CS_F16: return launch_dtype<__half>(qkv, out_ori, out_vv, batch, tokens, channels, heads, scale, stream);
+    case CS_BF16: return launch_dtype<__nv_bfloat16>(qkv, out_ori, out_vv, batch, tokens, channels, heads, scale, stream);
+    default: return launch_dtype<float>(qkv, out_ori, out_vv, batch, tokens, channels, heads, scale, stream);
+    }
+}

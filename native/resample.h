@@ -1,0 +1,65 @@
+// Internal header of the native library: not part of the public API.
+// Pillow's BICUBIC resampling coefficients (src/libImaging/Resample.c semantics), shared by the
+// CPU twin and the CUDA kernel so both compute the same integer weights.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define CS_HD __host__ __device__
+#else
+#define CS_HD
+#endif
+
+namespace cs {
+
+constexpr int kPrecisionBits = 32 - 8 - 2; // Pillow's PRECISION_BITS for 8-bit images
+// Taps of one output pixel: at most 2·ceil(2·max(in/out, 1)) + 1. The weights live on the
+// stack, so the entry points bound the shrink factor in/out by kMaxScale.
+constexpr int kMaxScale = 64;
+constexpr int kMaxTaps = 2 * 2 * kMaxScale + 1;
+
+// a = -0.5 cubic, as Pillow's bicubic_filter.
+CS_HD inline double bicubic(double x) {
+    const double a = -0.5;
+    if (x < 0.0) x = -x;
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+    if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+    return 0.0;
+}
+
+// Coefficients of output index `o` of a resize from `in` to `out` samples: taps from `first`,
+// `count` of them, fixed-point weights in k (22 fractional bits, rounded half away from zero).
+CS_HD inline void resample_coeffs(int in, int out, int o, int *first, int *count, int32_t *k) {
+    const double scale = (double)in / out;
+    const double filterscale = scale < 1.0 ? 1.0 : scale;
+    const double support = 2.0 * filterscale;
+    const double center = (o + 0.5) * scale;
+    const double ss = 1.0 / filterscale;
+    int xmin = (int)(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = (int)(center + support + 0.5);
+    if (xmax > in) xmax = in;
+    xmax -= xmin;
+    double w[kMaxTaps];
+    double ww = 0.0;
+    for (int x = 0; x < xmax; x++) {
+        w[x] = bicubic((x + xmin - center + 0.5) * ss);
+        ww += w[x];
+    }
+    for (int x = 0; x < xmax; x++) {
+        const double v = ww != 0.0 ? w[x] / ww : w[x];
+        k[x] = v < 0 ? (int32_t)(-0.5 + v * (1 << kPrecisionBits))
+                     : (int32_t)(0.5 + v * (1 << kPrecisionBits));
+    }
+    *first = xmin;
+    *count = xmax;
+}
+
+CS_HD inline uint8_t clip8(int32_t acc) {
+    if (acc <= 0) return 0;
+    if (acc >= (255 << kPrecisionBits)) return 255;
+    return (uint8_t)(acc >> kPrecisionBits);
+}
+
+} // namespace cs

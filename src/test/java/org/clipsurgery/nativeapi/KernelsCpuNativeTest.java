@@ -1,0 +1,227 @@
+package org.clipsurgery.nativeapi;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import java.util.function.IntSupplier;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.ShortPointer;
+import org.clipsurgery.weights.Half;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every CPU entry point of the kernels called through JavaCPP against a plain Java reference on
+ * seeded random inputs (the native test covers many more shapes), bad arguments becoming
+ * {@link NativeException}s, and the CUDA entry points failing cleanly where there is no GPU.
+ */
+class KernelsCpuNativeTest {
+    private static final int F32 = ClipSurgeryNative.CS_F32;
+
+    @BeforeAll
+    static void load() {
+        NativeCalls.load();
+    }
+
+    private static float[] random(Random rng, int n, float lo, float hi) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = lo + (hi - lo) * rng.nextFloat();
+        return v;
+    }
+
+    private static void assertClose(double[] want, float[] got, double tol, String what) {
+        assertEquals(want.length, got.length, what);
+        for (int i = 0; i < want.length; i++) {
+            assertTrue(Math.abs(got[i] - want[i]) <= tol * (1 + Math.abs(want[i])),
+                    what + " element " + i + ": expected " + want[i] + ", got " + got[i]);
+        }
+    }
+
+    private static float[] read(FloatPointer p) {
+        float[] v = new float[(int) p.limit()];
+        p.get(v);
+        return v;
+    }
+
+    private static double[] attentionReference(float[] qkv, int n, int c, int heads, float scale, int qPart, int kPart) {
+        int d = c / heads;
+        double[] out = new double[n * c];
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < n; i++) {
+                double[] p = new double[n];
+                double mx = Double.NEGATIVE_INFINITY, z = 0;
+                for (int j = 0; j < n; j++) {
+                    double s = 0;
+                    for (int e = 0; e < d; e++) s += qkv[i * 3 * c + qPart * c + h * d + e] * qkv[j * 3 * c + kPart * c + h * d + e];
+                    p[j] = s * scale;
+                    mx = Math.max(mx, p[j]);
+                }
+                for (int j = 0; j < n; j++) z += (p[j] = Math.exp(p[j] - mx));
+                for (int e = 0; e < d; e++) {
+                    double acc = 0;
+                    for (int j = 0; j < n; j++) acc += p[j] * qkv[j * 3 * c + 2 * c + h * d + e];
+                    out[i * c + h * d + e] = acc / z;
+                }
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void attentionDualBothPathsAndSinglePaths() {
+        Random rng = new Random(7);
+        int n = 29, c = 64, heads = 2;
+        float scale = (float) (1 / Math.sqrt(c / heads));
+        float[] qkv = random(rng, n * 3 * c, -1, 1);
+        double[] ori = attentionReference(qkv, n, c, heads, scale, 0, 1);
+        double[] vv = attentionReference(qkv, n, c, heads, scale, 2, 2);
+        try (FloatPointer in = new FloatPointer(qkv); FloatPointer o = new FloatPointer(n * c); FloatPointer v = new FloatPointer(n * c)) {
+            NativeCalls.check(ClipSurgeryNative.cs_attention_dual_cpu(in, F32, 1, n, c, heads, scale, o, v, null), "attention");
+            assertClose(ori, read(o), 1e-5, "ori");
+            assertClose(vv, read(v), 1e-5, "vv");
+            o.fill(0);
+            NativeCalls.check(ClipSurgeryNative.cs_attention_dual_cpu(in, F32, 1, n, c, heads, scale, o, null, null), "q-k only");
+            assertClose(ori, read(o), 1e-5, "q-k only");
+            NativeCalls.check(ClipSurgeryNative.cs_attention_dual_cpu(in, F32, 1, n, c, heads, scale, null, v, null), "v-v only");
+            assertClose(vv, read(v), 1e-5, "v-v only");
+        }
+        // fp16 in and out: the reference sees the same rounded inputs; the output is rounded once.
+        try (ShortPointer in = new ShortPointer(qkv.length); ShortPointer v = new ShortPointer(n * c)) {
+            float[] rounded = new float[qkv.length];
+            for (int i = 0; i < qkv.length; i++) {
+                in.put(i, Half.fromFloat(qkv[i]));
+                rounded[i] = Half.toFloat(Half.fromFloat(qkv[i]));
+            }
+            NativeCalls.check(ClipSurgeryNative.cs_attention_dual_cpu(in, ClipSurgeryNative.CS_F16, 1, n, c, heads, scale, null, v, null), "f16");
+            float[] got = new float[n * c];
+            for (int i = 0; i < got.length; i++) got[i] = Half.toFloat(v.get(i));
+            assertClose(attentionReference(rounded, n, c, heads, scale, 2, 2), got, 1e-3, "f16 vv");
+        }
+    }
+
+    @Test
+    void engineHelpers() {
+        Random rng = new Random(11);
+        int rows = 5, cols = 48;
+        float[] x = random(rng, rows * cols, -2, 2), y = random(rng, rows * cols, -2, 2);
+        float[] w = random(rng, cols, 0.5f, 1.5f), b = random(rng, cols, -1, 1);
+        double[] ln = new double[x.length], gelu = new double[x.length], add = new double[x.length], l2 = new double[x.length];
+        for (int r = 0; r < rows; r++) {
+            double mean = 0, var = 0, sq = 0;
+            for (int c = 0; c < cols; c++) mean += x[r * cols + c];
+            mean /= cols;
+            for (int c = 0; c < cols; c++) {
+                var += Math.pow(x[r * cols + c] - mean, 2);
+                sq += x[r * cols + c] * x[r * cols + c];
+            }
+            var /= cols;
+            for (int c = 0; c < cols; c++) {
+                int i = r * cols + c;
+                ln[i] = (x[i] - mean) / Math.sqrt(var + 1e-5) * w[c] + b[c];
+                double v = x[i] + b[c];
+                gelu[i] = v / (1 + Math.exp(-1.702 * v));
+                add[i] = x[i] + y[i] + b[c];
+                l2[i] = x[i] / Math.sqrt(sq);
+            }
+        }
+        try (FloatPointer px = new FloatPointer(x); FloatPointer py = new FloatPointer(y); FloatPointer pw = new FloatPointer(w);
+                FloatPointer pb = new FloatPointer(b); FloatPointer out = new FloatPointer(x.length)) {
+            NativeCalls.check(ClipSurgeryNative.cs_layer_norm_cpu(px, F32, rows, cols, pw, pb, 1e-5f, out, null), "layer_norm");
+            assertClose(ln, read(out), 1e-5, "layer_norm");
+            NativeCalls.check(ClipSurgeryNative.cs_bias_quick_gelu_cpu(px, F32, rows, cols, pb, out, null), "gelu");
+            assertClose(gelu, read(out), 1e-5, "bias_quick_gelu");
+            NativeCalls.check(ClipSurgeryNative.cs_l2_normalize_cpu(px, F32, rows, cols, out, null), "l2");
+            assertClose(l2, read(out), 1e-5, "l2_normalize");
+            out.put(x);
+            NativeCalls.check(ClipSurgeryNative.cs_residual_add_cpu(out, py, F32, rows, cols, pb, null), "residual");
+            assertClose(add, read(out), 1e-5, "residual_add");
+        }
+    }
+
+    @Test
+    void embedTokensResizesPositionGridAndClassTokenCopies() {
+        Random rng = new Random(13);
+        int g = 3, g0 = 2, c = 4, n = 1 + g * g;
+        float[] patches = random(rng, g * g * c, -1, 1), cls = random(rng, c, -1, 1), pos = random(rng, (1 + g0 * g0) * c, -1, 1);
+        double[] want = new double[n * c];
+        for (int ch = 0; ch < c; ch++) {
+            want[ch] = cls[ch] + pos[ch];
+            for (int i = 0; i < g * g; i++) {
+                // torch bilinear, align_corners=False, scale g0/g: src = (dst + 0.5)·g0/g − 0.5, clamped at 0
+                double sy = Math.max((i / g + 0.5) * g0 / g - 0.5, 0), sx = Math.max((i % g + 0.5) * g0 / g - 0.5, 0);
+                int y0 = (int) sy, x0 = (int) sx, y1 = Math.min(y0 + 1, g0 - 1), x1 = Math.min(x0 + 1, g0 - 1);
+                double wy = sy - y0, wx = sx - x0;
+                double e = (1 - wy) * ((1 - wx) * pos[(1 + y0 * g0 + x0) * c + ch] + wx * pos[(1 + y0 * g0 + x1) * c + ch])
+                        + wy * ((1 - wx) * pos[(1 + y1 * g0 + x0) * c + ch] + wx * pos[(1 + y1 * g0 + x1) * c + ch]);
+                want[(1 + i) * c + ch] = patches[i * c + ch] + e;
+            }
+        }
+        try (FloatPointer out = new FloatPointer(n * c); FloatPointer dst = new FloatPointer(n * c)) {
+            NativeCalls.check(ClipSurgeryNative.cs_embed_tokens_cpu(new FloatPointer(patches), F32, 1, g, c,
+                    new FloatPointer(cls), new FloatPointer(pos), g0, out, null), "embed_tokens");
+            assertClose(want, read(out), 1e-5, "embed_tokens");
+            dst.fill(0);
+            NativeCalls.check(ClipSurgeryNative.cs_class_token_copy_cpu(out, dst, F32, 1, n, c, null), "class_token_copy");
+            for (int i = 0; i < n * c; i++) assertEquals(i < c ? out.get(i) : 0f, dst.get(i), 0f, "class_token_copy " + i);
+        }
+    }
+
+    private static void assertInvalid(IntSupplier call, String what) {
+        NativeException e = assertThrows(NativeException.class, () -> NativeCalls.check(call.getAsInt(), what));
+        assertEquals(ClipSurgeryNative.CS_ERR_INVALID_ARGUMENT, e.status(), e.getMessage());
+        assertTrue(e.getMessage().contains(what), e.getMessage());
+    }
+
+    @Test
+    void badArgumentsBecomeExceptions() {
+        try (FloatPointer f = new FloatPointer(1024); IntPointer ip = new IntPointer(64); BytePointer bp = new BytePointer(64)) {
+            assertInvalid(() -> ClipSurgeryNative.cs_attention_dual_cpu(f, F32, 1, 4, 6, 4, 1f, f.getPointer(512), null, null), "attention_dual");
+            assertInvalid(() -> ClipSurgeryNative.cs_attention_dual_cpu(f, 3, 1, 4, 8, 1, 1f, f.getPointer(512), null, null), "attention_dual");
+            assertInvalid(() -> ClipSurgeryNative.cs_map_upsample_cpu(f, 1, 6, 1, 4, 4, ClipSurgeryNative.CS_LAYOUT_BTHW, F32, f.getPointer(512), null), "map_upsample");
+            assertInvalid(() -> ClipSurgeryNative.cs_map_labels_cpu(f, 1, 5, 2, 4, 4, 0f, 300, ClipSurgeryNative.CS_U8, bp, null), "map_labels");
+            assertInvalid(() -> ClipSurgeryNative.cs_map_points_cpu(f, 1, 5, 1, 4, 4, 0.8f, 0, ip, ip.getPointer(32), null), "map_points");
+            assertInvalid(() -> ClipSurgeryNative.cs_preprocess_cpu(bp, 2, 2, 4, ClipSurgeryNative.CS_RGB, 2, 2, F32, f, null), "preprocess");
+            assertInvalid(() -> ClipSurgeryNative.cs_layer_norm_cpu(f, F32, 1, 4, (FloatPointer) null, f, 1e-5f, f, null), "layer_norm");
+            assertInvalid(() -> ClipSurgeryNative.cs_bias_quick_gelu_cpu(f, F32, 0, 4, f, f, null), "bias_quick_gelu");
+            assertInvalid(() -> ClipSurgeryNative.cs_residual_add_cpu(f, null, F32, 1, 4, f, null), "residual_add");
+            assertInvalid(() -> ClipSurgeryNative.cs_embed_tokens_cpu(f, F32, 1, 2, 4, f, f, 2, f, null), "embed_tokens");
+            assertInvalid(() -> ClipSurgeryNative.cs_class_token_copy_cpu(f, f, ClipSurgeryNative.CS_I32, 1, 1, 4, null), "class_token_copy");
+            assertInvalid(() -> ClipSurgeryNative.cs_l2_normalize_cpu(null, F32, 1, 4, f, null), "l2_normalize");
+        }
+    }
+
+    @Test
+    void cudaEntryPointsFailCleanlyWithoutGpu() {
+        int[] count = new int[1];
+        if (ClipSurgeryNative.cs_cuda_device_count(count) == ClipSurgeryNative.CS_OK && count[0] > 0) {
+            return; // a GPU is here: KernelsCudaNativeTest (tag "gpu") exercises these
+        }
+        int expected = NativeCalls.cudaBuilt() ? ClipSurgeryNative.CS_ERR_CUDA : ClipSurgeryNative.CS_ERR_NO_CUDA;
+        try (FloatPointer f = new FloatPointer(1024); IntPointer ip = new IntPointer(64); BytePointer bp = new BytePointer(64)) {
+            Pointer o = f.getPointer(512);
+            IntSupplier[] calls = {
+                () -> ClipSurgeryNative.cs_attention_dual_cuda(f, F32, 1, 2, 64, 1, 0.125f, o, null, null),
+                () -> ClipSurgeryNative.cs_map_upsample_cuda(f, 1, 5, 1, 4, 4, ClipSurgeryNative.CS_LAYOUT_BHWT, F32, o, null),
+                () -> ClipSurgeryNative.cs_map_labels_cuda(f, 1, 5, 1, 4, 4, 0f, 0, ClipSurgeryNative.CS_I32, o, null),
+                () -> ClipSurgeryNative.cs_map_points_cuda(f, 1, 5, 1, 4, 4, 0.8f, 1, ip, ip.getPointer(32), null),
+                () -> ClipSurgeryNative.cs_preprocess_cuda(bp, 2, 2, 6, ClipSurgeryNative.CS_BGR, 2, 2, F32, o, null),
+                () -> ClipSurgeryNative.cs_layer_norm_cuda(f, F32, 1, 4, f, f, 1e-5f, o, null),
+                () -> ClipSurgeryNative.cs_bias_quick_gelu_cuda(f, F32, 1, 4, f, o, null),
+                () -> ClipSurgeryNative.cs_residual_add_cuda(o, f, F32, 1, 4, f, null),
+                () -> ClipSurgeryNative.cs_embed_tokens_cuda(f, F32, 1, 1, 4, f, f, 1, o, null),
+                () -> ClipSurgeryNative.cs_class_token_copy_cuda(f, o, F32, 1, 1, 4, null),
+                () -> ClipSurgeryNative.cs_l2_normalize_cuda(f, F32, 1, 4, o, null),
+                () -> ClipSurgeryNative.cs_feature_surgery_cuda(f, F32, 1, 2, 1, f, 1, (FloatPointer) null, f.getPointer(512), null),
+            };
+            for (IntSupplier call : calls) {
+                NativeException e = assertThrows(NativeException.class, () -> NativeCalls.check(call.getAsInt(), "cuda call"));
+                assertEquals(expected, e.status(), e.getMessage());
+            }
+        }
+    }
+}

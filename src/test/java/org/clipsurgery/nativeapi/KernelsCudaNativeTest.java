@@ -1,0 +1,224 @@
+package org.clipsurgery.nativeapi;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every CUDA entry point through JavaCPP against its CPU twin, on device memory from
+ * org.bytedeco:cuda. Tagged {@code gpu} (excluded by default: run with
+ * {@code -Dsurefire.excludedGroups= -Dgroups=gpu}); skips where there is no CUDA device.
+ * Outputs are poisoned with NaN (0xFF bytes) first, so an element the kernel never writes fails.
+ * Tolerance: 1e-5 of the output's scale (fp32, as the issue asks).
+ */
+@Tag("gpu")
+class KernelsCudaNativeTest {
+    private static final int F32 = ClipSurgeryNative.CS_F32;
+    private final List<Pointer> allocations = new ArrayList<>();
+
+    @BeforeAll
+    static void requireDevice() {
+        NativeCalls.load();
+        int[] count = new int[1];
+        assumeTrue(NativeCalls.cudaBuilt(), "library built without CUDA");
+        assumeTrue(ClipSurgeryNative.cs_cuda_device_count(count) == ClipSurgeryNative.CS_OK && count[0] > 0,
+                "no CUDA device");
+    }
+
+    @AfterEach
+    void free() {
+        for (Pointer p : allocations) cudart.cudaFree(p);
+        allocations.clear();
+    }
+
+    private Pointer device(long bytes, int fill) {
+        PointerPointer<Pointer> pp = new PointerPointer<>(1);
+        assertEquals(0, cudart.cudaMalloc(pp, bytes), "cudaMalloc");
+        Pointer p = pp.get(0);
+        allocations.add(p);
+        assertEquals(0, cudart.cudaMemset(p, fill, bytes));
+        return p;
+    }
+
+    private Pointer upload(Pointer host, long bytes) {
+        Pointer p = device(bytes, 0);
+        assertEquals(0, cudart.cudaMemcpy(p, host, bytes, cudart.cudaMemcpyHostToDevice));
+        return p;
+    }
+
+    private static void download(Pointer host, Pointer dev, long bytes) {
+        assertEquals(0, cudart.cudaDeviceSynchronize(), "kernel failed");
+        assertEquals(0, cudart.cudaMemcpy(host, dev, bytes, cudart.cudaMemcpyDeviceToHost));
+    }
+
+    private static FloatPointer random(Random rng, int n, float lo, float hi) {
+        FloatPointer p = new FloatPointer(n);
+        for (int i = 0; i < n; i++) p.put(i, lo + (hi - lo) * rng.nextFloat());
+        return p;
+    }
+
+    private static void assertClose(FloatPointer want, FloatPointer got, String what) {
+        double scale = 0;
+        for (long i = 0; i < want.limit(); i++) scale = Math.max(scale, Math.abs(want.get(i)));
+        for (long i = 0; i < want.limit(); i++) {
+            assertTrue(Math.abs(got.get(i) - want.get(i)) <= 1e-5 * scale,
+                    what + " element " + i + ": twin " + want.get(i) + ", kernel " + got.get(i));
+        }
+    }
+
+    @Test
+    void attentionDualEqualsTwin() {
+        Random rng = new Random(21);
+        for (int n : new int[] {2, 65, 197}) {
+            int c = 128, heads = 2;
+            float scale = 0.125f;
+            FloatPointer qkv = random(rng, n * 3 * c, -1, 1);
+            FloatPointer ori = new FloatPointer(n * c), vv = new FloatPointer(n * c);
+            NativeCalls.check(ClipSurgeryNative.cs_attention_dual_cpu(qkv, F32, 1, n, c, heads, scale, ori, vv, null), "cpu");
+            Pointer dq = upload(qkv, 4L * n * 3 * c), dori = device(4L * n * c, 0xFF), dvv = device(4L * n * c, 0xFF);
+            NativeCalls.check(ClipSurgeryNative.cs_attention_dual_cuda(dq, F32, 1, n, c, heads, scale, dori, dvv, null), "cuda");
+            FloatPointer got = new FloatPointer(n * c);
+            download(got, dori, 4L * n * c);
+            assertClose(ori, got, "attention ori n=" + n);
+            download(got, dvv, 4L * n * c);
+            assertClose(vv, got, "attention vv n=" + n);
+        }
+    }
+
+    @Test
+    void featureSurgeryEqualsTwin() {
+        Random rng = new Random(22);
+        int n = 50, c = 64, t = 7;
+        FloatPointer img = random(rng, n * c, -1, 1), text = random(rng, t * c, -0.2f, 0.2f), want = new FloatPointer(n * t);
+        NativeCalls.check(ClipSurgeryNative.cs_feature_surgery_cpu(img, F32, 1, n, c, text, t, (FloatPointer) null, want, null), "cpu");
+        Pointer dout = device(4L * n * t, 0xFF);
+        NativeCalls.check(ClipSurgeryNative.cs_feature_surgery_cuda(upload(img, 4L * n * c), F32, 1, n, c,
+                new FloatPointer(upload(text, 4L * t * c)), t, (FloatPointer) null, new FloatPointer(dout), null), "cuda");
+        FloatPointer got = new FloatPointer(n * t);
+        download(got, dout, 4L * n * t);
+        assertClose(want, got, "feature surgery");
+    }
+
+    @Test
+    void mapsEqualTwin() {
+        Random rng = new Random(23);
+        int n = 197, t = 5, h = 60, w = 80;
+        FloatPointer sim = random(rng, n * t, -1, 1);
+        FloatPointer dsim = new FloatPointer(upload(sim, 4L * n * t));
+        FloatPointer want = new FloatPointer((long) t * h * w), got = new FloatPointer((long) t * h * w);
+        for (int layout : new int[] {ClipSurgeryNative.CS_LAYOUT_BTHW, ClipSurgeryNative.CS_LAYOUT_BHWT}) {
+            NativeCalls.check(ClipSurgeryNative.cs_map_upsample_cpu(sim, 1, n, t, h, w, layout, F32, want, null), "cpu");
+            Pointer dout = device(4L * t * h * w, 0xFF);
+            NativeCalls.check(ClipSurgeryNative.cs_map_upsample_cuda(dsim, 1, n, t, h, w, layout, F32, dout, null), "cuda");
+            download(got, dout, 4L * t * h * w);
+            assertClose(want, got, "map_upsample layout " + layout);
+        }
+        BytePointer labels = new BytePointer((long) h * w), glabels = new BytePointer((long) h * w);
+        NativeCalls.check(ClipSurgeryNative.cs_map_labels_cpu(sim, 1, n, t, h, w, 0.5f, 200, ClipSurgeryNative.CS_U8, labels, null), "cpu");
+        Pointer dl = device((long) h * w, 0xFF);
+        NativeCalls.check(ClipSurgeryNative.cs_map_labels_cuda(dsim, 1, n, t, h, w, 0.5f, 200, ClipSurgeryNative.CS_U8, dl, null), "cuda");
+        download(glabels, dl, (long) h * w);
+        byte[] a = new byte[h * w], b = new byte[h * w];
+        labels.get(a);
+        glabels.get(b);
+        assertArrayEquals(a, b, "map_labels");
+        int max = 16;
+        int[] pts = new int[t * max * 4], counts = new int[t];
+        try (IntPointer hp = new IntPointer(pts.length); IntPointer hc = new IntPointer(t)) {
+            NativeCalls.check(ClipSurgeryNative.cs_map_points_cpu(sim, 1, n, t, h, w, 0.8f, max, hp, hc, null), "cpu");
+            hp.get(pts);
+            hc.get(counts);
+        }
+        Pointer dp = device(4L * pts.length, 0xFF), dc = device(4L * t, 0xFF);
+        NativeCalls.check(ClipSurgeryNative.cs_map_points_cuda(dsim, 1, n, t, h, w, 0.8f, max, new IntPointer(dp), new IntPointer(dc), null), "cuda");
+        IntPointer gp = new IntPointer(pts.length), gc = new IntPointer(t);
+        download(gp, dp, 4L * pts.length);
+        download(gc, dc, 4L * t);
+        int[] gpa = new int[pts.length], gca = new int[t];
+        gp.get(gpa);
+        gc.get(gca);
+        assertArrayEquals(counts, gca, "map_points counts");
+        assertArrayEquals(pts, gpa, "map_points points");
+    }
+
+    @Test
+    void preprocessEqualsTwin() {
+        Random rng = new Random(24);
+        int h = 120, w = 160, pitch = 3 * w + 32, r = 64;
+        BytePointer frame = new BytePointer((long) h * pitch);
+        for (int i = 0; i < h * pitch; i++) frame.put(i, (byte) rng.nextInt(256));
+        FloatPointer want = new FloatPointer(3L * r * r), got = new FloatPointer(3L * r * r);
+        NativeCalls.check(ClipSurgeryNative.cs_preprocess_cpu(frame, h, w, pitch, ClipSurgeryNative.CS_BGR, r, r, F32, want, null), "cpu");
+        Pointer dout = device(4L * 3 * r * r, 0xFF);
+        NativeCalls.check(ClipSurgeryNative.cs_preprocess_cuda(new BytePointer(upload(frame, (long) h * pitch)), h, w, pitch,
+                ClipSurgeryNative.CS_BGR, r, r, F32, dout, null), "cuda");
+        download(got, dout, 4L * 3 * r * r);
+        for (int i = 0; i < 3 * r * r; i++) {
+            // within one uint8 level (1 / (255 · 0.26) after normalisation), as the issue allows
+            assertTrue(Math.abs(got.get(i) - want.get(i)) <= 1 / (255 * 0.26) + 1e-5, "preprocess element " + i);
+        }
+    }
+
+    @Test
+    void engineHelpersEqualTwin() {
+        Random rng = new Random(25);
+        int rows = 9, cols = 96, g = 4, g0 = 3, c = 8;
+        FloatPointer x = random(rng, rows * cols, -2, 2), y = random(rng, rows * cols, -2, 2);
+        FloatPointer wgt = random(rng, cols, 0.5f, 1.5f), bias = random(rng, cols, -1, 1);
+        Pointer dx = upload(x, 4L * rows * cols), dy = upload(y, 4L * rows * cols);
+        FloatPointer dw = new FloatPointer(upload(wgt, 4L * cols)), db = new FloatPointer(upload(bias, 4L * cols));
+        FloatPointer want = new FloatPointer(rows * cols), got = new FloatPointer(rows * cols);
+        Pointer dout = device(4L * rows * cols, 0xFF);
+
+        NativeCalls.check(ClipSurgeryNative.cs_layer_norm_cpu(x, F32, rows, cols, wgt, bias, 1e-5f, want, null), "cpu");
+        NativeCalls.check(ClipSurgeryNative.cs_layer_norm_cuda(dx, F32, rows, cols, dw, db, 1e-5f, dout, null), "cuda");
+        download(got, dout, 4L * rows * cols);
+        assertClose(want, got, "layer_norm");
+
+        NativeCalls.check(ClipSurgeryNative.cs_bias_quick_gelu_cpu(x, F32, rows, cols, bias, want, null), "cpu");
+        NativeCalls.check(ClipSurgeryNative.cs_bias_quick_gelu_cuda(dx, F32, rows, cols, db, dout, null), "cuda");
+        download(got, dout, 4L * rows * cols);
+        assertClose(want, got, "bias_quick_gelu");
+
+        NativeCalls.check(ClipSurgeryNative.cs_l2_normalize_cpu(x, F32, rows, cols, want, null), "cpu");
+        NativeCalls.check(ClipSurgeryNative.cs_l2_normalize_cuda(dx, F32, rows, cols, dout, null), "cuda");
+        download(got, dout, 4L * rows * cols);
+        assertClose(want, got, "l2_normalize");
+
+        want.put(x);
+        NativeCalls.check(ClipSurgeryNative.cs_residual_add_cpu(want, y, F32, rows, cols, bias, null), "cpu");
+        NativeCalls.check(ClipSurgeryNative.cs_residual_add_cuda(dx, dy, F32, rows, cols, db, null), "cuda");
+        download(got, dx, 4L * rows * cols);
+        assertClose(want, got, "residual_add");
+
+        int n = 1 + g * g;
+        FloatPointer patches = random(rng, g * g * c, -1, 1), cls = random(rng, c, -1, 1), pos = random(rng, (1 + g0 * g0) * c, -1, 1);
+        FloatPointer ew = new FloatPointer(n * c), eg = new FloatPointer(n * c);
+        NativeCalls.check(ClipSurgeryNative.cs_embed_tokens_cpu(patches, F32, 1, g, c, cls, pos, g0, ew, null), "cpu");
+        Pointer de = device(4L * n * c, 0xFF);
+        NativeCalls.check(ClipSurgeryNative.cs_embed_tokens_cuda(upload(patches, 4L * g * g * c), F32, 1, g, c,
+                new FloatPointer(upload(cls, 4L * c)), new FloatPointer(upload(pos, 4L * (1 + g0 * g0) * c)), g0, de, null), "cuda");
+        download(eg, de, 4L * n * c);
+        assertClose(ew, eg, "embed_tokens");
+
+        Pointer dst = device(4L * n * c, 0);
+        NativeCalls.check(ClipSurgeryNative.cs_class_token_copy_cuda(de, dst, F32, 1, n, c, null), "cuda");
+        download(eg, dst, 4L * n * c);
+        for (int i = 0; i < n * c; i++) assertEquals(i < c ? ew.get(i) : 0f, eg.get(i), 0f, "class_token_copy " + i);
+    }
+}
