@@ -197,6 +197,7 @@ public final class CudaEngine implements AutoCloseable {
                 for (int k = 0; k < e; k++) sums[label * e + k] += f[r * e + k] * inv;
             }
         }
+        ops.trimWorkspace();
         float[] out = new float[labels.size() * e];
         for (int l = 0; l < labels.size(); l++) {
             double norm = 0;
@@ -434,10 +435,12 @@ public final class CudaEngine implements AutoCloseable {
         private void capture() {
             DeviceArena arena = ops.arena;
             long mark = arena.mark();
+            arena.resetTouched();
             // Eager first: uploads weights and constants, sizes the arena; capture then replays
             // the same allocation sequence at the same addresses.
             forward();
             ops.synchronize();
+            arena.pinTouched();
             arena.reset(mark);
             cudaGraph = new CUgraph_st();
             arena.capturing = true;

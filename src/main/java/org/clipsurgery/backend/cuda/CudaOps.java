@@ -136,6 +136,11 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         return arena.peak();
     }
 
+    /** Frees workspace grown past 1 GiB by a large batch (kept: what captured graphs use). */
+    public void trimWorkspace() {
+        arena.trim(1L << 30);
+    }
+
     /** Makes this device current on the calling thread (the runtime's device is per thread). */
     void bind() {
         CudaRuntime.check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
@@ -392,6 +397,42 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         long[] s = shape.clone();
         s[s.length - 1] = last;
         return s;
+    }
+
+    /**
+     * The device's dense GEMM rate in the compute type (TFLOP/s): median of {@code iterations}
+     * size³ products through the same cublasGemmEx call the engine uses, timed with CUDA events.
+     */
+    public double gemmTflops(int size, int iterations) {
+        checkOpen();
+        bind();
+        try (Scope s = scope()) {
+            DeviceTensor a = alloc(compute, size, size), b = alloc(compute, size, size), c = alloc(compute, size, size);
+            for (DeviceTensor t : new DeviceTensor[] {a, b}) {
+                CudaRuntime.check(cudart.cudaMemsetAsync(t.pointer(), 0x3c, t.bytes(), stream), "cudaMemsetAsync");
+            }
+            org.bytedeco.cuda.cudart.CUevent_st start = new org.bytedeco.cuda.cudart.CUevent_st(),
+                    end = new org.bytedeco.cuda.cudart.CUevent_st();
+            CudaRuntime.check(cudart.cudaEventCreate(start), "cudaEventCreate");
+            CudaRuntime.check(cudart.cudaEventCreate(end), "cudaEventCreate");
+            try {
+                double[] ms = new double[iterations];
+                float[] t = new float[1];
+                for (int i = -3; i < iterations; i++) {
+                    CudaRuntime.check(cudart.cudaEventRecord(start, stream), "cudaEventRecord");
+                    gemm(a, b, true, c, size, size, size);
+                    CudaRuntime.check(cudart.cudaEventRecord(end, stream), "cudaEventRecord");
+                    CudaRuntime.check(cudart.cudaEventSynchronize(end), "cudaEventSynchronize");
+                    CudaRuntime.check(cudart.cudaEventElapsedTime(t, start, end), "cudaEventElapsedTime");
+                    if (i >= 0) ms[i] = t[0];
+                }
+                Arrays.sort(ms);
+                return 2.0 * size * size * (double) size / (ms[iterations / 2] * 1e-3) / 1e12;
+            } finally {
+                cudart.cudaEventDestroy(start);
+                cudart.cudaEventDestroy(end);
+            }
+        }
     }
 
     // ---- Ops: arithmetic -------------------------------------------------------------------------

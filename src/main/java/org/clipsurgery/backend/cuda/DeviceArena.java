@@ -25,6 +25,8 @@ final class DeviceArena implements AutoCloseable {
     private int chunk;       // current chunk index
     private long offset;     // bytes used in the current chunk
     private long peak;
+    private int touched = -1; // highest chunk index allocated from since resetTouched()
+    private int pinned = -1;  // chunks 0..pinned are used by captured CUDA graphs: never trimmed
     boolean capturing;
 
     DeviceArena(long chunkBytes) {
@@ -38,6 +40,7 @@ final class DeviceArena implements AutoCloseable {
             if (offset + need <= c[1]) {
                 long a = c[0] + offset;
                 offset += need;
+                touched = Math.max(touched, chunk);
                 peak = Math.max(peak, used());
                 return a;
             }
@@ -54,6 +57,7 @@ final class DeviceArena implements AutoCloseable {
         chunks.add(new long[] {p.address(), size});
         chunk = chunks.size() - 1;
         offset = need;
+        touched = Math.max(touched, chunk);
         peak = Math.max(peak, used());
         return p.address();
     }
@@ -66,6 +70,28 @@ final class DeviceArena implements AutoCloseable {
     void reset(long mark) {
         chunk = (int) (mark >>> 40);
         offset = mark & ((1L << 40) - 1);
+    }
+
+    void resetTouched() {
+        touched = -1;
+    }
+
+    /** Keeps every chunk touched since {@link #resetTouched()} (a captured graph uses them). */
+    void pinTouched() {
+        pinned = Math.max(pinned, touched);
+    }
+
+    /**
+     * Gives back chunks past the current position that no captured graph uses, when more than
+     * {@code keepBytes} are reserved (a large text batch can grow the arena by gigabytes once).
+     */
+    void trim(long keepBytes) {
+        if (capturing || reserved() <= keepBytes) return;
+        int keep = Math.max(pinned, chunk);
+        for (int i = chunks.size() - 1; i > keep; i--) {
+            cudart.cudaFree(DevicePointer.of(chunks.get(i)[0]));
+            chunks.remove(i);
+        }
     }
 
     /** Bytes in use up to the current position. */

@@ -28,6 +28,7 @@ final class LockingOps implements Ops<DeviceTensor> {
             return () -> {
                 try {
                     inner.close();
+                    if (lock.getHoldCount() == 1) ops.trimWorkspace();
                 } finally {
                     lock.unlock();
                 }
