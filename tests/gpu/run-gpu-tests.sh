@@ -90,6 +90,10 @@ run)
     launcher .device/java.sh --include-tag gpu --scan-classpath target/test-classes --reports-dir "$out/junit" \
         > "$out/gpu-tests.log" 2>&1 || status=$?
     tail -60 "$out/gpu-tests.log"
+    if ! grep -qE '^\[ +[1-9][0-9]* tests successful' "$out/gpu-tests.log"; then
+        echo "no GPU test ran: is there a CUDA device and a CUDA 13 driver? (see $out/device.txt)"
+        [ "$status" = 0 ] && status=3
+    fi
     if [ "${2:-}" = bench ]; then
         .device/java.sh -Xmx16g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.bytedeco.javacpp.maxBytes=0 \
             -Dorg.bytedeco.javacpp.cachedir=/tmp/javacpp-cache -cp "$(classpath)" \

@@ -129,10 +129,10 @@ public final class CudaEngine implements AutoCloseable {
             if (redundant != null && redundant.length != e) throw new IllegalArgumentException("redundant feature of length " + redundant.length);
             this.count = count;
             int id = labelIds.incrementAndGet();
-            this.text = ops.constant("labels#" + id, () ->
-                    org.clipsurgery.weights.HostTensor.ofFloats(text, count, e));
+            // fp32 whatever the compute type: cs_feature_surgery takes fp32 text features
+            this.text = ops.constant("labels#" + id, () -> org.clipsurgery.weights.HostTensor.ofFloats(text, count, e), DType.F32);
             this.redundant = redundant == null ? null : ops.constant("redundant#" + id,
-                    () -> org.clipsurgery.weights.HostTensor.ofFloats(redundant, e));
+                    () -> org.clipsurgery.weights.HostTensor.ofFloats(redundant, e), DType.F32);
         }
 
         public int count() {

@@ -239,6 +239,11 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         return cached("#" + key, make, null);
     }
 
+    /** A constant in a given type (fp32 label features for feature surgery, say), made once per key. */
+    DeviceTensor constant(String key, Supplier<HostTensor> make, DType type) {
+        return cached("#" + key, make, type);
+    }
+
     @Override
     public DeviceTensor input(float[] data, long... shape) {
         return upload(data, DType.F32, shape);
@@ -644,17 +649,26 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         return d == 32 || d == 64 || d == 80 || d == 128;
     }
 
-    /** rt_attention: softmax(s·q·kᵀ)·v with rows `stride` elements apart. */
+    /** rt_attention(_small): softmax(s·q·kᵀ)·v with rows `stride` elements apart. */
     private void rtAttention(long q, long k, long v, long stride, DeviceTensor out, long batch, long tokens, long channels,
             long heads, boolean causal) {
         int warps = 4;
+        long d = channels / heads;
+        float scale = (float) (1 / Math.sqrt((double) d));
+        long smallShared = 4L * (2 * tokens * d + warps * tokens);
+        if (d <= 128 && smallShared <= 48 * 1024) {
+            // short sequences (the text encoder): K and V of a head in shared memory
+            rt.launch(rt.attentionSmall, Math.toIntExact(batch * heads), 32 * warps, (int) smallShared, stream,
+                    new RuntimeKernels.Args(11).ptr(q).ptr(k).ptr(v).i64(stride).ptr(out.address()).i32(csType(out.dtype()))
+                            .i64(tokens).i64(channels).i64(heads).f32(scale).i32(causal ? 1 : 0), "rt_attention_small");
+            return;
+        }
         long shared = 4L * warps * tokens;
         if (shared > 48 * 1024) {
-            throw new UnsupportedOperationException("attention over " + tokens + " tokens with head dim " + channels / heads
+            throw new UnsupportedOperationException("attention over " + tokens + " tokens with head dim " + d
                     + " is not supported on CUDA (at most 3072 tokens for head dims other than 32, 64, 80, 128)");
         }
         long items = batch * heads * tokens;
-        float scale = (float) (1 / Math.sqrt((double) channels / heads));
         rt.launch(rt.attention, Math.toIntExact((items + warps - 1) / warps), 32 * warps, (int) shared, stream,
                 new RuntimeKernels.Args(12).ptr(q).ptr(k).ptr(v).i64(stride).ptr(out.address()).i32(csType(out.dtype()))
                         .i64(batch).i64(tokens).i64(channels).i64(heads).f32(scale).i32(causal ? 1 : 0), "rt_attention");

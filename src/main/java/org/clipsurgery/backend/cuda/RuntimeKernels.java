@@ -136,10 +136,61 @@ extern "C" __global__ void rt_attention(const void *q, const void *k, const void
         st(out, (b * tokens + i) * channels + h * d + e, t, acc * inv);
     }
 }
+
+// The same attention for short sequences (the text encoder: ≤ 77 tokens): one block per
+// (image, head) holds that head's K and V in shared memory as fp32, a warp per query splits the
+// head dimension across lanes (q in registers, head dim ≤ 128) and reduces each q·k with shuffles.
+// Dynamic shared memory: (2·tokens·d + warps·tokens) floats.
+extern "C" __global__ void rt_attention_small(const void *q, const void *k, const void *v, i64 stride, void *out, int t,
+                                              i64 tokens, i64 channels, i64 heads, float scale, int causal) {
+    extern __shared__ float sm[];
+    const i64 d = channels / heads;
+    float *ks = sm, *vs = sm + tokens * d, *scores = vs + tokens * d;
+    const i64 h = blockIdx.x % heads, b = blockIdx.x / heads;
+    for (i64 idx = threadIdx.x; idx < tokens * d; idx += blockDim.x) {
+        const i64 j = idx / d, e = idx % d, src = (b * tokens + j) * stride + h * d + e;
+        ks[idx] = ld(k, src, t);
+        vs[idx] = ld(v, src, t);
+    }
+    __syncthreads();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    float *s = scores + (i64)warp * tokens;
+    for (i64 i = warp; i < tokens; i += warps) {
+        const i64 qrow = (b * tokens + i) * stride + h * d;
+        float qr[4];
+        for (int u = 0; u < 4; u++) qr[u] = lane + 32 * u < d ? ld(q, qrow + lane + 32 * u, t) : 0.f;
+        const i64 keys = causal ? i + 1 : tokens;
+        float mx = -3.0e38f;
+        for (i64 j = 0; j < keys; j++) {
+            float part = 0.f;
+            for (int u = 0; u < 4; u++) if (lane + 32 * u < d) part += qr[u] * ks[j * d + lane + 32 * u];
+            for (int o = 16; o > 0; o >>= 1) part += __shfl_xor_sync(0xffffffffu, part, o);
+            part *= scale;
+            if (lane == 0) s[j] = part;
+            mx = fmaxf(mx, part);
+        }
+        __syncwarp();
+        float sum = 0.f;
+        for (i64 j = lane; j < keys; j += 32) {
+            float e = __expf(s[j] - mx);
+            s[j] = e;
+            sum += e;
+        }
+        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        __syncwarp();
+        const float inv = 1.f / sum;
+        for (i64 e = lane; e < d; e += 32) {
+            float acc = 0.f;
+            for (i64 j = 0; j < keys; j++) acc += s[j] * vs[j * d + e];
+            st(out, (b * tokens + i) * channels + h * d + e, t, acc * inv);
+        }
+        __syncwarp();
+    }
+}
 """;
 
     private final CUmod_st module = new CUmod_st();
-    final CUfunc_st convert, add, addBias, patchify, gatherRows, attention;
+    final CUfunc_st convert, add, addBias, patchify, gatherRows, attention, attentionSmall;
 
     RuntimeKernels(int major, int minor) {
         byte[] cubin = compile(major, minor);
@@ -152,6 +203,7 @@ extern "C" __global__ void rt_attention(const void *q, const void *k, const void
         patchify = function("rt_patchify");
         gatherRows = function("rt_gather_rows");
         attention = function("rt_attention");
+        attentionSmall = function("rt_attention_small");
     }
 
     private CUfunc_st function(String name) {
@@ -213,17 +265,14 @@ extern "C" __global__ void rt_attention(const void *q, const void *k, const void
 
         Args i64(long v) {
             values.put(n, v);
-            pointers.put(n, values.getPointer(n));
+            pointers.put(n, DevicePointer.of(values.address() + 8L * n)); // a host address here
             n++;
             return this;
         }
 
         Args i32(int v) {
             // little-endian: the int is the low half of its 8-byte slot
-            values.put(n, v & 0xffffffffL);
-            pointers.put(n, values.getPointer(n));
-            n++;
-            return this;
+            return i64(v & 0xffffffffL);
         }
 
         Args f32(float v) {

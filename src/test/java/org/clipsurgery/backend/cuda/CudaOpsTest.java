@@ -248,16 +248,17 @@ class CudaOpsTest {
     void attentionAllPathsAgainstReferenceAndTwin(Precision p) {
         DType t = type(p);
         SplittableRandom rng = new SplittableRandom(5);
-        // head dim 64 (the project's flash kernel) and 16 (the runtime kernel)
-        for (int heads : new int[] {2, 8}) {
-            int b = 2, n = 50, c = 128;
+        // head dim 64 (the project's flash kernel) and 16 (runtime kernels); 50 tokens (the
+        // shared-memory runtime kernel, as for text) and 400 (the general one)
+        for (int[] shape : new int[][] {{2, 50}, {8, 50}, {2, 400}, {8, 400}}) {
+            int heads = shape[0], b = 2, n = shape[1], c = 128;
             float[] qkv = random(rng, b * n * 3 * c, -1.5, 1.5, t);
             try (CudaOps ops = ops(p, Map.of()); Ops.Scope s = ops.scope()) {
                 DeviceTensor d = ops.upload(qkv, t, b, n, 3 * c);
                 float[] ori = attentionRef(qkv, 0, c, 2 * c, 3 * c, b, n, c, heads, false);
                 float[] vv = attentionRef(qkv, 2 * c, 2 * c, 2 * c, 3 * c, b, n, c, heads, false);
                 float[] causal = attentionRef(qkv, 0, c, 2 * c, 3 * c, b, n, c, heads, true);
-                String what = p + " heads " + heads;
+                String what = p + " heads " + heads + " tokens " + n;
                 assertClose(ori, ops.toHost(ops.attention(d, heads, false)), tolerance(t), "attention " + what);
                 assertClose(causal, ops.toHost(ops.attention(d, heads, true)), tolerance(t), "causal attention " + what);
                 DeviceTensor[] dual = ops.dualAttention(d, heads);
