@@ -218,7 +218,7 @@ public final class CudaEngine implements AutoCloseable {
         final Labels labels;
         final int resolution;
         int batch = 1;
-        int surgeryDepth = 6;
+        int surgeryDepth = -1; // min(6, layers), as the facade
         int frameHeight, frameWidth, pixelOrder;
         int outHeight, outWidth;
         int[] mapLabels = new int[0];
@@ -240,7 +240,7 @@ public final class CudaEngine implements AutoCloseable {
             return this;
         }
 
-        /** Final ViT blocks with the dual path (default 6, at most the model's layers). */
+        /** Final ViT blocks with the dual path (default min(6, layers); 0 = the plain model). */
         public Request surgeryDepth(int k) {
             surgeryDepth = k;
             return this;
@@ -328,7 +328,7 @@ public final class CudaEngine implements AutoCloseable {
      */
     public final class Runner implements AutoCloseable {
         private final Request q;
-        private final int grid, tokens, labels, mapCount;
+        private final int grid, tokens, labels, mapCount, depth;
         private final boolean u8Labels;
         private final List<Long> buffers = new ArrayList<>();
         private final long input, pixels, similarity, selected, maps, labelMapBuf, points, counts;
@@ -344,7 +344,8 @@ public final class CudaEngine implements AutoCloseable {
             if (q.resolution < c.visionPatchSize() || q.resolution % c.visionPatchSize() != 0 || q.resolution > 4096) {
                 throw new IllegalArgumentException("resolution " + q.resolution + " must be a multiple of " + c.visionPatchSize());
             }
-            if (q.surgeryDepth < 0 || q.surgeryDepth > layers) throw new IllegalArgumentException("surgery depth " + q.surgeryDepth);
+            depth = q.surgeryDepth < 0 ? Math.min(6, layers) : q.surgeryDepth;
+            if (depth > layers) throw new IllegalArgumentException("surgery depth " + depth + " of a model with " + layers + " layers");
             boolean needSize = q.mapLabels == null || q.mapLabels.length > 0 || q.labelMap || q.maxPoints > 0;
             if (needSize && (q.outHeight < 1 || q.outWidth < 1)) {
                 throw new IllegalArgumentException("maps, label map and points need an output size (Request.maps)");
@@ -399,7 +400,7 @@ public final class CudaEngine implements AutoCloseable {
             }
             try (Ops.Scope s = ops.scope()) {
                 DeviceTensor x = new DeviceTensor(pixels, new long[] {b, 3, r, r}, DType.F32);
-                DeviceTensor features = ops.materialize(graph.encodeImage(x, q.surgeryDepth));
+                DeviceTensor features = ops.materialize(graph.encodeImage(x, depth));
                 ops.featureSurgeryInto(features, q.labels.text, q.labels.redundant, similarity);
             }
             long h = q.outHeight, w = q.outWidth;
