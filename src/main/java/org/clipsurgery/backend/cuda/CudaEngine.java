@@ -384,6 +384,8 @@ public final class CudaEngine implements AutoCloseable {
             Pointer p = new Pointer();
             CudaRuntime.check(cudart.cudaMalloc(p, Math.max(1, bytes)), "cudaMalloc(" + bytes + " bytes) for a runner buffer");
             buffers.add(p.address());
+            // zeros, not leftovers: the warm-up run before capture reads the input buffers as they are
+            CudaRuntime.check(cudart.cudaMemsetAsync(p, 0, Math.max(1, bytes), ops.stream()), "cudaMemsetAsync");
             return p.address();
         }
 
