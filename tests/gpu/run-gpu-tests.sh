@@ -27,7 +27,7 @@ classpath() {  # the console launcher jar is on the class path already (-jar)
 
 launcher() {  # launcher JAVA [extra launcher args]
     local java=$1; shift
-    "$java" -Xmx16g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.bytedeco.javacpp.maxBytes=0 \
+    "$java" -Xmx16g -Djava.awt.headless=true -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.bytedeco.javacpp.maxBytes=0 \
         -Dorg.bytedeco.javacpp.cachedir=/tmp/javacpp-cache \
         -jar .device/lib/junit-platform-console-standalone-$console_version.jar execute \
         -cp "$(classpath)" --disable-banner --details=tree "$@"
@@ -95,7 +95,7 @@ run)
         [ "$status" = 0 ] && status=3
     fi
     if [ "${2:-}" = bench ]; then
-        .device/java.sh -Xmx16g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.bytedeco.javacpp.maxBytes=0 \
+        .device/java.sh -Xmx16g -Djava.awt.headless=true -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.bytedeco.javacpp.maxBytes=0 \
             -Dorg.bytedeco.javacpp.cachedir=/tmp/javacpp-cache -cp "$(classpath)" \
             org.clipsurgery.backend.cuda.CudaBenchmark --iterations 200 --out "$out/bench.md" > "$out/bench.log" 2>&1 || status=$((status ? status : 2))
         tail -30 "$out/bench.log"
