@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Objects;
 import org.bytedeco.pytorch.Tensor;
 import org.clipsurgery.backend.cpu.TorchOps;
+import org.clipsurgery.backend.cuda.CudaEngine;
 import org.clipsurgery.graph.ClipGraph;
 import org.clipsurgery.graph.Pipeline;
 import org.clipsurgery.image.Images;
@@ -36,7 +37,8 @@ import org.clipsurgery.weights.WeightStore;
  * }</pre>
  *
  * <p>A model is opened once and used from any number of threads; {@link #close()} frees its
- * native memory. Options: {@link Options}.
+ * native memory. On {@link Device#CUDA} the calls of one model share one GPU stream and are
+ * serialised (open one model per thread for parallel GPU work). Options: {@link Options}.
  */
 public final class ClipSurgery implements AutoCloseable {
     /** Surgery depth of the official implementation: the last 6 ViT blocks get the v-v path. */
@@ -57,12 +59,12 @@ public final class ClipSurgery implements AutoCloseable {
     private volatile boolean closed;
 
     /**
-     * Options of {@link ClipSurgery#open}. Defaults: CPU, fp32, the model's own resolution,
+     * Options of {@link ClipSurgery#open}. Defaults: CPU, fp32 (fp16 on CUDA), the model's own resolution,
      * surgery depth 6 (or all blocks of a smaller model), the 85 default templates.
      */
     public static final class Options {
         Device device = Device.CPU;
-        Precision precision = Precision.FP32;
+        Precision precision; // null: FP32 on the CPU, FP16 on CUDA
         int resolution;
         int surgeryDepth;
         List<String> templates;
@@ -136,7 +138,16 @@ public final class ClipSurgery implements AutoCloseable {
         this.templates = options.templates == null ? PromptTemplates.defaults() : options.templates;
         if (templates.isEmpty()) throw new IllegalArgumentException("no prompt templates");
         this.tokenizer = ClipTokenizer.bundled();
-        this.pipeline = cpuPipeline(weights, options);
+        this.pipeline = options.device == Device.CUDA ? cudaPipeline(weights, options) : cpuPipeline(weights, options);
+    }
+
+    /**
+     * The CUDA engine (ViT models), device 0, op by op; its lock serialises concurrent calls. Throws
+     * org.clipsurgery.backend.cuda.CudaException (no device, old driver, missing CUDA libraries,
+     * out of memory) or UnsupportedOperationException (ResNet).
+     */
+    private static Pipeline<?> cudaPipeline(WeightStore weights, Options options) {
+        return CudaEngine.open(weights, options.precision == null ? Precision.FP16 : options.precision, 0).pipeline();
     }
 
     private static Pipeline<Tensor> cpuPipeline(WeightStore weights, Options options) {
@@ -144,7 +155,7 @@ public final class ClipSurgery implements AutoCloseable {
             throw new UnsupportedOperationException("device " + options.device
                     + " is not available in this build yet: use Device.CPU");
         }
-        if (options.precision != Precision.FP32) {
+        if (options.precision != null && options.precision != Precision.FP32) {
             throw new UnsupportedOperationException("the CPU backend computes in fp32 only; "
                     + options.precision + " is for the CUDA engine");
         }

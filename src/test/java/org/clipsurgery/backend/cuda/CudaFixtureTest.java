@@ -1,0 +1,167 @@
+package org.clipsurgery.backend.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.clipsurgery.ClipSurgery;
+import org.clipsurgery.Device;
+import org.clipsurgery.Explanation;
+import org.clipsurgery.LabelSet;
+import org.clipsurgery.Precision;
+import org.clipsurgery.Redundancy;
+import org.clipsurgery.image.Images;
+import org.clipsurgery.image.RgbImage;
+import org.clipsurgery.post.SamPoints;
+import org.clipsurgery.testing.Fixtures;
+import org.clipsurgery.weights.HostTensor;
+import org.clipsurgery.weights.Safetensors;
+import org.clipsurgery.weights.WeightStore;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The CUDA engine against the official implementation's outputs (../shared/fixtures, or
+ * $CLIP_SURGERY_FIXTURES on the GPU machine, where tests/gpu/run-gpu-tests.sh copies the files
+ * used here: vit.pt, image.png, reference.json, reference-vit.safetensors). fp32 must meet the
+ * fixtures' own tolerance (1e-4 absolute + 1e-3 relative); both the facade (op by op) and the
+ * CUDA-graph runner are checked. ResNet is not on CUDA yet (only the ViT fixtures).
+ */
+@Tag("gpu")
+class CudaFixtureTest {
+    @BeforeAll
+    static void device() {
+        GpuTests.requireDevice();
+    }
+
+    private static List<String> texts(JsonObject json) {
+        List<String> texts = new ArrayList<>();
+        json.getAsJsonArray("texts").forEach(t -> texts.add(t.getAsString()));
+        return texts;
+    }
+
+    @ParameterizedTest(name = "ViT at {0} px, fp32, facade on CUDA")
+    @ValueSource(ints = {64, 96})
+    void facadeMatchesTheOfficialImplementation(int resolution) throws Exception {
+        Path dir = Fixtures.dir();
+        Map<String, HostTensor> ref = Safetensors.read(dir.resolve("reference-vit.safetensors"));
+        JsonObject json = JsonParser.parseString(Files.readString(dir.resolve("reference.json"))).getAsJsonObject();
+        List<String> texts = texts(json);
+        String k = "vit." + resolution + ".";
+        RgbImage image = Images.read(dir.resolve("image.png"));
+        try (ClipSurgery cs = ClipSurgery.open(dir.resolve("vit.pt"), new ClipSurgery.Options().optResolution(resolution)
+                .optDevice(Device.CUDA).optPrecision(Precision.FP32))) {
+            LabelSet labels = cs.labels(texts);
+            Explanation e = cs.explain(List.of(image), labels, Redundancy.LABELS).get(0);
+            assertArrayEquals(ref.get(k + "image").toFloatArray(), e.preprocessedImage(), "image");
+            close(k + "surgery_image_features", ref, e.imageFeatures());
+            close(k + "text_features", ref, labels.textFeatures());
+            close(k + "redundant_features", ref, cs.emptyPromptFeatures());
+            close(k + "similarity", ref, e.similarity());
+            close(k + "similarity_redundant", ref, cs.explain(List.of(image), labels, Redundancy.EMPTY).get(0).similarity());
+            if (ref.containsKey(k + "plain_image_features")) {
+                close(k + "plain_image_features", ref, cs.explainPlain(image, labels).imageFeatures());
+            }
+            if (ref.containsKey(k + "similarity_map")) close(k + "similarity_map", ref, e.maps().values());
+            JsonObject points = json.getAsJsonObject("vit").getAsJsonObject(String.valueOf(resolution));
+            for (String label : texts) {
+                SamPoints p = e.points(label);
+                JsonArray xy = points.getAsJsonObject(label).getAsJsonArray("points");
+                assertEquals(xy.size(), p.size(), label + ": number of points");
+                for (int i = 0; i < xy.size(); i++) {
+                    assertEquals(xy.get(i).getAsJsonArray().get(0).getAsInt(), p.x(i), label + " point " + i + " x");
+                    assertEquals(xy.get(i).getAsJsonArray().get(1).getAsInt(), p.y(i), label + " point " + i + " y");
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "ViT at {0} px, fp32, CUDA-graph runner")
+    @ValueSource(ints = {64, 96})
+    void graphRunnerMatchesTheOfficialImplementation(int resolution) throws Exception {
+        Path dir = Fixtures.dir();
+        Map<String, HostTensor> ref = Safetensors.read(dir.resolve("reference-vit.safetensors"));
+        JsonObject json = JsonParser.parseString(Files.readString(dir.resolve("reference.json"))).getAsJsonObject();
+        List<String> texts = texts(json);
+        String k = "vit." + resolution + ".";
+        int t = texts.size();
+        try (WeightStore weights = WeightStore.load(dir.resolve("vit.pt"));
+                CudaEngine engine = CudaEngine.open(weights, Precision.FP32, 0)) {
+            CudaEngine.Labels labels = engine.labels(ref.get(k + "text_features").toFloatArray(), t, null);
+            int h = 375, w = 500, maxPoints = 64;
+            CudaEngine.Runner runner = engine.runner(new CudaEngine.Request(labels, resolution)
+                    .maps(h, w, CudaEngine.Request.all()).points(0.8f, maxPoints).copySimilarity(true));
+            CudaEngine.Result r = runner.run(ref.get(k + "image").toFloatArray());
+            close(k + "similarity", ref, r.similarity);
+            int tokens = runner.tokens();
+            float[] scores = new float[t];
+            System.arraycopy(r.similarity, 0, scores, 0, t);
+            assertArrayEquals(scores, r.scores, 0f, "scores are the class token's similarity");
+            if (ref.containsKey(k + "similarity_map")) {
+                // fixture layout (1, H, W, T); the runner's (1, T, H, W)
+                float[] bhwt = new float[t * h * w];
+                for (int l = 0; l < t; l++) for (int i = 0; i < h * w; i++) bhwt[i * t + l] = r.maps[l * h * w + i];
+                close(k + "similarity_map", ref, bhwt);
+            }
+            JsonObject points = json.getAsJsonObject("vit").getAsJsonObject(String.valueOf(resolution));
+            for (int l = 0; l < t; l++) {
+                JsonArray xy = points.getAsJsonObject(texts.get(l)).getAsJsonArray("points");
+                int n = r.pointCounts[l];
+                assertEquals(xy.size(), 2 * n, texts.get(l) + ": number of points");
+                for (int i = 0; i < 2 * n; i++) {
+                    int base = (l * 2 * maxPoints + i) * 2;
+                    assertEquals(xy.get(i).getAsJsonArray().get(0).getAsInt(), r.points[base], texts.get(l) + " point " + i + " x");
+                    assertEquals(xy.get(i).getAsJsonArray().get(1).getAsInt(), r.points[base + 1], texts.get(l) + " point " + i + " y");
+                }
+            }
+            assertTrue(tokens == 1 + (resolution / 8) * (resolution / 8), "tokens " + tokens);
+        }
+    }
+
+    @ParameterizedTest(name = "ViT at {0} px, fp16 close to fp32")
+    @ValueSource(ints = {64})
+    void halfPrecisionStaysNearTheReference(int resolution) throws Exception {
+        Path dir = Fixtures.dir();
+        Map<String, HostTensor> ref = Safetensors.read(dir.resolve("reference-vit.safetensors"));
+        String k = "vit." + resolution + ".";
+        int t = (int) ref.get(k + "text_features").size(0);
+        try (WeightStore weights = WeightStore.load(dir.resolve("vit.pt"));
+                CudaEngine engine = CudaEngine.open(weights, Precision.FP16, 0)) {
+            CudaEngine.Labels labels = engine.labels(ref.get(k + "text_features").toFloatArray(), t, null);
+            CudaEngine.Runner runner = engine.runner(new CudaEngine.Request(labels, resolution).copySimilarity(true));
+            float[] sim = runner.run(ref.get(k + "image").toFloatArray()).similarity;
+            float[] want = ref.get(k + "similarity").toFloatArray();
+            double worst = 0;
+            for (int i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(sim[i] - want[i]));
+            System.out.printf("fp16 similarity at %d px: max abs error %.3g against the fp32 reference%n", resolution, worst);
+            // Not the parity bound (that needs PyTorch's own fp16 error on the same input,
+            // which the fixtures do not hold): a guard that fp16 computes the same function. The
+            // similarity is a cosine-based score of order 1e-1..1; fp16 activations through the
+            // model's layers move it by ~1e-3, so 2e-2 fails for any real defect.
+            assertTrue(worst < 2e-2, "fp16 similarity max abs error " + worst);
+        }
+    }
+
+    /** 1e-4 absolute + 1e-3 relative, element-wise (the fixtures' tolerance). */
+    static void close(String key, Map<String, HostTensor> ref, float[] actual) {
+        float[] expected = ref.get(key).toFloatArray();
+        assertEquals(expected.length, actual.length, key + ": size");
+        double worst = 0;
+        for (int i = 0; i < expected.length; i++) {
+            double err = Math.abs(actual[i] - expected[i]);
+            worst = Math.max(worst, err);
+            assertTrue(err <= 1e-4 + 1e-3 * Math.abs(expected[i]), key + "[" + i + "]: expected " + expected[i] + ", got " + actual[i]);
+        }
+        System.out.printf("CUDA %-36s max abs error %.3g%n", key, worst);
+    }
+}

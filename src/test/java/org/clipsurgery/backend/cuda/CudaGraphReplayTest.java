@@ -1,0 +1,147 @@
+package org.clipsurgery.backend.cuda;
+
+import static org.clipsurgery.backend.cuda.GpuTests.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.SplittableRandom;
+import org.clipsurgery.Precision;
+import org.clipsurgery.graph.Pipeline;
+import org.clipsurgery.nativeapi.ClipSurgeryNative;
+import org.clipsurgery.text.PromptTemplates;
+import org.clipsurgery.weights.ModelConfig;
+import org.clipsurgery.weights.RandomWeights;
+import org.clipsurgery.weights.WeightStore;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * CUDA-graph replay against the same forward run op by op, on a small random ViT (width 128,
+ * 2 heads of 64, 3 layers, patch 16, text width 64): frames preprocessed on the GPU, maps of
+ * chosen labels, label map, points. Also: the eager pipeline (what the facade uses) gives the
+ * same similarity as the runner, replays follow their input, and the GPU prompt ensemble is
+ * normalised.
+ */
+@Tag("gpu")
+class CudaGraphReplayTest {
+    static final ModelConfig SMALL = new ModelConfig(64, 64, new int[] {3}, 128, 16, 77, 49408, 64, 1, 2);
+
+    @BeforeAll
+    static void device() {
+        GpuTests.requireDevice();
+    }
+
+    private static byte[] frames(SplittableRandom rng, int n) {
+        byte[] b = new byte[n];
+        for (int i = 0; i < n; i++) b[i] = (byte) rng.nextInt(256);
+        return b;
+    }
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void replayEqualsEager(Precision precision) throws Exception {
+        SplittableRandom rng = new SplittableRandom(7);
+        try (WeightStore weights = WeightStore.of(RandomWeights.generate(SMALL, 11));
+                CudaEngine engine = CudaEngine.open(weights, precision, 0)) {
+            List<String> names = List.of("cat", "dog", "sky", "road", "tree");
+            CudaEngine.Labels labels = engine.labels(names, PromptTemplates.defaults().subList(0, 4), false);
+            int batch = 2, h = 48, w = 64, res = 96;
+            CudaEngine.Runner runner = engine.runner(new CudaEngine.Request(labels, res).batch(batch)
+                    .frames(h, w, ClipSurgeryNative.CS_BGR).maps(30, 40, 4, 1).labelMap(0.5f, 200).points(0.8f, 8)
+                    .copySimilarity(true));
+            byte[] f1 = frames(rng, batch * h * w * 3), f2 = frames(rng, batch * h * w * 3);
+
+            CudaEngine.Result graph1 = runner.run(f1);
+            runner.launchEager();
+            CudaEngine.Result eager1 = runner.collect();
+            // Same kernels and GEMMs in the same order on the same buffers: equal up to cuBLAS
+            // picking another algorithm under capture (it should not; report if bitwise equal).
+            assertClose(eager1.similarity, graph1.similarity, 1e-6, "similarity graph vs eager " + precision);
+            assertClose(eager1.maps, graph1.maps, 1e-6, "maps graph vs eager " + precision);
+            assertArrayEquals(eager1.labelMap, graph1.labelMap, "label map graph vs eager");
+            assertArrayEquals(eager1.points, graph1.points, "points graph vs eager");
+            assertArrayEquals(eager1.pointCounts, graph1.pointCounts, "point counts graph vs eager");
+            System.out.println(precision + ": graph replay bitwise equal to eager: "
+                    + java.util.Arrays.equals(eager1.similarity, graph1.similarity));
+
+            CudaEngine.Result graph2 = runner.run(f2);
+            assertFalse(java.util.Arrays.equals(graph1.similarity, graph2.similarity), "a new input gives new outputs");
+            CudaEngine.Result again = runner.run(f1);
+            assertArrayEquals(graph1.similarity, again.similarity, 0f, "replay is deterministic");
+
+            // shapes of the outputs
+            int tokens = runner.tokens();
+            assertEquals(1 + (res / 16) * (res / 16), tokens);
+            assertEquals(batch * tokens * 5, graph1.similarity.length);
+            assertEquals(batch * 2 * 30 * 40, graph1.maps.length);
+            assertEquals(batch * 30 * 40, graph1.labelMap.length);
+            assertEquals(batch * 5, graph1.scores.length);
+            for (int v : graph1.labelMap) assertTrue(v == 200 || (v >= 0 && v < 5), "label map value " + v);
+            for (float v : graph1.maps) assertTrue(v >= 0 && v <= 1, "map value " + v);
+
+            // maps of labels (4, 1) are the columns 4 and 1 of the all-label maps
+            CudaEngine.Runner all = engine.runner(new CudaEngine.Request(labels, res).batch(batch)
+                    .frames(h, w, ClipSurgeryNative.CS_BGR).maps(30, 40, CudaEngine.Request.all()));
+            CudaEngine.Result full = all.run(f1);
+            int plane = 30 * 40;
+            for (int b = 0; b < batch; b++) {
+                for (int j = 0; j < 2; j++) {
+                    int label = j == 0 ? 4 : 1;
+                    float[] want = java.util.Arrays.copyOfRange(full.maps, (b * 5 + label) * plane, (b * 5 + label + 1) * plane);
+                    float[] got = java.util.Arrays.copyOfRange(graph1.maps, (b * 2 + j) * plane, (b * 2 + j + 1) * plane);
+                    assertArrayEquals(want, got, 0f, "chosen label " + label + " of image " + b);
+                }
+            }
+
+            // the eager pipeline (the facade's path) on the runner's preprocessed pixels
+            float[] pixels = new float[batch * 3 * res * res];
+            try (org.bytedeco.javacpp.FloatPointer host = new org.bytedeco.javacpp.FloatPointer(pixels.length)) {
+                runner.run(f1);
+                CudaRuntime.check(org.bytedeco.cuda.global.cudart.cudaMemcpy(host, DevicePointer.of(runner.pixelsAddress()),
+                        4L * pixels.length, org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost), "cudaMemcpy");
+                host.get(pixels);
+            }
+            try (Pipeline<DeviceTensor> p = engine.pipeline()) {
+                int e = SMALL.embedDim();
+                float[] features = p.imageFeatures(pixels, batch, res, 3);
+                float[] text = engine.ensemble(names, PromptTemplates.defaults().subList(0, 4));
+                float[] sim = p.similarity(features, batch, tokens, text, 5, null);
+                assertClose(graph1.similarity, sim, precision == Precision.FP32 ? 1e-5 : 1e-3, "pipeline vs runner " + precision);
+                for (int l = 0; l < 5; l++) {
+                    double norm = 0;
+                    for (int k = 0; k < e; k++) norm += text[l * e + k] * text[l * e + k];
+                    assertEquals(1.0, norm, 1e-5, "ensemble row " + l + " is normalised");
+                }
+            } catch (Exception ex) {
+                throw new AssertionError(ex);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = Precision.class, names = "FP16")
+    void badRequestsAreRefusedClearly(Precision precision) throws Exception {
+        try (WeightStore weights = WeightStore.of(RandomWeights.generate(SMALL, 12));
+                CudaEngine engine = CudaEngine.open(weights, precision, 0)) {
+            CudaEngine.Labels labels = engine.labels(new float[64 * 2], 2, null);
+            assertThrows(IllegalArgumentException.class, () -> engine.runner(new CudaEngine.Request(labels, 60)));
+            assertThrows(IllegalArgumentException.class, () -> engine.runner(new CudaEngine.Request(labels, 64).maps(10, 10, 2)));
+            assertThrows(IllegalArgumentException.class, () -> engine.runner(new CudaEngine.Request(labels, 64).labelMap(0.5f, 255)));
+            CudaEngine.Runner r = engine.runner(new CudaEngine.Request(labels, 64));
+            assertThrows(IllegalArgumentException.class, () -> r.run(new byte[10]));
+            assertThrows(IllegalArgumentException.class, () -> r.run(new float[10]));
+            assertThrows(IllegalArgumentException.class, () -> engine.labels(new float[5], 2, null));
+        }
+        try (WeightStore rn = WeightStore.of(RandomWeights.generate(
+                new ModelConfig(64, 64, new int[] {1, 1, 1, 1}, 32, 0, 77, 49408, 64, 1, 1), 1))) {
+            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> CudaEngine.open(rn, precision, 0));
+            assertTrue(e.getMessage().contains("ResNet"), e.getMessage());
+        }
+    }
+}
