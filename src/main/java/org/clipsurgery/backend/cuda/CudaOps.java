@@ -314,11 +314,27 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
     }
 
     @Override
-    public Scope scope() {
+    public Scope<DeviceTensor> scope() {
         checkOpen();
         if (!arena.capturing) bind(); // cudaSetDevice is not a stream operation: keep it out of captures
         long mark = arena.mark();
-        return () -> arena.reset(mark);
+        return new Scope<>() {
+            private boolean kept;
+
+            @Override
+            public DeviceTensor keep(DeviceTensor t) {
+                kept = true;
+                return t;
+            }
+
+            // A bump arena cannot free what lies below a kept tensor: with one kept, the whole
+            // region stays for the enclosing scope to release (the arena's memory then grows
+            // with the forward, as it did before scopes were nested).
+            @Override
+            public void close() {
+                if (!kept) arena.reset(mark);
+            }
+        };
     }
 
     // ---- helpers ---------------------------------------------------------------------------------
@@ -582,16 +598,6 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         } else {
             throw new IllegalArgumentException("prependToken: token " + Arrays.toString(token.shape()) + " for " + Arrays.toString(x.shape()));
         }
-        return out;
-    }
-
-    @Override
-    public DeviceTensor firstTokens(DeviceTensor x, int n) {
-        materialize(x);
-        long b = x.dim(0), tokens = x.dim(1), c = x.dim(2), es = x.dtype().size();
-        if (n < 0 || n > tokens) throw new IllegalArgumentException("firstTokens " + n + " of " + tokens);
-        DeviceTensor out = alloc(x.dtype(), b, n, c);
-        copy2d(out.address(), n * c * es, x.address(), tokens * c * es, n * c * es, b);
         return out;
     }
 

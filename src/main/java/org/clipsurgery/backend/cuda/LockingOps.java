@@ -21,16 +21,24 @@ final class LockingOps implements Ops<DeviceTensor> {
     }
 
     @Override
-    public Scope scope() {
+    public Scope<DeviceTensor> scope() {
         lock.lock();
         try {
-            Scope inner = ops.scope();
-            return () -> {
-                try {
-                    inner.close();
-                    if (lock.getHoldCount() == 1) ops.trimWorkspace();
-                } finally {
-                    lock.unlock();
+            Scope<DeviceTensor> inner = ops.scope();
+            return new Scope<>() {
+                @Override
+                public DeviceTensor keep(DeviceTensor t) {
+                    return inner.keep(t);
+                }
+
+                @Override
+                public void close() {
+                    try {
+                        inner.close();
+                        if (lock.getHoldCount() == 1) ops.trimWorkspace();
+                    } finally {
+                        lock.unlock();
+                    }
                 }
             };
         } catch (RuntimeException | Error e) {
@@ -59,7 +67,6 @@ final class LockingOps implements Ops<DeviceTensor> {
     @Override public DeviceTensor gridToTokens(DeviceTensor x) { return ops.gridToTokens(x); }
     @Override public DeviceTensor prependToken(DeviceTensor x, DeviceTensor t) { return ops.prependToken(x, t); }
     @Override public DeviceTensor meanToken(DeviceTensor x) { return ops.meanToken(x); }
-    @Override public DeviceTensor firstTokens(DeviceTensor x, int n) { return ops.firstTokens(x, n); }
     @Override public DeviceTensor withToken0From(DeviceTensor x, DeviceTensor src) { return ops.withToken0From(x, src); }
     @Override public DeviceTensor gatherTokens(DeviceTensor x, int[] index) { return ops.gatherTokens(x, index); }
     @Override public DeviceTensor embedding(DeviceTensor table, DeviceTensor ids) { return ops.embedding(table, ids); }
