@@ -112,8 +112,7 @@ public final class ClipSurgery implements AutoCloseable {
             return this;
         }
 
-
-    /** Where download progress goes when a named model is fetched (default: nowhere). */
+        /** Where download progress goes when a named model is fetched (default: nowhere). */
         public Options optProgress(Progress p) {
             progress = p;
             return this;
@@ -151,10 +150,6 @@ public final class ClipSurgery implements AutoCloseable {
     }
 
     private static Pipeline<Tensor> cpuPipeline(WeightStore weights, Options options) {
-        if (options.device != Device.CPU) {
-            throw new UnsupportedOperationException("device " + options.device
-                    + " is not available in this build yet: use Device.CPU");
-        }
         if (options.precision != null && options.precision != Precision.FP32) {
             throw new UnsupportedOperationException("the CPU backend computes in fp32 only; "
                     + options.precision + " is for the CUDA engine");
@@ -195,6 +190,11 @@ public final class ClipSurgery implements AutoCloseable {
 
     public ModelConfig config() {
         return weights.config();
+    }
+
+    /** Number of final ViT blocks with the dual path (1 for a ResNet's attention pool). */
+    public int surgeryDepth() {
+        return surgeryDepth;
     }
 
     /** The input side the images are resized to. */
