@@ -242,41 +242,9 @@ public final class ClipSurgery implements AutoCloseable {
         return new LabelSet(this, cleaned, labels, ensemble(labels, progress), config().embedDim());
     }
 
-    /**
-     * Prompt ensemble as the official code computes it: every label in every template, each
-     * embedding L2-normalised, averaged per label, normalised again. Returns (labels, E).
-     */
+    /** The prompt ensemble (labels, E) of {@link Pipeline#promptEnsemble}, with this model's templates. */
     float[] ensemble(List<String> labels, Progress progress) {
-        int e = config().embedDim(), nt = templates.size();
-        List<String> prompts = new ArrayList<>(labels.size() * nt);
-        for (String label : labels) for (String t : templates) prompts.add(PromptTemplates.apply(t, label));
-        double[] sums = new double[labels.size() * e];
-        // One chunk is quick: a bar only when there are several.
-        Progress.Task task = (prompts.size() > TEXT_CHUNK ? progress : Progress.none())
-                .start("labels", prompts.size(), Progress.Unit.ITEMS);
-        try {
-            for (int start = 0; start < prompts.size(); start += TEXT_CHUNK) {
-                List<String> chunk = prompts.subList(start, Math.min(prompts.size(), start + TEXT_CHUNK));
-                float[] f = pipeline.textFeatures(tokenizer.tokenize(chunk, false));
-                for (int r = 0; r < chunk.size(); r++) {
-                    int label = (start + r) / nt;
-                    double norm = 0;
-                    for (int k = 0; k < e; k++) norm += (double) f[r * e + k] * f[r * e + k];
-                    float inv = (float) (1 / Math.sqrt(norm));
-                    for (int k = 0; k < e; k++) sums[label * e + k] += f[r * e + k] * inv;
-                }
-                task.advance(chunk.size());
-            }
-        } finally {
-            task.close();
-        }
-        float[] out = new float[labels.size() * e];
-        for (int l = 0; l < labels.size(); l++) {
-            double norm = 0;
-            for (int k = 0; k < e; k++) norm += sums[l * e + k] / nt * (sums[l * e + k] / nt);
-            for (int k = 0; k < e; k++) out[l * e + k] = (float) (sums[l * e + k] / nt / Math.sqrt(norm));
-        }
-        return out;
+        return pipeline.promptEnsemble(tokenizer, labels, templates, TEXT_CHUNK, progress);
     }
 
     /** The prompt-ensembled empty string: the redundant feature of {@link Redundancy#EMPTY}. */

@@ -22,8 +22,8 @@ import org.clipsurgery.graph.ClipGraph;
 import org.clipsurgery.graph.Ops;
 import org.clipsurgery.graph.Pipeline;
 import org.clipsurgery.nativeapi.ClipSurgeryNative;
+import org.clipsurgery.progress.Progress;
 import org.clipsurgery.text.ClipTokenizer;
-import org.clipsurgery.text.PromptTemplates;
 import org.clipsurgery.weights.DType;
 import org.clipsurgery.weights.ModelConfig;
 import org.clipsurgery.weights.WeightStore;
@@ -179,32 +179,12 @@ public final class CudaEngine implements AutoCloseable {
 
     private float[] ensembleLocked(List<String> labels, List<String> templates) {
         checkOpen();
-        if (labels.isEmpty() || templates.isEmpty()) throw new IllegalArgumentException("no labels or no templates");
         if (tokenizer == null) tokenizer = ClipTokenizer.bundled();
-        int e = config().embedDim(), nt = templates.size(), chunk = 2048;
-        List<String> prompts = new ArrayList<>(labels.size() * nt);
-        for (String label : labels) for (String t : templates) prompts.add(PromptTemplates.apply(t, label));
-        double[] sums = new double[labels.size() * e];
-        Pipeline<DeviceTensor> p = new Pipeline<>(ops, graph, null);
-        for (int start = 0; start < prompts.size(); start += chunk) {
-            List<String> part = prompts.subList(start, Math.min(prompts.size(), start + chunk));
-            float[] f = p.textFeatures(tokenizer.tokenize(part, false));
-            for (int r = 0; r < part.size(); r++) {
-                int label = (start + r) / nt;
-                double norm = 0;
-                for (int k = 0; k < e; k++) norm += (double) f[r * e + k] * f[r * e + k];
-                double inv = 1 / Math.sqrt(norm);
-                for (int k = 0; k < e; k++) sums[label * e + k] += f[r * e + k] * inv;
-            }
+        try {
+            return new Pipeline<>(ops, graph, null).promptEnsemble(tokenizer, labels, templates, 2048, Progress.none());
+        } finally {
+            ops.trimWorkspace();
         }
-        ops.trimWorkspace();
-        float[] out = new float[labels.size() * e];
-        for (int l = 0; l < labels.size(); l++) {
-            double norm = 0;
-            for (int k = 0; k < e; k++) norm += sums[l * e + k] / nt * (sums[l * e + k] / nt);
-            for (int k = 0; k < e; k++) out[l * e + k] = (float) (sums[l * e + k] / nt / Math.sqrt(norm));
-        }
-        return out;
     }
 
     // ---- requests --------------------------------------------------------------------------------
