@@ -106,7 +106,6 @@ public final class Explanation {
      */
     public Map<String, Float> scores() {
         Map<String, Float> out = new LinkedHashMap<>();
-        int t = labels.labels().size();
         for (String target : labels.targets()) {
             float s = 0;
             int[] cols = columnsOf(target);
