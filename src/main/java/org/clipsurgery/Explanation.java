@@ -21,6 +21,7 @@ public final class Explanation {
     private final float[] imageFeatures; // (N, E), not normalised
     private final float[] pixels; // (3, R, R), the preprocessed input
     private final int resolution, embedDim, tokens;
+    private volatile SimilarityMaps maps; // made by maps() on first use
 
     Explanation(int width, int height, LabelSet labels, float[] similarity, float[] imageFeatures, float[] pixels,
             int resolution, int embedDim) {
@@ -94,9 +95,15 @@ public final class Explanation {
         return SimilarityMaps.mapOf(mean, 1, tokens, 1, 0, 0, height, width);
     }
 
-    /** All single labels' maps, (H, W, T) as the official {@code get_similarity_map} returns them. */
+    /**
+     * All single labels' maps, (H, W, T) as the official {@code get_similarity_map} returns them;
+     * computed on first use and kept (the label map is derived from them too). The result is
+     * shared: read it, do not modify {@link SimilarityMaps#values()}.
+     */
     public SimilarityMaps maps() {
-        return SimilarityMaps.compute(similarity, 1, tokens, labels.labels().size(), height, width);
+        SimilarityMaps m = maps;
+        if (m == null) maps = m = SimilarityMaps.compute(similarity, 1, tokens, labels.labels().size(), height, width);
+        return m;
     }
 
     /**
