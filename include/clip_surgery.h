@@ -207,7 +207,10 @@ CS_API int cs_preprocess_cuda(const uint8_t *frame, int64_t height, int64_t widt
  *
  * cs_layer_norm:       out[r] = (x[r] − mean) / sqrt(var + eps) · weight + bias, x (rows, cols)
  * cs_bias_quick_gelu:  out[r,c] = y · sigmoid(1.702 · y), y = x[r,c] + bias[c] (bias may be NULL)
- * cs_residual_add:     x[r,c] += y[r,c] + bias[c]            (bias may be NULL), x, y (rows, cols)
+ * cs_add:              out[r,c] = a[r,c] + a_bias[c] + b[r mod b_rows, c] + b_bias[c], a and out
+ *                      (rows, cols), b (b_rows, cols) broadcast over rows (rows a multiple of
+ *                      b_rows); b, a_bias and b_bias may each be NULL (a residual add is
+ *                      cs_add(x, NULL, y, rows, bias, ..., out = x); a bias alone is b = NULL)
  * cs_embed_tokens:     patches (batch, grid·grid, channels) → out (batch, 1 + grid·grid, channels):
  *                      out[b,0] = class_embedding + pos[0];
  *                      out[b,1+i] = patches[b,i] + P[i], P = the pos_grid × pos_grid part of
@@ -227,10 +230,12 @@ CS_API int cs_bias_quick_gelu_cpu(const void *x, int dtype, int64_t rows, int64_
                                   const float *bias, void *out, cs_stream stream);
 CS_API int cs_bias_quick_gelu_cuda(const void *x, int dtype, int64_t rows, int64_t cols,
                                    const float *bias, void *out, cs_stream stream);
-CS_API int cs_residual_add_cpu(void *x, const void *y, int dtype, int64_t rows, int64_t cols,
-                               const float *bias, cs_stream stream);
-CS_API int cs_residual_add_cuda(void *x, const void *y, int dtype, int64_t rows, int64_t cols,
-                                const float *bias, cs_stream stream);
+CS_API int cs_add_cpu(const void *a, const float *a_bias, const void *b, int64_t b_rows,
+                      const float *b_bias, int dtype, int64_t rows, int64_t cols, void *out,
+                      cs_stream stream);
+CS_API int cs_add_cuda(const void *a, const float *a_bias, const void *b, int64_t b_rows,
+                       const float *b_bias, int dtype, int64_t rows, int64_t cols, void *out,
+                       cs_stream stream);
 CS_API int cs_embed_tokens_cpu(const void *patches, int dtype, int64_t batch, int64_t grid,
                                int64_t channels, const float *class_embedding,
                                const float *pos_embedding, int64_t pos_grid, void *out,
@@ -247,6 +252,50 @@ CS_API int cs_l2_normalize_cpu(const void *x, int dtype, int64_t rows, int64_t c
                                cs_stream stream);
 CS_API int cs_l2_normalize_cuda(const void *x, int dtype, int64_t rows, int64_t cols, void *out,
                                 cs_stream stream);
+
+/* ---------------------------------------------------------------------------------------------
+ * The rest of the engine's work around the GEMMs (text encoder, patch embedding, dtypes).
+ *
+ * cs_convert:     out[i] = x[i] converted between f32, f16 and bf16 (round to nearest even),
+ *                 n elements; out must not overlap x unless the types have the same size.
+ * cs_patchify:    pixels (batch, channels, height, width) fp32 → out (batch·gh·gw, channels·p·p)
+ *                 of `out_dtype`, gh = height / p, gw = width / p (p must divide both): row
+ *                 (b, gy, gx) holds the patch's pixels in (channel, ky, kx) order, the order of a
+ *                 convolution weight (out, channels, p, p) flattened, so a stride = kernel
+ *                 convolution becomes one GEMM with that weight.
+ * cs_gather_rows: out[r] = table[index[r]] for rows of row_bytes bytes (a multiple of 2; token
+ *                 embedding, end-token pooling); an index outside [0, table_rows) gives a row of
+ *                 zero bytes (the GPU cannot report it; callers check indices first).
+ * cs_attention:   single-path multi-head attention, per image b, head h (d = channels / heads)
+ *                 and query i: out[b,i,h] = softmax(scale · q[b,i,h]·k[b,j,h]ᵀ over keys j)·v;
+ *                 with `causal` query i sees keys 0..i only (the text encoder). q, k and v are
+ *                 (batch, tokens, ·) with rows `row_stride` elements apart and head h at columns
+ *                 h·d .. h·d+d-1 (row_stride = 3·channels for parts of a packed qkv, channels for
+ *                 a plain tensor; q = k = v gives the v-v path alone); out (batch, tokens,
+ *                 channels). fp32 softmax and accumulation. CUDA: head dim at most 128, and
+ *                 tokens at most 3072 (CS_ERR_UNSUPPORTED beyond); CPU: any.
+ * ------------------------------------------------------------------------------------------- */
+CS_API int cs_convert_cpu(const void *x, int x_dtype, int64_t n, void *out, int out_dtype,
+                          cs_stream stream);
+CS_API int cs_convert_cuda(const void *x, int x_dtype, int64_t n, void *out, int out_dtype,
+                           cs_stream stream);
+CS_API int cs_patchify_cpu(const float *pixels, int64_t batch, int64_t channels, int64_t height,
+                           int64_t width, int64_t patch, int out_dtype, void *out,
+                           cs_stream stream);
+CS_API int cs_patchify_cuda(const float *pixels, int64_t batch, int64_t channels, int64_t height,
+                            int64_t width, int64_t patch, int out_dtype, void *out,
+                            cs_stream stream);
+CS_API int cs_gather_rows_cpu(const void *table, int64_t table_rows, int64_t row_bytes,
+                              const int32_t *index, int64_t rows, void *out, cs_stream stream);
+CS_API int cs_gather_rows_cuda(const void *table, int64_t table_rows, int64_t row_bytes,
+                               const int32_t *index, int64_t rows, void *out, cs_stream stream);
+CS_API int cs_attention_cpu(const void *q, const void *k, const void *v, int64_t row_stride,
+                            int dtype, int64_t batch, int64_t tokens, int64_t channels,
+                            int64_t heads, float scale, int causal, void *out, cs_stream stream);
+CS_API int cs_attention_cuda(const void *q, const void *k, const void *v, int64_t row_stride,
+                             int dtype, int64_t batch, int64_t tokens, int64_t channels,
+                             int64_t heads, float scale, int causal, void *out,
+                             cs_stream stream);
 
 #ifdef __cplusplus
 }
