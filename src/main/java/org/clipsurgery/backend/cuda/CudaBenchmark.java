@@ -7,8 +7,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
-import org.bytedeco.cuda.cudart.CUevent_st;
-import org.bytedeco.cuda.global.cudart;
 import org.clipsurgery.Precision;
 import org.clipsurgery.nativeapi.ClipSurgeryNative;
 import org.clipsurgery.text.PromptTemplates;
@@ -82,7 +80,7 @@ public final class CudaBenchmark {
         try (weights; CudaEngine engine = CudaEngine.open(weights, precision, 0)) {
             CudaOps ops = engine.ops();
             double gemm = ops.gemmTflops(8192, quick ? 5 : 20);
-            t.append("CUDA engine, ").append(CudaRuntime.deviceName(0)).append(", ").append(precision)
+            t.append("CUDA engine, ").append(ops.gpu().name()).append(", ").append(precision)
                     .append(", ViT-B/16 random weights, 59 labels; cuBLAS ").append(String.format("%.0f", gemm))
                     .append(" TFLOP/s on an 8192³ GEMM in this run\n\n");
             t.append("| case | median ms (GPU events) | median ms (wall) | min ms (wall) | notes |\n|---|---:|---:|---:|---|\n");
@@ -147,38 +145,24 @@ public final class CudaBenchmark {
                 r.close();
             }
             t.append(String.format("%nGPU memory: %s; process total on the device %.0f MiB (includes the CUDA context)%n",
-                    engine.memorySummary(), CudaRuntime.memoryUsed() / 1048576.0));
+                    engine.memorySummary(), ops.gpu().memoryUsed() / 1048576.0));
         }
         return t.toString();
     }
 
     /** [0]: CUDA-event times, [1]: wall times of graph replays (sorted, ms). */
     private static double[][] replay(CudaEngine.Runner r, CudaOps ops, int iterations) {
-        CUevent_st start = new CUevent_st(), end = new CUevent_st();
-        CudaRuntime.check(cudart.cudaEventCreate(start), "cudaEventCreate");
-        CudaRuntime.check(cudart.cudaEventCreate(end), "cudaEventCreate");
-        try {
-            for (int i = 0; i < 20; i++) r.launch();
-            r.synchronize();
-            double[] gpu = new double[iterations], wall = new double[iterations];
-            float[] e = new float[1];
-            for (int i = 0; i < iterations; i++) {
-                long s = System.nanoTime();
-                CudaRuntime.check(cudart.cudaEventRecord(start, ops.stream()), "cudaEventRecord");
-                r.launch();
-                CudaRuntime.check(cudart.cudaEventRecord(end, ops.stream()), "cudaEventRecord");
-                CudaRuntime.check(cudart.cudaEventSynchronize(end), "cudaEventSynchronize");
-                wall[i] = (System.nanoTime() - s) / 1e6;
-                CudaRuntime.check(cudart.cudaEventElapsedTime(e, start, end), "cudaEventElapsedTime");
-                gpu[i] = e[0];
-            }
-            Arrays.sort(gpu);
-            Arrays.sort(wall);
-            return new double[][] {gpu, wall};
-        } finally {
-            cudart.cudaEventDestroy(start);
-            cudart.cudaEventDestroy(end);
+        for (int i = 0; i < 20; i++) r.launch();
+        r.synchronize();
+        double[] gpu = new double[iterations], wall = new double[iterations];
+        for (int i = 0; i < iterations; i++) {
+            long s = System.nanoTime();
+            gpu[i] = ops.gpu().elapsedMs(r::launch);
+            wall[i] = (System.nanoTime() - s) / 1e6;
         }
+        Arrays.sort(gpu);
+        Arrays.sort(wall);
+        return new double[][] {gpu, wall};
     }
 
     /**

@@ -9,15 +9,13 @@ import java.util.Objects;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Supplier;
-import org.bytedeco.cuda.cudart.CUgraphExec_st;
-import org.bytedeco.cuda.cudart.CUgraph_st;
-import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.ShortPointer;
 import org.clipsurgery.Precision;
+import org.clipsurgery.backend.cuda.Gpu.Copy;
 import org.clipsurgery.graph.ClipGraph;
 import org.clipsurgery.graph.Ops;
 import org.clipsurgery.graph.Pipeline;
@@ -50,7 +48,7 @@ import org.clipsurgery.weights.WeightStore;
  * like) are valid until the runner's next run.
  *
  * <p>No LibTorch at run time: weights come from a {@link WeightStore} (read in Java), text from
- * {@link ClipTokenizer}; the GPU work is cuBLAS, the project's kernels and {@link RuntimeKernels}.
+ * {@link ClipTokenizer}; the GPU work is cuBLAS and the project's kernels ({@link Kernels}).
  */
 public final class CudaEngine implements AutoCloseable {
     private final WeightStore weights;
@@ -63,10 +61,9 @@ public final class CudaEngine implements AutoCloseable {
     private ClipTokenizer tokenizer;
     private boolean closed;
 
-    private CudaEngine(WeightStore weights, Precision precision, int device) {
-        if (!weights.config().isVit()) throw new UnsupportedOperationException(CudaOps.RESNET);
+    private CudaEngine(WeightStore weights, Precision precision, Gpu gpu) {
         this.weights = weights;
-        this.ops = new CudaOps(name -> weights.get(name), precision, device);
+        this.ops = new CudaOps(gpu, name -> weights.get(name), precision);
         this.graph = new ClipGraph<>(ops, weights.config(), n -> weights.has(n) ? weights.get(n) : null);
     }
 
@@ -80,9 +77,25 @@ public final class CudaEngine implements AutoCloseable {
      * @throws UnsupportedOperationException for a ResNet model (ViT only on CUDA so far)
      */
     public static CudaEngine open(WeightStore weights, Precision precision, int device) {
+        check(weights, precision);
+        return new CudaEngine(weights, precision, CudaGpu.open(device));
+    }
+
+    /** An engine on a given {@link Gpu}, which it owns from now on (tests: the host emulation). */
+    static CudaEngine open(WeightStore weights, Precision precision, Gpu gpu) {
+        try {
+            check(weights, precision);
+        } catch (RuntimeException e) {
+            gpu.close();
+            throw e;
+        }
+        return new CudaEngine(weights, precision, gpu);
+    }
+
+    private static void check(WeightStore weights, Precision precision) {
         Objects.requireNonNull(weights, "weights");
         Objects.requireNonNull(precision, "precision");
-        return new CudaEngine(weights, precision, device);
+        if (!weights.config().isVit()) throw new UnsupportedOperationException(CudaOps.RESNET);
     }
 
     public ModelConfig config() {
@@ -312,9 +325,10 @@ public final class CudaEngine implements AutoCloseable {
         private final boolean u8Labels;
         private final List<Long> buffers = new ArrayList<>();
         private final long input, pixels, similarity, selected, maps, labelMapBuf, points, counts;
-        private final Map<String, Pointer> hostBuffers = new LinkedHashMap<>();
-        private CUgraph_st cudaGraph;
-        private CUgraphExec_st exec;
+        private final Map<String, Long> hostBuffers = new LinkedHashMap<>();
+        private final Gpu gpu = ops.gpu();
+        private final Kernels k = ops.kernels();
+        private Gpu.Graph captured;
         private boolean released;
 
         private Runner(Request q) {
@@ -361,12 +375,11 @@ public final class CudaEngine implements AutoCloseable {
         }
 
         private long buffer(long bytes) {
-            Pointer p = new Pointer();
-            CudaRuntime.check(cudart.cudaMalloc(p, Math.max(1, bytes)), "cudaMalloc(" + bytes + " bytes) for a runner buffer");
-            buffers.add(p.address());
+            long p = gpu.malloc(bytes, "a runner buffer");
+            buffers.add(p);
             // zeros, not leftovers: the warm-up run before capture reads the input buffers as they are
-            CudaRuntime.check(cudart.cudaMemsetAsync(p, 0, Math.max(1, bytes), ops.stream()), "cudaMemsetAsync");
-            return p.address();
+            gpu.memset(p, 0, bytes);
+            return p;
         }
 
         /** The whole forward, enqueued on the engine's stream (eagerly, or under capture). */
@@ -375,9 +388,8 @@ public final class CudaEngine implements AutoCloseable {
             if (input != 0) {
                 long frameBytes = (long) q.frameHeight * q.frameWidth * 3;
                 for (long i = 0; i < b; i++) {
-                    CudaRuntime.checkKernel(ClipSurgeryNative.cs_preprocess_cuda(new BytePointer(DevicePointer.of(input + i * frameBytes)),
-                            q.frameHeight, q.frameWidth, 3L * q.frameWidth, q.pixelOrder, r, r, ClipSurgeryNative.CS_F32,
-                            DevicePointer.of(pixels + i * 4 * 3 * r * r), ops.stream()), "cs_preprocess_cuda");
+                    k.preprocess(input + i * frameBytes, q.frameHeight, q.frameWidth, 3L * q.frameWidth, q.pixelOrder, r, r,
+                            ClipSurgeryNative.CS_F32, pixels + i * 4 * 3 * r * r);
                 }
             }
             try (Ops.Scope s = ops.scope()) {
@@ -392,26 +404,19 @@ public final class CudaEngine implements AutoCloseable {
                 if (q.mapLabels != null) {
                     // Only the chosen labels' columns: min-max is per label, so this is exact.
                     for (int j = 0; j < mapCount; j++) {
-                        CudaRuntime.check(cudart.cudaMemcpy2DAsync(DevicePointer.of(selected + 4L * j), 4L * mapCount,
-                                DevicePointer.of(similarity + 4L * q.mapLabels[j]), 4L * labels, 4, b * tokens,
-                                cudart.cudaMemcpyDeviceToDevice, ops.stream()), "cudaMemcpy2DAsync (label columns)");
+                        gpu.copy2d(selected + 4L * j, 4L * mapCount, similarity + 4L * q.mapLabels[j], 4L * labels, 4, b * tokens,
+                                Copy.ON_DEVICE);
                     }
                     src = selected;
                 }
-                CudaRuntime.checkKernel(ClipSurgeryNative.cs_map_upsample_cuda(new FloatPointer(DevicePointer.of(src)), b, tokens,
-                        mapCount, h, w, ClipSurgeryNative.CS_LAYOUT_BTHW, mapType, DevicePointer.of(maps), ops.stream()),
-                        "cs_map_upsample_cuda");
+                k.mapUpsample(src, b, tokens, mapCount, h, w, ClipSurgeryNative.CS_LAYOUT_BTHW, mapType, maps);
             }
             if (q.labelMap) {
-                CudaRuntime.checkKernel(ClipSurgeryNative.cs_map_labels_cuda(new FloatPointer(DevicePointer.of(similarity)), b,
-                        tokens, labels, h, w, q.labelThreshold, q.background,
-                        u8Labels ? ClipSurgeryNative.CS_U8 : ClipSurgeryNative.CS_I32, DevicePointer.of(labelMapBuf), ops.stream()),
-                        "cs_map_labels_cuda");
+                k.mapLabels(similarity, b, tokens, labels, h, w, q.labelThreshold, q.background,
+                        u8Labels ? ClipSurgeryNative.CS_U8 : ClipSurgeryNative.CS_I32, labelMapBuf);
             }
             if (q.maxPoints > 0) {
-                CudaRuntime.checkKernel(ClipSurgeryNative.cs_map_points_cuda(new FloatPointer(DevicePointer.of(similarity)), b,
-                        tokens, labels, h, w, q.pointThreshold, q.maxPoints, new IntPointer(DevicePointer.of(points)),
-                        new IntPointer(DevicePointer.of(counts)), ops.stream()), "cs_map_points_cuda");
+                k.mapPoints(similarity, b, tokens, labels, h, w, q.pointThreshold, q.maxPoints, points, counts);
             }
         }
 
@@ -425,24 +430,18 @@ public final class CudaEngine implements AutoCloseable {
             ops.synchronize();
             arena.pinTouched();
             arena.reset(mark);
-            cudaGraph = new CUgraph_st();
-            arena.capturing = true;
-            CudaRuntime.check(cudart.cudaStreamBeginCapture(ops.stream(), cudart.cudaStreamCaptureModeThreadLocal),
-                    "cudaStreamBeginCapture");
-            RuntimeException failure = null;
+            gpu.beginCapture();
+            boolean failed = true;
             try {
                 forward();
-            } catch (RuntimeException e) {
-                failure = e;
+                failed = false;
             } finally {
-                arena.capturing = false;
-                int end = cudart.cudaStreamEndCapture(ops.stream(), cudaGraph);
-                if (failure == null) CudaRuntime.check(end, "cudaStreamEndCapture");
-                arena.reset(mark);
+                try {
+                    captured = gpu.endCapture(failed);
+                } finally {
+                    arena.reset(mark);
+                }
             }
-            if (failure != null) throw failure;
-            exec = new CUgraphExec_st();
-            CudaRuntime.check(cudart.cudaGraphInstantiate(exec, cudaGraph, 0L), "cudaGraphInstantiate");
         }
 
         /** Device address of the input buffer: pixels (B, 3, R, R) fp32, or frames (B, H, W, 3) uint8. */
@@ -478,12 +477,11 @@ public final class CudaEngine implements AutoCloseable {
             return tokens;
         }
 
-        private Pointer host(String key, long bytes) {
-            Pointer p = hostBuffers.get(key);
+        /** A page-locked host buffer for one output, made once per runner. */
+        private long host(String key, long bytes) {
+            Long p = hostBuffers.get(key);
             if (p == null) {
-                p = new Pointer();
-                CudaRuntime.check(cudart.cudaMallocHost(p, Math.max(1, bytes)), "cudaMallocHost(" + bytes + ")");
-                p.capacity(bytes);
+                p = gpu.mallocHost(bytes, "the " + key + " output");
                 hostBuffers.put(key, p);
             }
             return p;
@@ -492,18 +490,16 @@ public final class CudaEngine implements AutoCloseable {
         /** Copies host input (float pixels or frame bytes) into the input buffer (pinned staging, async). */
         private void stage(Object data) {
             long bytes = inputBytes();
-            Pointer h = host("input", bytes);
             if (input == 0) {
                 float[] f = (float[]) data;
                 if (4L * f.length != bytes) throw new IllegalArgumentException(f.length + " pixel values, expected " + bytes / 4);
-                new FloatPointer(h).put(f);
+                new FloatPointer(DevicePointer.of(host("input", bytes))).put(f);
             } else {
                 byte[] f = (byte[]) data;
                 if (f.length != bytes) throw new IllegalArgumentException(f.length + " frame bytes, expected " + bytes);
-                new BytePointer(h).put(f);
+                new BytePointer(DevicePointer.of(host("input", bytes))).put(f);
             }
-            CudaRuntime.check(cudart.cudaMemcpyAsync(DevicePointer.of(inputAddress()), h, bytes, cudart.cudaMemcpyHostToDevice,
-                    ops.stream()), "cudaMemcpyAsync (input)");
+            gpu.copy(inputAddress(), host("input", bytes), bytes, Copy.TO_DEVICE);
         }
 
         /** Replays the graph on what is in the input buffer; returns without waiting. */
@@ -512,7 +508,7 @@ public final class CudaEngine implements AutoCloseable {
             try {
                 checkLive();
                 ops.bind();
-                CudaRuntime.check(cudart.cudaGraphLaunch(exec, ops.stream()), "cudaGraphLaunch");
+                captured.launch();
             } finally {
                 lock.unlock();
             }
@@ -559,7 +555,7 @@ public final class CudaEngine implements AutoCloseable {
                 }
                 ops.bind();
                 stage(data);
-                CudaRuntime.check(cudart.cudaGraphLaunch(exec, ops.stream()), "cudaGraphLaunch");
+                captured.launch();
                 return collect();
             } finally {
                 lock.unlock();
@@ -582,12 +578,10 @@ public final class CudaEngine implements AutoCloseable {
                 }
                 if (q.copySimilarity) sizes.put("similarity", 4 * b * tokens * labels);
                 for (Map.Entry<String, Long> e : sizes.entrySet()) {
-                    Pointer h = host(e.getKey(), e.getValue());
-                    int rc;
+                    long h = host(e.getKey(), e.getValue());
                     if (e.getKey().equals("scores")) {
                         // token 0 of each image: one strided copy
-                        rc = cudart.cudaMemcpy2DAsync(h, 4L * labels, DevicePointer.of(similarity), 4L * tokens * labels, 4L * labels,
-                                b, cudart.cudaMemcpyDeviceToHost, ops.stream());
+                        gpu.copy2d(h, 4L * labels, similarity, 4L * tokens * labels, 4L * labels, b, Copy.TO_HOST);
                     } else {
                         long src = switch (e.getKey()) {
                             case "maps" -> maps;
@@ -596,14 +590,13 @@ public final class CudaEngine implements AutoCloseable {
                             case "counts" -> counts;
                             default -> similarity;
                         };
-                        rc = cudart.cudaMemcpyAsync(h, DevicePointer.of(src), e.getValue(), cudart.cudaMemcpyDeviceToHost, ops.stream());
+                        gpu.copy(h, src, e.getValue(), Copy.TO_HOST);
                     }
-                    CudaRuntime.check(rc, "cudaMemcpyAsync (" + e.getKey() + " → host)");
                 }
                 ops.synchronize();
                 Result r = new Result();
                 for (Map.Entry<String, Long> e : sizes.entrySet()) {
-                    Pointer h = hostBuffers.get(e.getKey());
+                    Pointer h = DevicePointer.of(hostBuffers.get(e.getKey()));
                     int n = Math.toIntExact(e.getValue() / (e.getKey().equals("labels") && u8Labels ? 1
                             : e.getKey().equals("maps") && q.mapsHalf ? 2 : 4));
                     switch (e.getKey()) {
@@ -657,12 +650,15 @@ public final class CudaEngine implements AutoCloseable {
         private void release() {
             if (released) return;
             released = true;
-            if (exec != null && !exec.isNull()) cudart.cudaGraphExecDestroy(exec);
-            if (cudaGraph != null && !cudaGraph.isNull()) cudart.cudaGraphDestroy(cudaGraph);
-            cudart.cudaStreamSynchronize(ops.stream());
-            for (long p : buffers) cudart.cudaFree(DevicePointer.of(p));
+            if (captured != null) captured.close();
+            try {
+                gpu.synchronize(); // nothing may still use the buffers
+            } catch (RuntimeException e) {
+                // a failed stream: free what we can all the same
+            }
+            for (long p : buffers) gpu.free(p);
             buffers.clear();
-            for (Pointer p : hostBuffers.values()) cudart.cudaFreeHost(p);
+            for (long p : hostBuffers.values()) gpu.freeHost(p);
             hostBuffers.clear();
         }
 
@@ -688,7 +684,7 @@ public final class CudaEngine implements AutoCloseable {
     public String memorySummary() {
         return locked(() -> String.format("weights+constants %.1f MiB, workspace reserved %.1f MiB (peak %.1f MiB), device used %.1f MiB",
                 ops.residentBytes() / 1048576.0, ops.workspaceReserved() / 1048576.0, ops.workspacePeak() / 1048576.0,
-                CudaRuntime.memoryUsed() / 1048576.0));
+                ops.gpu().memoryUsed() / 1048576.0));
     }
 
     private void checkOpen() {
@@ -712,7 +708,7 @@ public final class CudaEngine implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "CudaEngine[" + ops.computeType() + ", device " + ops.device() + "]";
+        return "CudaEngine[" + ops.computeType() + ", " + ops.gpu().name() + "]";
     }
 
     static String shape(long[] s) {

@@ -12,13 +12,13 @@ public class CudaException extends RuntimeException {
         NO_DEVICE,
         /** The driver is older than the CUDA 13 runtime this engine is built for. */
         OLD_DRIVER,
-        /** libcudart / libcublas / libnvrtc (CUDA 13) or their JavaCPP glue could not be loaded. */
+        /** libcudart / libcublas (CUDA 13) or their JavaCPP glue could not be loaded. */
         MISSING_LIBRARIES,
         /** The native library was compiled without its CUDA kernels (no nvcc at build time). */
         NOT_BUILT,
         /** A device allocation failed. */
         OUT_OF_MEMORY,
-        /** Any other error reported by CUDA, cuBLAS, NVRTC or a kernel. */
+        /** Any other error reported by CUDA, cuBLAS or a kernel. */
         CUDA_ERROR
     }
 

@@ -7,15 +7,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 import java.util.function.Supplier;
-import org.bytedeco.cuda.cublas.cublasContext;
-import org.bytedeco.cuda.cudart.CUstream_st;
-import org.bytedeco.cuda.global.cublas;
-import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.ShortPointer;
 import org.clipsurgery.Precision;
+import org.clipsurgery.backend.cuda.Gpu.Copy;
 import org.clipsurgery.graph.Ops;
 import org.clipsurgery.nativeapi.ClipSurgeryNative;
 import org.clipsurgery.weights.DType;
@@ -23,10 +20,9 @@ import org.clipsurgery.weights.Half;
 import org.clipsurgery.weights.HostTensor;
 
 /**
- * {@link Ops} on one CUDA device and one stream: GEMMs with cuBLAS ({@code cublasGemmEx}, fp32
- * accumulation), the project's kernels (include/clip_surgery.h) for layer norm, bias+QuickGELU,
- * attention, token embedding, class-token copy and feature surgery, and a few
- * {@link RuntimeKernels} for the rest.
+ * {@link Ops} on one {@link Gpu} (a CUDA device and its stream): GEMMs with cuBLAS
+ * ({@code cublasGemmEx}, fp32 accumulation) and the project's kernels (include/clip_surgery.h,
+ * through {@link Kernels}) for everything else.
  *
  * <p>Precision: matrices (rank ≥ 2 weights and constants) are uploaded once in the compute type
  * (fp16 by default, bf16 or fp32); vectors (biases, norms, class embedding) stay fp32, as the
@@ -48,59 +44,42 @@ import org.clipsurgery.weights.HostTensor;
 public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
     static final String RESNET = "ResNet on CUDA not yet: general convolution, batch norm, ReLU and pooling "
             + "have no CUDA implementation in this build (ViT models only); use Device.CPU for ResNet models";
-    private static final long CUBLAS_WORKSPACE = 32L << 20;
     private static final long ARENA_CHUNK = 256L << 20;
 
+    private final Gpu gpu;
+    private final Kernels k;
     private final Function<String, HostTensor> source;
-    private final int device;
     private final DType compute;
-    private final CUstream_st stream = new CUstream_st();
-    private final cublasContext cublasHandle = new cublasContext();
-    private final long cublasWorkspace;
     final DeviceArena arena;
-    final RuntimeKernels rt;
     private final Map<String, DeviceTensor> cache = new HashMap<>();
     private final List<Long> owned = new ArrayList<>();
-    private final FloatPointer one = new FloatPointer(1f), zero = new FloatPointer(0f);
     private long residentBytes;
     private boolean closed;
 
     /**
-     * Opens the backend on {@code device}. {@code source} gives a weight's host tensor by
-     * OpenAI's name (it throws for unknown names).
-     *
-     * @throws CudaException when CUDA cannot be used (see {@link CudaException.Kind})
+     * The backend on {@code gpu}, which it owns from now on (closing this closes it).
+     * {@code source} gives a weight's host tensor by OpenAI's name (it throws for unknown names).
      */
-    public CudaOps(Function<String, HostTensor> source, Precision precision, int device) {
-        CudaRuntime.require();
+    CudaOps(Gpu gpu, Function<String, HostTensor> source, Precision precision) {
+        this.gpu = gpu;
+        this.k = new Kernels(gpu);
         this.source = source;
-        this.device = device;
         this.compute = switch (precision) {
             case FP32 -> DType.F32;
             case FP16 -> DType.F16;
             case BF16 -> DType.BF16;
         };
-        int[] count = new int[1];
-        CudaRuntime.check(cudart.cudaGetDeviceCount(count), "cudaGetDeviceCount");
-        if (device < 0 || device >= count[0]) {
-            throw new IllegalArgumentException("CUDA device " + device + " does not exist (" + count[0] + " visible)");
-        }
-        CudaRuntime.check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
-        CudaRuntime.checkDriver(cudart.cuInit(0), "cuInit");
-        int[] major = new int[1], minor = new int[1];
-        CudaRuntime.check(cudart.cudaDeviceGetAttribute(major, cudart.cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute");
-        CudaRuntime.check(cudart.cudaDeviceGetAttribute(minor, cudart.cudaDevAttrComputeCapabilityMinor, device), "cudaDeviceGetAttribute");
-        CudaRuntime.check(cudart.cudaStreamCreateWithFlags(stream, cudart.cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
-        CudaRuntime.checkCublas(cublas.cublasCreate_v2(cublasHandle), "cublasCreate");
-        CudaRuntime.checkCublas(cublas.cublasSetStream_v2(cublasHandle, stream), "cublasSetStream");
-        // A workspace of our own: cuBLAS then allocates nothing while a CUDA graph is captured.
-        cublasWorkspace = malloc(CUBLAS_WORKSPACE, "cuBLAS workspace");
-        CudaRuntime.checkCublas(cublas.cublasSetWorkspace_v2(cublasHandle, DevicePointer.of(cublasWorkspace), CUBLAS_WORKSPACE),
-                "cublasSetWorkspace");
-        // fp32 means fp32 (no TF32): parity with the fp32 reference is the point of that option.
-        CudaRuntime.checkCublas(cublas.cublasSetMathMode(cublasHandle, cublas.CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
-        arena = new DeviceArena(ARENA_CHUNK);
-        rt = new RuntimeKernels(major[0], minor[0]);
+        arena = new DeviceArena(gpu, ARENA_CHUNK);
+    }
+
+    /**
+     * Opens the backend on CUDA device {@code device}. {@code source} gives a weight's host
+     * tensor by OpenAI's name (it throws for unknown names).
+     *
+     * @throws CudaException when CUDA cannot be used (see {@link CudaException.Kind})
+     */
+    public CudaOps(Function<String, HostTensor> source, Precision precision, int device) {
+        this(CudaGpu.open(device), source, precision);
     }
 
     /** The compute type of activations and matrices (F32, F16 or BF16). */
@@ -108,18 +87,18 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         return compute;
     }
 
-    public int device() {
-        return device;
+    /** The device this backend runs on. */
+    Gpu gpu() {
+        return gpu;
     }
 
-    /** The stream every operation is enqueued on. */
-    public CUstream_st stream() {
-        return stream;
+    Kernels kernels() {
+        return k;
     }
 
     /** Waits until all enqueued work is done; throws if any of it failed. */
     public void synchronize() {
-        CudaRuntime.check(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+        gpu.synchronize();
     }
 
     /** Bytes held by uploaded weights and constants. */
@@ -143,16 +122,15 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
 
     /** Makes this device current on the calling thread (the runtime's device is per thread). */
     void bind() {
-        CudaRuntime.check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        gpu.makeCurrent();
     }
 
     // ---- memory ----------------------------------------------------------------------------------
 
     private long malloc(long bytes, String what) {
-        Pointer p = new Pointer();
-        CudaRuntime.check(cudart.cudaMalloc(p, Math.max(bytes, 1)), "cudaMalloc(" + bytes + " bytes) for " + what);
-        owned.add(p.address());
-        return p.address();
+        long p = gpu.malloc(bytes, what);
+        owned.add(p);
+        return p;
     }
 
     /** A fresh intermediate in the current scope. */
@@ -178,22 +156,18 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         };
         try {
             // From pageable memory the call returns once the data is staged: host may be freed.
-            CudaRuntime.check(cudart.cudaMemcpyAsync(DevicePointer.of(dst), host, (long) data.length * t.size(),
-                    cudart.cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync host → device");
+            gpu.copy(dst, host.address(), (long) data.length * t.size(), Copy.TO_DEVICE);
         } finally {
             host.close();
         }
     }
 
     private void copyDevice(long dst, long src, long bytes) {
-        CudaRuntime.check(cudart.cudaMemcpyAsync(DevicePointer.of(dst), DevicePointer.of(src), bytes,
-                cudart.cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync device → device");
+        gpu.copy(dst, src, bytes, Copy.ON_DEVICE);
     }
 
     private void copy2d(long dst, long dpitch, long src, long spitch, long width, long height) {
-        if (width == 0 || height == 0) return;
-        CudaRuntime.check(cudart.cudaMemcpy2DAsync(DevicePointer.of(dst), dpitch, DevicePointer.of(src), spitch, width,
-                height, cudart.cudaMemcpyDeviceToDevice, stream), "cudaMemcpy2DAsync");
+        gpu.copy2d(dst, dpitch, src, spitch, width, height, Copy.ON_DEVICE);
     }
 
     /** Host floats as a device tensor of type {@code t} in the current scope (tests, inputs). */
@@ -203,7 +177,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         if (x.numel() != data.length) {
             throw new IllegalArgumentException(data.length + " values for shape " + Arrays.toString(shape));
         }
-        if (arena.capturing) throw new IllegalStateException("no host uploads during CUDA-graph capture");
+        if (gpu.capturing()) throw new IllegalStateException("no host uploads during CUDA-graph capture");
         copyIn(data, t, x.address());
         return x;
     }
@@ -212,7 +186,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         checkOpen();
         DeviceTensor t = cache.get(key);
         if (t != null) return t;
-        if (arena.capturing) {
+        if (gpu.capturing()) {
             throw new IllegalStateException("internal: " + key + " first needed during CUDA-graph capture");
         }
         HostTensor h = make.get();
@@ -264,10 +238,9 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
     }
 
     private void uploadInts(int[] v, long dst) {
-        if (arena.capturing) throw new IllegalStateException("no host uploads during CUDA-graph capture");
+        if (gpu.capturing()) throw new IllegalStateException("no host uploads during CUDA-graph capture");
         try (IntPointer host = new IntPointer(v)) {
-            CudaRuntime.check(cudart.cudaMemcpyAsync(DevicePointer.of(dst), host, 4L * v.length,
-                    cudart.cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync host → device");
+            gpu.copy(dst, host.address(), 4L * v.length, Copy.TO_DEVICE);
         }
     }
 
@@ -303,9 +276,8 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
     }
 
     private void download(Pointer host, DeviceTensor x) {
-        CudaRuntime.check(cudart.cudaMemcpyAsync(host, x.pointer(), x.bytes(), cudart.cudaMemcpyDeviceToHost, stream),
-                "cudaMemcpyAsync device → host");
-        synchronize();
+        gpu.copy(host.address(), x.address(), x.bytes(), Copy.TO_HOST);
+        gpu.synchronize();
     }
 
     @Override
@@ -316,7 +288,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
     @Override
     public Scope<DeviceTensor> scope() {
         checkOpen();
-        if (!arena.capturing) bind(); // cudaSetDevice is not a stream operation: keep it out of captures
+        if (!gpu.capturing()) bind(); // cudaSetDevice is not a stream operation: keep it out of captures
         long mark = arena.mark();
         return new Scope<>() {
             private boolean kept;
@@ -349,13 +321,8 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         };
     }
 
-    private static int cudaType(DType t) {
-        return switch (t) {
-            case F32 -> cudart.CUDA_R_32F;
-            case F16 -> cudart.CUDA_R_16F;
-            case BF16 -> cudart.CUDA_R_16BF;
-            default -> throw new IllegalArgumentException("no GEMM type for " + t);
-        };
+    private static long address(DeviceTensor t) {
+        return t == null ? 0 : t.address();
     }
 
     private static void requireFloat(DeviceTensor x, String what) {
@@ -366,8 +333,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
     DeviceTensor materialize(DeviceTensor x) {
         DeviceTensor bias = x.pendingBias;
         if (bias != null) {
-            rt.launch1d(rt.addBias, x.numel(), stream, new RuntimeKernels.Args(5).ptr(x.address()).ptr(bias.address())
-                    .i64(x.cols()).i32(csType(x.dtype())).i64(x.numel()), "rt_add_bias");
+            k.add(x.address(), bias.address(), 0, 1, 0, csType(x.dtype()), x.rows(), x.cols(), x.address());
             x.pendingBias = null;
         }
         return x;
@@ -379,8 +345,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         if (x.dtype() == t) return x;
         requireFloat(x, "conversion");
         DeviceTensor out = alloc(t, x.shape());
-        rt.launch1d(rt.convert, x.numel(), stream, new RuntimeKernels.Args(5).ptr(x.address()).i32(csType(x.dtype()))
-                .ptr(out.address()).i32(csType(t)).i64(x.numel()), "rt_convert");
+        k.convert(x.address(), csType(x.dtype()), x.numel(), out.address(), csType(t));
         return out;
     }
 
@@ -404,14 +369,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
      */
     private void gemm(DeviceTensor a, DeviceTensor b, boolean bTransposed, DeviceTensor c, long m, long n, long k) {
         int mi = i32(m, "rows"), ni = i32(n, "columns"), ki = i32(k, "inner dimension");
-        int type = cudaType(c.dtype());
-        CudaRuntime.checkCublas(cublas.cublasGemmEx(cublasHandle,
-                bTransposed ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_N,
-                ni, mi, ki, one,
-                b.pointer(), type, bTransposed ? ki : ni,
-                a.pointer(), type, ki,
-                zero, c.pointer(), type, ni,
-                cublas.CUBLAS_COMPUTE_32F, cublas.CUBLAS_GEMM_DEFAULT), "cublasGemmEx " + m + "×" + n + "×" + k);
+        gpu.gemm(bTransposed, false, ni, mi, ki, b.address(), bTransposed ? ki : ni, a.address(), ki, c.address(), ni, c.dtype());
     }
 
     private static long[] withLast(long[] shape, long last) {
@@ -429,30 +387,15 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         bind();
         try (Scope s = scope()) {
             DeviceTensor a = alloc(compute, size, size), b = alloc(compute, size, size), c = alloc(compute, size, size);
-            for (DeviceTensor t : new DeviceTensor[] {a, b}) {
-                CudaRuntime.check(cudart.cudaMemsetAsync(t.pointer(), 0x3c, t.bytes(), stream), "cudaMemsetAsync");
+            gpu.memset(a.address(), 0x3c, a.bytes()); // 1.0 in fp16, a small normal number otherwise
+            gpu.memset(b.address(), 0x3c, b.bytes());
+            double[] ms = new double[iterations];
+            for (int i = -3; i < iterations; i++) {
+                double t = gpu.elapsedMs(() -> gemm(a, b, true, c, size, size, size));
+                if (i >= 0) ms[i] = t;
             }
-            org.bytedeco.cuda.cudart.CUevent_st start = new org.bytedeco.cuda.cudart.CUevent_st(),
-                    end = new org.bytedeco.cuda.cudart.CUevent_st();
-            CudaRuntime.check(cudart.cudaEventCreate(start), "cudaEventCreate");
-            CudaRuntime.check(cudart.cudaEventCreate(end), "cudaEventCreate");
-            try {
-                double[] ms = new double[iterations];
-                float[] t = new float[1];
-                for (int i = -3; i < iterations; i++) {
-                    CudaRuntime.check(cudart.cudaEventRecord(start, stream), "cudaEventRecord");
-                    gemm(a, b, true, c, size, size, size);
-                    CudaRuntime.check(cudart.cudaEventRecord(end, stream), "cudaEventRecord");
-                    CudaRuntime.check(cudart.cudaEventSynchronize(end), "cudaEventSynchronize");
-                    CudaRuntime.check(cudart.cudaEventElapsedTime(t, start, end), "cudaEventElapsedTime");
-                    if (i >= 0) ms[i] = t[0];
-                }
-                Arrays.sort(ms);
-                return 2.0 * size * size * (double) size / (ms[iterations / 2] * 1e-3) / 1e12;
-            } finally {
-                cudart.cudaEventDestroy(start);
-                cudart.cudaEventDestroy(end);
-            }
+            Arrays.sort(ms);
+            return 2.0 * size * size * (double) size / (ms[iterations / 2] * 1e-3) / 1e12;
         }
     }
 
@@ -491,8 +434,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         requireFloat(x, "layerNorm");
         DeviceTensor w = vector(weight, x.cols(), "layer norm weight"), b = vector(bias, x.cols(), "layer norm bias");
         DeviceTensor out = alloc(x.dtype(), x.shape());
-        CudaRuntime.checkKernel(ClipSurgeryNative.cs_layer_norm_cuda(x.pointer(), csType(x.dtype()), x.rows(), x.cols(),
-                new FloatPointer(w.pointer()), new FloatPointer(b.pointer()), 1e-5f, out.pointer(), stream), "cs_layer_norm_cuda");
+        k.layerNorm(x.address(), csType(x.dtype()), x.rows(), x.cols(), w.address(), b.address(), 1e-5f, out.address());
         return out;
     }
 
@@ -501,9 +443,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         requireFloat(x, "quickGelu");
         DeviceTensor out = alloc(x.dtype(), x.shape());
         // A pending linear bias is fused here (bias + QuickGELU in one pass); x itself keeps it.
-        FloatPointer bias = x.pendingBias == null ? null : new FloatPointer(x.pendingBias.pointer());
-        CudaRuntime.checkKernel(ClipSurgeryNative.cs_bias_quick_gelu_cuda(x.pointer(), csType(x.dtype()), x.rows(), x.cols(),
-                bias, out.pointer(), stream), "cs_bias_quick_gelu_cuda");
+        k.biasQuickGelu(x.address(), csType(x.dtype()), x.rows(), x.cols(), address(x.pendingBias), out.address());
         return out;
     }
 
@@ -511,17 +451,15 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
     public DeviceTensor add(DeviceTensor a, DeviceTensor b) {
         requireFloat(a, "add");
         long[] sa = a.shape(), sb = b.shape();
-        boolean suffix = sb.length <= sa.length;
+        boolean suffix = sb.length >= 1 && sb.length <= sa.length;
         for (int i = 1; suffix && i <= sb.length; i++) suffix = sb[sb.length - i] == sa[sa.length - i];
         if (!suffix) throw new IllegalArgumentException("add: " + Arrays.toString(sb) + " does not broadcast to " + Arrays.toString(sa));
         DeviceTensor bb = b.dtype() == a.dtype() ? b : as(b, a.dtype());
         DeviceTensor out = alloc(a.dtype(), sa);
-        long n = a.numel();
-        // Pending biases of either side are added in the same pass.
-        rt.launch1d(rt.add, n, stream, new RuntimeKernels.Args(9).ptr(a.address()).ptr(bb.address()).i64(Math.max(1, bb.numel()))
-                .ptr(a.pendingBias == null ? 0 : a.pendingBias.address())
-                .ptr(bb.pendingBias == null ? 0 : bb.pendingBias.address())
-                .i64(a.cols()).ptr(out.address()).i32(csType(a.dtype())).i64(n), "rt_add");
+        // a's pending bias is added in the same pass (b's was added by `as`); b broadcasts over
+        // a's leading dimensions, its rows repeating.
+        k.add(a.address(), address(a.pendingBias), bb.address(), bb.rows(), address(bb.pendingBias), csType(a.dtype()), a.rows(),
+                a.cols(), out.address());
         return out;
     }
 
@@ -537,8 +475,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         DeviceTensor pix = as(x, DType.F32);
         long batch = x.dim(0), ch = x.dim(1), g = side / p, cols = ch * p * p, cout = w.dim(0);
         DeviceTensor patches = alloc(w.dtype(), batch * g * g, cols);
-        rt.launch1d(rt.patchify, patches.numel(), stream, new RuntimeKernels.Args(7).ptr(pix.address()).ptr(patches.address())
-                .i32(csType(w.dtype())).i64(batch).i64(ch).i64(side).i64(p), "rt_patchify");
+        k.patchify(pix.address(), batch, ch, side, side, p, csType(w.dtype()), patches.address());
         DeviceTensor tokens = alloc(w.dtype(), batch * g * g, cout);
         gemm(patches, w.view(cout, cols), true, tokens, batch * g * g, cout, cols);
         return new DeviceTensor(tokens.address(), new long[] {batch, cout, g, g}, w.dtype(), true);
@@ -583,9 +520,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
             DeviceTensor cls = vector(token, c, "class token");
             DeviceTensor zeros = cached("#zeros " + (n + 1) + "x" + c, () -> HostTensor.ofFloats(new float[(int) ((n + 1) * c)], n + 1, c),
                     DType.F32);
-            CudaRuntime.checkKernel(ClipSurgeryNative.cs_embed_tokens_cuda(x.pointer(), csType(x.dtype()), b, grid, c,
-                    new FloatPointer(cls.pointer()), new FloatPointer(zeros.pointer()), grid, out.pointer(), stream),
-                    "cs_embed_tokens_cuda");
+            k.embedTokens(x.address(), csType(x.dtype()), b, grid, c, cls.address(), zeros.address(), grid, out.address());
             return out;
         }
         copy2d(out.address() + c * es, (n + 1) * c * es, x.address(), n * c * es, n * c * es, b);
@@ -610,8 +545,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         }
         DeviceTensor out = alloc(x.dtype(), x.shape());
         copyDevice(out.address(), x.address(), x.bytes());
-        CudaRuntime.checkKernel(ClipSurgeryNative.cs_class_token_copy_cuda(s.pointer(), out.pointer(), csType(x.dtype()),
-                x.dim(0), x.dim(1), x.dim(2), stream), "cs_class_token_copy_cuda");
+        k.classTokenCopy(s.address(), out.address(), csType(x.dtype()), x.dim(0), x.dim(1), x.dim(2));
         return out;
     }
 
@@ -633,9 +567,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
     }
 
     private void gather(DeviceTensor table, long tableRows, DeviceTensor idx, DeviceTensor out, long rows) {
-        long width = table.cols() * table.dtype().size() / 2;
-        rt.launch1d(rt.gatherRows, rows * width, stream, new RuntimeKernels.Args(6).ptr(table.address()).i64(tableRows)
-                .ptr(idx.address()).ptr(out.address()).i64(rows).i64(width), "rt_gather_rows");
+        k.gatherRows(table.address(), tableRows, table.cols() * table.dtype().size(), idx.address(), rows, out.address());
     }
 
     @Override
@@ -651,33 +583,16 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         return out;
     }
 
+    /** Head dims the dual-path (flash) kernel serves; others take the general one. */
     private static boolean kernelHeadDim(long d) {
         return d == 32 || d == 64 || d == 80 || d == 128;
     }
 
-    /** rt_attention(_small): softmax(s·q·kᵀ)·v with rows `stride` elements apart. */
-    private void rtAttention(long q, long k, long v, long stride, DeviceTensor out, long batch, long tokens, long channels,
+    /** cs_attention: softmax(s·q·kᵀ)·v with rows {@code stride} elements apart. */
+    private void attention(long q, long kk, long v, long stride, DeviceTensor out, long batch, long tokens, long channels,
             long heads, boolean causal) {
-        int warps = 4;
-        long d = channels / heads;
-        float scale = (float) (1 / Math.sqrt((double) d));
-        long smallShared = 4L * (2 * tokens * d + warps * tokens);
-        if (d <= 128 && smallShared <= 48 * 1024) {
-            // short sequences (the text encoder): K and V of a head in shared memory
-            rt.launch(rt.attentionSmall, Math.toIntExact(batch * heads), 32 * warps, (int) smallShared, stream,
-                    new RuntimeKernels.Args(11).ptr(q).ptr(k).ptr(v).i64(stride).ptr(out.address()).i32(csType(out.dtype()))
-                            .i64(tokens).i64(channels).i64(heads).f32(scale).i32(causal ? 1 : 0), "rt_attention_small");
-            return;
-        }
-        long shared = 4L * warps * tokens;
-        if (shared > 48 * 1024) {
-            throw new UnsupportedOperationException("attention over " + tokens + " tokens with head dim " + d
-                    + " is not supported on CUDA (at most 3072 tokens for head dims other than 32, 64, 80, 128)");
-        }
-        long items = batch * heads * tokens;
-        rt.launch(rt.attention, Math.toIntExact((items + warps - 1) / warps), 32 * warps, (int) shared, stream,
-                new RuntimeKernels.Args(12).ptr(q).ptr(k).ptr(v).i64(stride).ptr(out.address()).i32(csType(out.dtype()))
-                        .i64(batch).i64(tokens).i64(channels).i64(heads).f32(scale).i32(causal ? 1 : 0), "rt_attention");
+        float scale = (float) (1 / Math.sqrt((double) channels / heads));
+        k.attention(q, kk, v, stride, csType(out.dtype()), batch, tokens, channels, heads, scale, causal, out.address());
     }
 
     private long[] qkvShape(DeviceTensor qkv, int heads) {
@@ -695,10 +610,10 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         long b = s[0], n = s[1], c = s[2], es = qkv.dtype().size();
         DeviceTensor out = alloc(qkv.dtype(), b, n, c);
         if (!causal && kernelHeadDim(c / heads)) {
-            CudaRuntime.checkKernel(ClipSurgeryNative.cs_attention_dual_cuda(qkv.pointer(), csType(qkv.dtype()), b, n, c, heads,
-                    (float) (1 / Math.sqrt((double) c / heads)), out.pointer(), null, stream), "cs_attention_dual_cuda");
+            k.attentionDual(qkv.address(), csType(qkv.dtype()), b, n, c, heads, (float) (1 / Math.sqrt((double) c / heads)),
+                    out.address(), 0);
         } else {
-            rtAttention(qkv.address(), qkv.address() + c * es, qkv.address() + 2 * c * es, 3 * c, out, b, n, c, heads, causal);
+            attention(qkv.address(), qkv.address() + c * es, qkv.address() + 2 * c * es, 3 * c, out, b, n, c, heads, causal);
         }
         return out;
     }
@@ -711,12 +626,12 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         long b = s[0], n = s[1], c = s[2], es = qkv.dtype().size();
         DeviceTensor ori = alloc(qkv.dtype(), b, n, c), vv = alloc(qkv.dtype(), b, n, c);
         if (kernelHeadDim(c / heads)) {
-            CudaRuntime.checkKernel(ClipSurgeryNative.cs_attention_dual_cuda(qkv.pointer(), csType(qkv.dtype()), b, n, c, heads,
-                    (float) (1 / Math.sqrt((double) c / heads)), ori.pointer(), vv.pointer(), stream), "cs_attention_dual_cuda");
+            k.attentionDual(qkv.address(), csType(qkv.dtype()), b, n, c, heads, (float) (1 / Math.sqrt((double) c / heads)),
+                    ori.address(), vv.address());
         } else {
             long v = qkv.address() + 2 * c * es;
-            rtAttention(qkv.address(), qkv.address() + c * es, v, 3 * c, ori, b, n, c, heads, false);
-            rtAttention(v, v, v, 3 * c, vv, b, n, c, heads, false);
+            attention(qkv.address(), qkv.address() + c * es, v, 3 * c, ori, b, n, c, heads, false);
+            attention(v, v, v, 3 * c, vv, b, n, c, heads, false);
         }
         return new DeviceTensor[] {ori, vv};
     }
@@ -727,7 +642,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         requireFloat(v, "vvAttention");
         if (v.rank() != 3 || v.dim(2) % heads != 0) throw new IllegalArgumentException("vvAttention: " + v + ", " + heads + " heads");
         DeviceTensor out = alloc(v.dtype(), v.shape());
-        rtAttention(v.address(), v.address(), v.address(), v.dim(2), out, v.dim(0), v.dim(1), v.dim(2), heads, false);
+        attention(v.address(), v.address(), v.address(), v.dim(2), out, v.dim(0), v.dim(1), v.dim(2), heads, false);
         return out;
     }
 
@@ -748,10 +663,8 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
 
     /** Feature surgery into a caller's fp32 (B, N, T) buffer; text and redundant fp32. */
     void featureSurgeryInto(DeviceTensor image, DeviceTensor text, DeviceTensor redundant, long out) {
-        CudaRuntime.checkKernel(ClipSurgeryNative.cs_feature_surgery_cuda(image.pointer(), csType(image.dtype()), image.dim(0),
-                image.dim(1), image.dim(2), new FloatPointer(text.pointer()), text.dim(0),
-                redundant == null ? null : new FloatPointer(redundant.pointer()), new FloatPointer(DevicePointer.of(out)), stream),
-                "cs_feature_surgery_cuda");
+        k.featureSurgery(image.address(), csType(image.dtype()), image.dim(0), image.dim(1), image.dim(2), text.address(),
+                text.dim(0), address(redundant), out);
     }
 
     private void checkOpen() {
@@ -762,16 +675,16 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
-        cudart.cudaSetDevice(device);
-        cudart.cudaStreamSynchronize(stream);
+        try {
+            gpu.makeCurrent();
+            gpu.synchronize();
+        } catch (RuntimeException e) {
+            // a failed stream: free what we can all the same
+        }
         arena.close();
-        for (long p : owned) cudart.cudaFree(DevicePointer.of(p));
+        for (long p : owned) gpu.free(p);
         owned.clear();
         cache.clear();
-        rt.close();
-        cublas.cublasDestroy_v2(cublasHandle);
-        cudart.cudaStreamDestroy(stream);
-        one.close();
-        zero.close();
+        gpu.close();
     }
 }

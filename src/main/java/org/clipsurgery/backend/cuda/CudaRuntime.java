@@ -2,7 +2,6 @@ package org.clipsurgery.backend.cuda;
 
 import org.bytedeco.cuda.global.cublas;
 import org.bytedeco.cuda.global.cudart;
-import org.bytedeco.cuda.global.nvrtc;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.PointerPointer;
@@ -12,7 +11,7 @@ import org.clipsurgery.nativeapi.NativeCalls;
 import org.clipsurgery.nativeapi.NativeException;
 
 /**
- * Checks that CUDA can be used and turns CUDA / cuBLAS / NVRTC status codes into
+ * Checks that CUDA can be used and turns CUDA / cuBLAS status codes into
  * {@link CudaException}s. Order of the checks matters: the project's own library (which links the
  * CUDA runtime statically and loads without a GPU) is asked first whether a device and a new
  * enough driver exist; only then are org.bytedeco:cuda's JNI libraries loaded, which need the
@@ -71,11 +70,10 @@ public final class CudaRuntime {
             try {
                 Loader.load(cudart.class);
                 Loader.load(cublas.class);
-                Loader.load(nvrtc.class);
             } catch (LinkageError e) {
                 throw new CudaException(CudaException.Kind.MISSING_LIBRARIES, "cannot load the CUDA 13 libraries "
-                        + "through org.bytedeco:cuda (libcudart.so.13, libcublas.so.13, libcublasLt.so.13, "
-                        + "libnvrtc.so.13 and the driver's libcuda.so.1 must be on the library path): " + e, e);
+                        + "through org.bytedeco:cuda (libcudart.so.13, libcublas.so.13, libcublasLt.so.13 "
+                        + "and the driver's libcuda.so.1 must be on the library path): " + e, e);
             }
             int[] driver = new int[1];
             check(cudart.cudaDriverGetVersion(driver), "cudaDriverGetVersion");
@@ -128,10 +126,17 @@ public final class CudaRuntime {
         throw new CudaException(CudaException.Kind.CUDA_ERROR, what + " failed: " + name);
     }
 
-    /** Throws for a status of the project's native library (kernels). */
+    /**
+     * Throws for a status of the project's native library (kernels): CS_ERR_UNSUPPORTED as an
+     * {@link UnsupportedOperationException} (a request this build cannot serve, e.g. attention
+     * over more tokens than the kernel holds), everything else as a {@link CudaException}.
+     */
     static void checkKernel(int status, String what) {
         if (status == ClipSurgeryNative.CS_OK) return;
         String detail = ClipSurgeryNative.cs_last_error().getString();
+        if (status == ClipSurgeryNative.CS_ERR_UNSUPPORTED) {
+            throw new UnsupportedOperationException(what + ": " + (detail.isEmpty() ? "not supported by this build" : detail));
+        }
         CudaException.Kind kind = status == ClipSurgeryNative.CS_ERR_OUT_OF_MEMORY ? CudaException.Kind.OUT_OF_MEMORY
                 : CudaException.Kind.CUDA_ERROR;
         throw new CudaException(kind, what + " failed (" + ClipSurgeryNative.cs_status_string(status).getString() + ")"
@@ -159,6 +164,7 @@ public final class CudaRuntime {
     /** The device's name (driver API), e.g. "NVIDIA H100 80GB HBM3". */
     public static String deviceName(int device) {
         require();
+        checkDriver(cudart.cuInit(0), "cuInit");
         byte[] name = new byte[256];
         checkDriver(cudart.cuDeviceGetName(name, name.length, device), "cuDeviceGetName");
         int n = 0;

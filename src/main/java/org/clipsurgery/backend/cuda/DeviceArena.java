@@ -2,8 +2,6 @@ package org.clipsurgery.backend.cuda;
 
 import java.util.ArrayList;
 import java.util.List;
-import org.bytedeco.cuda.global.cudart;
-import org.bytedeco.javacpp.Pointer;
 
 /**
  * A bump allocator over device memory for a forward's intermediates. Memory comes in chunks that
@@ -20,6 +18,7 @@ import org.bytedeco.javacpp.Pointer;
  */
 final class DeviceArena implements AutoCloseable {
     static final long ALIGN = 256;
+    private final Gpu gpu;
     private final long chunkBytes;
     private final List<long[]> chunks = new ArrayList<>(); // {address, size}
     private int chunk;       // current chunk index
@@ -27,9 +26,9 @@ final class DeviceArena implements AutoCloseable {
     private long peak;
     private int touched = -1; // highest chunk index allocated from since resetTouched()
     private int pinned = -1;  // chunks 0..pinned are used by captured CUDA graphs: never trimmed
-    boolean capturing;
 
-    DeviceArena(long chunkBytes) {
+    DeviceArena(Gpu gpu, long chunkBytes) {
+        this.gpu = gpu;
         this.chunkBytes = chunkBytes;
     }
 
@@ -47,19 +46,18 @@ final class DeviceArena implements AutoCloseable {
             chunk++;
             offset = 0;
         }
-        if (capturing) {
+        if (gpu.capturing()) {
             throw new CudaException(CudaException.Kind.CUDA_ERROR, "internal: the arena must grow during CUDA-graph "
                     + "capture (" + need + " bytes); the eager warm-up run should have sized it");
         }
         long size = Math.max(chunkBytes, need);
-        Pointer p = new Pointer();
-        CudaRuntime.check(cudart.cudaMalloc(p, size), "cudaMalloc(" + size + " bytes) for the workspace");
-        chunks.add(new long[] {p.address(), size});
+        long address = gpu.malloc(size, "the workspace");
+        chunks.add(new long[] {address, size});
         chunk = chunks.size() - 1;
         offset = need;
         touched = Math.max(touched, chunk);
         peak = Math.max(peak, used());
-        return p.address();
+        return address;
     }
 
     /** The current position, for {@link #reset}. */
@@ -86,10 +84,10 @@ final class DeviceArena implements AutoCloseable {
      * {@code keepBytes} are reserved (a large text batch can grow the arena by gigabytes once).
      */
     void trim(long keepBytes) {
-        if (capturing || reserved() <= keepBytes) return;
+        if (gpu.capturing() || reserved() <= keepBytes) return;
         int keep = Math.max(pinned, chunk);
         for (int i = chunks.size() - 1; i > keep; i--) {
-            cudart.cudaFree(DevicePointer.of(chunks.get(i)[0]));
+            gpu.free(chunks.get(i)[0]);
             chunks.remove(i);
         }
     }
@@ -114,7 +112,7 @@ final class DeviceArena implements AutoCloseable {
 
     @Override
     public void close() {
-        for (long[] c : chunks) cudart.cudaFree(DevicePointer.of(c[0]));
+        for (long[] c : chunks) gpu.free(c[0]);
         chunks.clear();
         chunk = 0;
         offset = 0;

@@ -1,7 +1,6 @@
 package org.clipsurgery.backend.cuda;
 
 import java.util.Arrays;
-import org.bytedeco.javacpp.Pointer;
 import org.clipsurgery.weights.DType;
 
 /**
@@ -90,11 +89,6 @@ public final class DeviceTensor {
         // A view of a tensor whose bias is still pending would let the bias be added twice.
         if (pendingBias != null) throw new IllegalStateException("internal: view of a tensor with a pending bias");
         return new DeviceTensor(address, newShape, dtype);
-    }
-
-    /** A JavaCPP pointer holding this tensor's device address (for the generated binding). */
-    Pointer pointer() {
-        return DevicePointer.of(address);
     }
 
     @Override

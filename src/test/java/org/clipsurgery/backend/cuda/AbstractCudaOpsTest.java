@@ -18,8 +18,6 @@ import org.clipsurgery.nativeapi.ClipSurgeryNative;
 import org.clipsurgery.nativeapi.NativeCalls;
 import org.clipsurgery.weights.DType;
 import org.clipsurgery.weights.HostTensor;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -28,26 +26,24 @@ import org.junit.jupiter.params.provider.EnumSource;
  * CPU twins, on fresh seeded random inputs, in each precision. Inputs are rounded to the compute
  * type first, so the references see exactly what the GPU sees; the tolerance covers rounding of
  * outputs and intermediates ({@link GpuTests#tolerance}). LibTorch is not used: the GPU machine
- * does not carry it.
+ * does not carry it. Runs on a GPU ({@link CudaOpsGpuTest}) and on the host emulation
+ * ({@link CudaOpsEmulatedTest}, which checks the backend's own logic, not the kernels).
  */
-@Tag("gpu")
-class CudaOpsTest {
-    @BeforeAll
-    static void device() {
-        GpuTests.requireDevice();
-    }
+abstract class AbstractCudaOpsTest {
+    /** A fresh device for one test. */
+    abstract Gpu newGpu();
 
     private static DType type(Precision p) {
         return p == Precision.FP32 ? DType.F32 : p == Precision.FP16 ? DType.F16 : DType.BF16;
     }
 
     /** A CudaOps whose weights are the given host tensors. */
-    private static CudaOps ops(Precision p, Map<String, HostTensor> weights) {
-        return new CudaOps(name -> {
+    private CudaOps ops(Precision p, Map<String, HostTensor> weights) {
+        return new CudaOps(newGpu(), name -> {
             HostTensor h = weights.get(name);
             if (h == null) throw new IllegalArgumentException("no weight " + name);
             return h;
-        }, p, 0);
+        }, p);
     }
 
     // ---- references ----------------------------------------------------------------------------
@@ -245,8 +241,8 @@ class CudaOpsTest {
     void attentionAllPathsAgainstReferenceAndTwin(Precision p) {
         DType t = type(p);
         SplittableRandom rng = new SplittableRandom(5);
-        // head dim 64 (the project's flash kernel) and 16 (runtime kernels); 50 tokens (the
-        // shared-memory runtime kernel, as for text) and 400 (the general one)
+        // head dim 64 (the dual-path flash kernel) and 16 (cs_attention); 50 tokens (its
+        // shared-memory variant, as for text) and 400 (its general one)
         for (int[] shape : new int[][] {{2, 50}, {8, 50}, {2, 400}, {8, 400}}) {
             int heads = shape[0], b = 2, n = shape[1], c = 128;
             float[] qkv = random(rng, b * n * 3 * c, -1.5, 1.5, t);

@@ -17,6 +17,7 @@ import org.clipsurgery.Device;
 import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
 import org.clipsurgery.Precision;
+import org.clipsurgery.graph.Pipeline;
 import org.clipsurgery.Redundancy;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
@@ -25,8 +26,6 @@ import org.clipsurgery.testing.Fixtures;
 import org.clipsurgery.weights.HostTensor;
 import org.clipsurgery.weights.Safetensors;
 import org.clipsurgery.weights.WeightStore;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -35,54 +34,47 @@ import org.junit.jupiter.params.provider.ValueSource;
  * $CLIP_SURGERY_FIXTURES on the GPU machine, where tests/gpu/run-gpu-tests.sh copies the files
  * used here: vit.pt, image.png, reference.json, reference-vit.safetensors). fp32 must meet the
  * fixtures' own tolerance (1e-4 absolute + 1e-3 relative); both the facade (op by op) and the
- * CUDA-graph runner are checked. ResNet is not on CUDA yet (only the ViT fixtures).
+ * CUDA-graph runner are checked. ResNet is not on CUDA yet (only the ViT fixtures). Runs on a GPU
+ * ({@link CudaFixtureGpuTest}, which also goes through the facade) and on the host emulation
+ * ({@link CudaFixtureEmulatedTest}).
  */
-@Tag("gpu")
-class CudaFixtureTest {
-    @BeforeAll
-    static void device() {
-        GpuTests.requireDevice();
-    }
+abstract class AbstractCudaFixtureTest {
+    /** A fresh device for one engine. */
+    abstract Gpu newGpu();
 
-    private static List<String> texts(JsonObject json) {
+    static List<String> texts(JsonObject json) {
         List<String> texts = new ArrayList<>();
         json.getAsJsonArray("texts").forEach(t -> texts.add(t.getAsString()));
         return texts;
     }
 
-    @ParameterizedTest(name = "ViT at {0} px, fp32, facade on CUDA")
+    @ParameterizedTest(name = "ViT at {0} px, fp32, eager pipeline (the facade's path)")
     @ValueSource(ints = {64, 96})
-    void facadeMatchesTheOfficialImplementation(int resolution) throws Exception {
+    void pipelineMatchesTheOfficialImplementation(int resolution) throws Exception {
         Path dir = Fixtures.dir();
         Map<String, HostTensor> ref = Safetensors.read(dir.resolve("reference-vit.safetensors"));
         JsonObject json = JsonParser.parseString(Files.readString(dir.resolve("reference.json"))).getAsJsonObject();
-        List<String> texts = texts(json);
+        List<String> texts = texts(json), templates = new ArrayList<>();
+        json.getAsJsonArray("templates").forEach(t -> templates.add(t.getAsString()));
         String k = "vit." + resolution + ".";
-        RgbImage image = Images.read(dir.resolve("image.png"));
-        try (ClipSurgery cs = ClipSurgery.open(dir.resolve("vit.pt"), new ClipSurgery.Options().optResolution(resolution)
-                .optDevice(Device.CUDA).optPrecision(Precision.FP32))) {
-            LabelSet labels = cs.labels(texts);
-            Explanation e = cs.explain(List.of(image), labels, Redundancy.LABELS).get(0);
-            assertArrayEquals(ref.get(k + "image").toFloatArray(), e.preprocessedImage(), "image");
-            close(k + "surgery_image_features", ref, e.imageFeatures());
-            close(k + "text_features", ref, labels.textFeatures());
-            close(k + "redundant_features", ref, cs.emptyPromptFeatures());
-            close(k + "similarity", ref, e.similarity());
-            close(k + "similarity_redundant", ref, cs.explain(List.of(image), labels, Redundancy.EMPTY).get(0).similarity());
+        int t = texts.size();
+        try (WeightStore weights = WeightStore.load(dir.resolve("vit.pt"));
+                CudaEngine engine = CudaEngine.open(weights, Precision.FP32, newGpu());
+                Pipeline<DeviceTensor> p = engine.pipeline()) {
+            float[] text = engine.ensemble(texts, templates);
+            close(k + "text_features", ref, text);
+            float[] redundant = engine.ensemble(List.of(""), templates);
+            close(k + "redundant_features", ref, redundant);
+            int depth = Math.min(6, weights.config().visionLayers()[0]);
+            float[] pixels = ref.get(k + "image").toFloatArray();
+            float[] features = p.imageFeatures(pixels, 1, resolution, depth);
+            close(k + "surgery_image_features", ref, features);
             if (ref.containsKey(k + "plain_image_features")) {
-                close(k + "plain_image_features", ref, cs.explainPlain(image, labels).imageFeatures());
+                close(k + "plain_image_features", ref, p.imageFeatures(pixels, 1, resolution, 0));
             }
-            if (ref.containsKey(k + "similarity_map")) close(k + "similarity_map", ref, e.maps().values());
-            JsonObject points = json.getAsJsonObject("vit").getAsJsonObject(String.valueOf(resolution));
-            for (String label : texts) {
-                SamPoints p = e.points(label);
-                JsonArray xy = points.getAsJsonObject(label).getAsJsonArray("points");
-                assertEquals(xy.size(), p.size(), label + ": number of points");
-                for (int i = 0; i < xy.size(); i++) {
-                    assertEquals(xy.get(i).getAsJsonArray().get(0).getAsInt(), p.x(i), label + " point " + i + " x");
-                    assertEquals(xy.get(i).getAsJsonArray().get(1).getAsInt(), p.y(i), label + " point " + i + " y");
-                }
-            }
+            int tokens = (int) ref.get(k + "similarity").size(1);
+            close(k + "similarity", ref, p.similarity(features, 1, tokens, text, t, null));
+            close(k + "similarity_redundant", ref, p.similarity(features, 1, tokens, text, t, redundant));
         }
     }
 
@@ -96,7 +88,7 @@ class CudaFixtureTest {
         String k = "vit." + resolution + ".";
         int t = texts.size();
         try (WeightStore weights = WeightStore.load(dir.resolve("vit.pt"));
-                CudaEngine engine = CudaEngine.open(weights, Precision.FP32, 0)) {
+                CudaEngine engine = CudaEngine.open(weights, Precision.FP32, newGpu())) {
             CudaEngine.Labels labels = engine.labels(ref.get(k + "text_features").toFloatArray(), t, null);
             int h = 375, w = 500, maxPoints = 64;
             CudaEngine.Runner runner = engine.runner(new CudaEngine.Request(labels, resolution)
@@ -136,7 +128,7 @@ class CudaFixtureTest {
         String k = "vit." + resolution + ".";
         int t = (int) ref.get(k + "text_features").size(0);
         try (WeightStore weights = WeightStore.load(dir.resolve("vit.pt"));
-                CudaEngine engine = CudaEngine.open(weights, Precision.FP16, 0)) {
+                CudaEngine engine = CudaEngine.open(weights, Precision.FP16, newGpu())) {
             CudaEngine.Labels labels = engine.labels(ref.get(k + "text_features").toFloatArray(), t, null);
             CudaEngine.Runner runner = engine.runner(new CudaEngine.Request(labels, resolution).copySimilarity(true));
             float[] sim = runner.run(ref.get(k + "image").toFloatArray()).similarity;

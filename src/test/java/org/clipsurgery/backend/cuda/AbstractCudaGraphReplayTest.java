@@ -16,8 +16,6 @@ import org.clipsurgery.text.PromptTemplates;
 import org.clipsurgery.weights.ModelConfig;
 import org.clipsurgery.weights.RandomWeights;
 import org.clipsurgery.weights.WeightStore;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -26,16 +24,14 @@ import org.junit.jupiter.params.provider.EnumSource;
  * 2 heads of 64, 3 layers, patch 16, text width 64): frames preprocessed on the GPU, maps of
  * chosen labels, label map, points. Also: the eager pipeline (what the facade uses) gives the
  * same similarity as the runner, replays follow their input, and the GPU prompt ensemble is
- * normalised.
+ * normalised. Runs on a GPU ({@link CudaGraphReplayGpuTest}) and on the host emulation
+ * ({@link CudaGraphReplayEmulatedTest}).
  */
-@Tag("gpu")
-class CudaGraphReplayTest {
+abstract class AbstractCudaGraphReplayTest {
     static final ModelConfig SMALL = new ModelConfig(64, 64, new int[] {3}, 128, 16, 77, 49408, 64, 1, 2);
 
-    @BeforeAll
-    static void device() {
-        GpuTests.requireDevice();
-    }
+    /** A fresh device for one engine. */
+    abstract Gpu newGpu();
 
     private static byte[] frames(SplittableRandom rng, int n) {
         byte[] b = new byte[n];
@@ -48,7 +44,7 @@ class CudaGraphReplayTest {
     void replayEqualsEager(Precision precision) throws Exception {
         SplittableRandom rng = new SplittableRandom(7);
         try (WeightStore weights = WeightStore.of(RandomWeights.generate(SMALL, 11));
-                CudaEngine engine = CudaEngine.open(weights, precision, 0)) {
+                CudaEngine engine = CudaEngine.open(weights, precision, newGpu())) {
             List<String> names = List.of("cat", "dog", "sky", "road", "tree");
             CudaEngine.Labels labels = engine.labels(names, PromptTemplates.defaults().subList(0, 4), false);
             int batch = 2, h = 48, w = 64, res = 96;
@@ -103,8 +99,8 @@ class CudaGraphReplayTest {
             float[] pixels = new float[batch * 3 * res * res];
             try (org.bytedeco.javacpp.FloatPointer host = new org.bytedeco.javacpp.FloatPointer(pixels.length)) {
                 runner.run(f1);
-                CudaRuntime.check(org.bytedeco.cuda.global.cudart.cudaMemcpy(host, DevicePointer.of(runner.pixelsAddress()),
-                        4L * pixels.length, org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost), "cudaMemcpy");
+                engine.ops().gpu().copy(host.address(), runner.pixelsAddress(), 4L * pixels.length, Gpu.Copy.TO_HOST);
+                engine.ops().synchronize();
                 host.get(pixels);
             }
             try (Pipeline<DeviceTensor> p = engine.pipeline()) {
@@ -128,7 +124,7 @@ class CudaGraphReplayTest {
     @EnumSource(value = Precision.class, names = "FP16")
     void badRequestsAreRefusedClearly(Precision precision) throws Exception {
         try (WeightStore weights = WeightStore.of(RandomWeights.generate(SMALL, 12));
-                CudaEngine engine = CudaEngine.open(weights, precision, 0)) {
+                CudaEngine engine = CudaEngine.open(weights, precision, newGpu())) {
             CudaEngine.Labels labels = engine.labels(new float[64 * 2], 2, null);
             assertThrows(IllegalArgumentException.class, () -> engine.runner(new CudaEngine.Request(labels, 60)));
             assertThrows(IllegalArgumentException.class, () -> engine.runner(new CudaEngine.Request(labels, 64).maps(10, 10, 2)));
@@ -140,7 +136,7 @@ class CudaGraphReplayTest {
         }
         try (WeightStore rn = WeightStore.of(RandomWeights.generate(
                 new ModelConfig(64, 64, new int[] {1, 1, 1, 1}, 32, 0, 77, 49408, 64, 1, 1), 1))) {
-            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> CudaEngine.open(rn, precision, 0));
+            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> CudaEngine.open(rn, precision, newGpu()));
             assertTrue(e.getMessage().contains("ResNet"), e.getMessage());
         }
     }
