@@ -1,5 +1,7 @@
-// Dual-path attention on the GPU (twin: native/attention.cpp).
+// Attention on the GPU (twins: native/attention.cpp): the dual-path kernels of the ViT surgery
+// blocks first, then the single-path ones (cs_attention_cuda) at the end of this file.
 //
+// Dual-path attention.
 // One block per (64-query tile, head, image). Each thread owns one query row of one path: its
 // scaled query and its fp32 output accumulator live in registers. Key/value tiles of 32 tokens
 // are staged in shared memory as fp32 and shared by both paths: the original path reads k and v,
@@ -328,7 +330,169 @@ int launch_dtype(const void *qkv, void *out_ori, void *out_vv, int64_t batch, in
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Single-path attention (cs_attention_cuda): q, k, v with rows `stride` elements apart, head h at
+// columns h·d..h·d+d-1, optional causal mask; out (B, N, C). Two kernels, the entry point takes
+// the first whose shared memory fits the default 48 KiB (no opt-in, any architecture):
+//  - short sequences (the text encoder, 77 tokens; the ResNet attention pool): one block per
+//    (head, image) holds the head's K and V as fp32 in shared memory; a warp per query, lanes
+//    across the head dim (q in registers, d <= 128), each q·k reduced with shuffles. Needs
+//    4·(2·tokens·d + warps·tokens) bytes.
+//  - the rest, up to 3072 tokens: one warp per (image, head, query); lanes across keys for the
+//    scores (kept in shared memory, 4·warps·tokens bytes), then across the head dim for the
+//    weighted sum of v.
+// Both follow the twin's order: fp32 dot, scale, max, exp, sum, weighted sum, divide by the sum.
+
+constexpr int kSingleWarps = 4;          // warps per block of both kernels
+constexpr int kSingleMaxHeadDim = 128;   // 4 registers of q per lane in the short kernel
+constexpr int kSingleMaxTokens = 3072;   // 4 warps × 3072 scores × 4 bytes = 48 KiB
+constexpr size_t kSharedLimit = 48 * 1024;
+
+template <typename T>
+__global__ void __launch_bounds__(32 * kSingleWarps)
+attention_short_kernel(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
+                       int64_t stride, T *__restrict__ out, int tokens, int channels, int d,
+                       float scale, int causal) {
+    extern __shared__ float smem[];
+    float *ks = smem, *vs = ks + tokens * d, *scores = vs + tokens * d;
+    const int h = blockIdx.x, b = blockIdx.y;
+    const int64_t base = (int64_t)b * tokens * stride + (int64_t)h * d;
+    for (int idx = threadIdx.x; idx < tokens * d; idx += blockDim.x) {
+        const int j = idx / d, e = idx - j * d;
+        const int64_t src = base + (int64_t)j * stride + e;
+        ks[idx] = cs::to_float(k[src]);
+        vs[idx] = cs::to_float(v[src]);
+    }
+    __syncthreads();
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    float *s = scores + warp * tokens;
+    for (int i = warp; i < tokens; i += warps) {
+        const T *qrow = q + base + (int64_t)i * stride;
+        float qr[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) qr[u] = lane + 32 * u < d ? cs::to_float(qrow[lane + 32 * u]) : 0.f;
+        const int keys = causal ? i + 1 : tokens;
+        // The butterfly sum leaves the same bits in every lane, so mx agrees across the warp.
+        float mx = -INFINITY;
+        for (int j = 0; j < keys; j++) {
+            float part = 0.f;
+#pragma unroll
+            for (int u = 0; u < 4; u++)
+                if (lane + 32 * u < d) part = fmaf(qr[u], ks[j * d + lane + 32 * u], part);
+            const float dot = cs::warp_sum(part) * scale;
+            if (lane == (j & 31)) s[j] = dot;
+            mx = fmaxf(mx, dot);
+        }
+        float sum = 0.f;
+        for (int j = lane; j < keys; j += 32) { // the lane that wrote s[j]
+            const float p = expf(s[j] - mx);
+            s[j] = p;
+            sum += p;
+        }
+        sum = cs::warp_sum(sum);
+        __syncwarp(); // every lane reads every weight below
+        for (int e = lane; e < d; e += 32) {
+            float acc = 0.f;
+            for (int j = 0; j < keys; j++) acc = fmaf(s[j], vs[j * d + e], acc);
+            out[((int64_t)b * tokens + i) * channels + (int64_t)h * d + e] = cs::from_float<T>(acc / sum);
+        }
+        __syncwarp(); // s is rewritten for the next query
+    }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(32 * kSingleWarps)
+attention_long_kernel(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
+                      int64_t stride, T *__restrict__ out, int64_t items, int tokens, int channels,
+                      int heads, int d, float scale, int causal) {
+    extern __shared__ float smem[];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    float *s = smem + warp * tokens;
+    // item = (b, h, i) flattened, i fastest: the warps of a block share the keys of one head.
+    for (int64_t item = (int64_t)blockIdx.x * warps + warp; item < items;
+         item += (int64_t)gridDim.x * warps) {
+        const int i = (int)(item % tokens);
+        const int h = (int)(item / tokens % heads);
+        const int64_t b = item / tokens / heads;
+        const int64_t base = b * tokens * stride + (int64_t)h * d;
+        const T *qrow = q + base + (int64_t)i * stride;
+        const int keys = causal ? i + 1 : tokens;
+        float mx = -INFINITY;
+        for (int j = lane; j < keys; j += 32) {
+            const T *krow = k + base + (int64_t)j * stride;
+            float dot = 0.f;
+            for (int e = 0; e < d; e++) dot = fmaf(cs::to_float(qrow[e]), cs::to_float(krow[e]), dot);
+            dot *= scale;
+            s[j] = dot;
+            mx = fmaxf(mx, dot);
+        }
+        mx = cs::warp_max(mx);
+        float sum = 0.f;
+        for (int j = lane; j < keys; j += 32) {
+            const float p = expf(s[j] - mx);
+            s[j] = p;
+            sum += p;
+        }
+        sum = cs::warp_sum(sum);
+        __syncwarp(); // every lane reads every weight below
+        for (int e = lane; e < d; e += 32) {
+            const T *vcol = v + base + e;
+            float acc = 0.f;
+            for (int j = 0; j < keys; j++) acc = fmaf(s[j], cs::to_float(vcol[(int64_t)j * stride]), acc);
+            out[(b * tokens + i) * channels + (int64_t)h * d + e] = cs::from_float<T>(acc / sum);
+        }
+        __syncwarp(); // s is rewritten for the next item
+    }
+}
+
+template <typename T>
+int launch_single(const void *q, const void *k, const void *v, int64_t stride, void *out,
+                  int64_t batch, int64_t tokens, int64_t channels, int64_t heads, float scale,
+                  int causal, cudaStream_t stream) {
+    const int d = (int)(channels / heads);
+    const size_t short_bytes = sizeof(float) * ((size_t)2 * tokens * d + (size_t)kSingleWarps * tokens);
+    if (short_bytes <= kSharedLimit) {
+        const dim3 grid((unsigned)heads, (unsigned)batch);
+        attention_short_kernel<T><<<grid, 32 * kSingleWarps, short_bytes, stream>>>(
+            static_cast<const T *>(q), static_cast<const T *>(k), static_cast<const T *>(v), stride,
+            static_cast<T *>(out), (int)tokens, (int)channels, d, scale, causal);
+        return cs::check_launch("attention_cuda (short sequences)");
+    }
+    const size_t long_bytes = sizeof(float) * (size_t)kSingleWarps * tokens;
+    if (long_bytes > kSharedLimit)
+        return cs::fail(CS_ERR_UNSUPPORTED, "attention_cuda: the scores of " + std::to_string(tokens) +
+                                                " tokens do not fit in shared memory");
+    const int64_t items = batch * heads * tokens;
+    attention_long_kernel<T><<<cs::grid_for(items, kSingleWarps), 32 * kSingleWarps, long_bytes, stream>>>(
+        static_cast<const T *>(q), static_cast<const T *>(k), static_cast<const T *>(v), stride,
+        static_cast<T *>(out), items, (int)tokens, (int)channels, (int)heads, d, scale, causal);
+    return cs::check_launch("attention_cuda");
+}
+
 } // namespace
+
+extern "C" int cs_attention_cuda(const void *q, const void *k, const void *v, int64_t row_stride,
+                                 int dtype, int64_t batch, int64_t tokens, int64_t channels,
+                                 int64_t heads, float scale, int causal, void *out,
+                                 cs_stream stream) {
+    cs::clear_error();
+    if (int rc = cs::check_attention_args(q, k, v, row_stride, dtype, batch, tokens, channels,
+                                          heads, scale, causal, out))
+        return rc;
+    const int64_t d = channels / heads;
+    if (d > kSingleMaxHeadDim)
+        return cs::fail(CS_ERR_UNSUPPORTED, "attention_cuda: head dim " + std::to_string(d) +
+                                                " is above 128 (the CPU entry point has no limit)");
+    if (tokens > kSingleMaxTokens)
+        return cs::fail(CS_ERR_UNSUPPORTED, "attention_cuda: " + std::to_string(tokens) +
+                                                " tokens are above 3072 (the CPU entry point has no limit)");
+    int rc = CS_OK;
+    cs::dispatch(dtype, [&](auto t) {
+        rc = launch_single<decltype(t)>(q, k, v, row_stride, out, batch, tokens, channels, heads,
+                                        scale, causal, stream);
+    });
+    return rc;
+}
 
 extern "C" int cs_attention_dual_cuda(const void *qkv, int dtype, int64_t batch, int64_t tokens,
                                       int64_t channels, int64_t heads, float scale, void *out_ori,

@@ -85,6 +85,15 @@ __device__ __forceinline__ float bilinear_blend(float a, float b, float c, float
     return __fadd_rn(__fmul_rn(top, __fsub_rn(1.f, wy)), __fmul_rn(bot, wy));
 }
 
+// Calls f(T{}) with T the element type of `dtype` (already checked to be f32, f16 or bf16).
+template <typename F> void dispatch(int dtype, F f) {
+    switch (dtype) {
+    case CS_F16: f(__half{}); break;
+    case CS_BF16: f(__nv_bfloat16{}); break;
+    default: f(float{}); break;
+    }
+}
+
 // Blocks for a grid-stride loop over `total` elements with `threads` per block.
 inline unsigned grid_for(int64_t total, int threads) {
     int64_t blocks = (total + threads - 1) / threads;

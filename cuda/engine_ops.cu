@@ -1,7 +1,11 @@
 // Engine helpers on the GPU (twin: native/engine_ops.cpp): the small memory-bound steps around
 // the cuBLAS GEMMs of a transformer block. Row operations use one block per row; element-wise
-// ones a grid-stride loop. fp32 arithmetic throughout, T only at load and store.
+// ones a grid-stride loop, or rows over blockIdx.y and columns over x where a column or row
+// index is needed (no 64-bit division per element). fp32 arithmetic throughout, T only at load
+// and store.
 #include "common.cuh"
+
+#include <algorithm>
 
 namespace {
 
@@ -40,13 +44,25 @@ __global__ void bias_quick_gelu_kernel(const T *x, const float *__restrict__ bia
     }
 }
 
+// a, out: (rows, cols); b: (b_rows, cols) or null, row r uses row r mod b_rows. The additions
+// in the header's order, as the twin does them (bit-identical in fp32). out may equal a (or b
+// when b_rows == rows): every element is read and written by the same thread.
 template <typename T>
-__global__ void residual_add_kernel(T *x, const T *y, const float *__restrict__ bias,
-                                    int64_t total, int cols) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
-         i += (int64_t)gridDim.x * blockDim.x)
-        x[i] = cs::from_float<T>(cs::to_float(x[i]) + cs::to_float(y[i]) +
-                                 (bias ? bias[i % cols] : 0.f));
+__global__ void add_kernel(const T *a, const float *__restrict__ a_bias, const T *b,
+                           int64_t b_rows, const float *__restrict__ b_bias, T *out, int64_t rows,
+                           int cols) {
+    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+        const T *ar = a + r * cols;
+        const T *br = b ? b + (r % b_rows) * cols : nullptr;
+        T *dst = out + r * cols;
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += gridDim.x * blockDim.x) {
+            float v = cs::to_float(ar[c]);
+            if (a_bias) v += a_bias[c];
+            if (br) v += cs::to_float(br[c]);
+            if (b_bias) v += b_bias[c];
+            dst[c] = cs::from_float<T>(v);
+        }
+    }
 }
 
 // patches: (B, g·g, C); pos: (1 + g0·g0, C); out: (B, 1 + g·g, C).
@@ -91,14 +107,62 @@ __global__ void l2_normalize_kernel(const T *x, T *out, int cols) {
     for (int c = threadIdx.x; c < cols; c += blockDim.x) dst[c] = cs::from_float<T>(cs::to_float(row[c]) * inv);
 }
 
-// Calls f(T{}) with T the element type of `dtype` (already checked to be f32, f16 or bf16).
-template <typename F> void dispatch(int dtype, F f) {
-    switch (dtype) {
-    case CS_F16: f(__half{}); break;
-    case CS_BF16: f(__nv_bfloat16{}); break;
-    default: f(float{}); break;
+// x: (n) of In → out: (n) of Out, through fp32 (exact for f16/bf16 in, one rounding out).
+// No __restrict__: f16 ↔ bf16 may run in place.
+template <typename In, typename Out>
+__global__ void convert_kernel(const In *x, Out *out, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        out[i] = cs::from_float<Out>(cs::to_float(x[i]));
+}
+
+// pixels: (B, C, H, W) fp32 → out: (B·gh·gw, C·p·p), row (b, gy, gx), column (c, ky, kx).
+// A row per blockIdx.y step; neighbouring threads read neighbouring kx (runs of p floats).
+template <typename T>
+__global__ void patchify_kernel(const float *__restrict__ pixels, T *__restrict__ out,
+                                int64_t rows, int channels, int height, int width, int p, int gh,
+                                int gw) {
+    const int cols = channels * p * p;
+    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+        const int gx = (int)(r % gw), gy = (int)(r / gw % gh);
+        const int64_t b = r / ((int64_t)gw * gh);
+        const float *src = pixels + (b * channels * height + (int64_t)gy * p) * width + (int64_t)gx * p;
+        T *dst = out + r * cols;
+        for (int col = blockIdx.x * blockDim.x + threadIdx.x; col < cols; col += gridDim.x * blockDim.x) {
+            const int kx = col % p, ky = col / p % p, c = col / (p * p);
+            dst[col] = cs::from_float<T>(src[((int64_t)c * height + ky) * width + kx]);
+        }
     }
 }
+
+// out[r] = table[index[r]] in units U (2, 4, 8 or 16 bytes: the widest the pointers and row
+// size allow), a zero row for an index outside [0, table_rows).
+template <typename U>
+__global__ void gather_rows_kernel(const U *__restrict__ table, int64_t table_rows,
+                                   const int32_t *__restrict__ index, U *__restrict__ out,
+                                   int64_t rows, int width) {
+    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+        const int64_t src = index[r];
+        const bool valid = src >= 0 && src < table_rows;
+        const U *from = table + (valid ? src : 0) * width;
+        U *dst = out + r * width;
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < width; c += gridDim.x * blockDim.x)
+            dst[c] = valid ? from[c] : U{};
+    }
+}
+
+// Blocks and threads for a kernel with rows over blockIdx.y and `cols` columns over x.
+struct RowLaunch {
+    dim3 grid;
+    int threads;
+};
+RowLaunch row_launch(int64_t rows, int64_t cols) {
+    const int threads = cols >= kThreads ? kThreads : (int)((cols + 31) / 32 * 32);
+    const int64_t bx = std::min<int64_t>((cols + threads - 1) / threads, 65535);
+    return {dim3((unsigned)bx, (unsigned)std::min<int64_t>(rows, 65535)), threads};
+}
+
+using cs::dispatch;
 
 } // namespace
 
@@ -130,16 +194,19 @@ int cs_bias_quick_gelu_cuda(const void *x, int dtype, int64_t rows, int64_t cols
     return cs::check_launch("bias_quick_gelu_cuda");
 }
 
-int cs_residual_add_cuda(void *x, const void *y, int dtype, int64_t rows, int64_t cols,
-                         const float *bias, cs_stream stream) {
+int cs_add_cuda(const void *a, const float *a_bias, const void *b, int64_t b_rows,
+                const float *b_bias, int dtype, int64_t rows, int64_t cols, void *out,
+                cs_stream stream) {
     cs::clear_error();
-    if (int rc = cs::check_rows_args("residual_add", y, dtype, rows, cols, x)) return rc;
+    if (int rc = cs::check_add_args(a, b, b_rows, dtype, rows, cols, out)) return rc;
+    const RowLaunch l = row_launch(rows, cols);
     dispatch(dtype, [&](auto t) {
         using T = decltype(t);
-        residual_add_kernel<T><<<cs::grid_for(rows * cols, kThreads), kThreads, 0, stream>>>(
-            static_cast<T *>(x), static_cast<const T *>(y), bias, rows * cols, (int)cols);
+        add_kernel<T><<<l.grid, l.threads, 0, stream>>>(static_cast<const T *>(a), a_bias,
+                                                         static_cast<const T *>(b), b ? b_rows : 1,
+                                                         b_bias, static_cast<T *>(out), rows, (int)cols);
     });
-    return cs::check_launch("residual_add_cuda");
+    return cs::check_launch("add_cuda");
 }
 
 int cs_embed_tokens_cuda(const void *patches, int dtype, int64_t batch, int64_t grid,
@@ -179,6 +246,62 @@ int cs_l2_normalize_cuda(const void *x, int dtype, int64_t rows, int64_t cols, v
             static_cast<const T *>(x), static_cast<T *>(out), (int)cols);
     });
     return cs::check_launch("l2_normalize_cuda");
+}
+
+int cs_convert_cuda(const void *x, int x_dtype, int64_t n, void *out, int out_dtype,
+                    cs_stream stream) {
+    cs::clear_error();
+    if (int rc = cs::check_convert_args(x, x_dtype, n, out, out_dtype)) return rc;
+    if (x_dtype == out_dtype) { // the same bits, NaN payloads included
+        if (out == x) return CS_OK;
+        cudaError_t err = cudaMemcpyAsync(out, x, (size_t)n * cs::dtype_size(x_dtype),
+                                          cudaMemcpyDeviceToDevice, stream);
+        return err == cudaSuccess ? CS_OK : cs::cuda_fail(err, "convert_cuda: cudaMemcpyAsync");
+    }
+    dispatch(x_dtype, [&](auto ti) {
+        using In = decltype(ti);
+        dispatch(out_dtype, [&](auto to) {
+            using Out = decltype(to);
+            convert_kernel<In, Out><<<cs::grid_for(n, kThreads), kThreads, 0, stream>>>(
+                static_cast<const In *>(x), static_cast<Out *>(out), n);
+        });
+    });
+    return cs::check_launch("convert_cuda");
+}
+
+int cs_patchify_cuda(const float *pixels, int64_t batch, int64_t channels, int64_t height,
+                     int64_t width, int64_t patch, int out_dtype, void *out, cs_stream stream) {
+    cs::clear_error();
+    if (int rc = cs::check_patchify_args(pixels, batch, channels, height, width, patch, out_dtype, out))
+        return rc;
+    const int64_t gh = height / patch, gw = width / patch, rows = batch * gh * gw;
+    const RowLaunch l = row_launch(rows, channels * patch * patch);
+    dispatch(out_dtype, [&](auto t) {
+        using T = decltype(t);
+        patchify_kernel<T><<<l.grid, l.threads, 0, stream>>>(
+            pixels, static_cast<T *>(out), rows, (int)channels, (int)height, (int)width,
+            (int)patch, (int)gh, (int)gw);
+    });
+    return cs::check_launch("patchify_cuda");
+}
+
+int cs_gather_rows_cuda(const void *table, int64_t table_rows, int64_t row_bytes,
+                        const int32_t *index, int64_t rows, void *out, cs_stream stream) {
+    cs::clear_error();
+    if (int rc = cs::check_gather_rows_args(table, table_rows, row_bytes, index, rows, out)) return rc;
+    const uint64_t align = (uint64_t)(uintptr_t)table | (uint64_t)(uintptr_t)out | (uint64_t)row_bytes;
+    auto launch = [&](auto unit) {
+        using U = decltype(unit);
+        const int64_t width = row_bytes / (int64_t)sizeof(U);
+        const RowLaunch l = row_launch(rows, width);
+        gather_rows_kernel<U><<<l.grid, l.threads, 0, stream>>>(
+            static_cast<const U *>(table), table_rows, index, static_cast<U *>(out), rows, (int)width);
+    };
+    if (align % 16 == 0) launch(uint4{});
+    else if (align % 8 == 0) launch(uint2{});
+    else if (align % 4 == 0) launch(uint32_t{});
+    else launch(uint16_t{});
+    return cs::check_launch("gather_rows_cuda");
 }
 
 } // extern "C"

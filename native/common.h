@@ -81,6 +81,23 @@ int check_embed_tokens_args(const void *patches, int dtype, int64_t batch, int64
                             const float *pos_embedding, int64_t pos_grid, const void *out);
 int check_class_token_copy_args(const void *src, const void *dst, int dtype, int64_t batch,
                                 int64_t tokens, int64_t channels);
+int check_add_args(const void *a, const void *b, int64_t b_rows, int dtype, int64_t rows,
+                   int64_t cols, const void *out);
+int check_convert_args(const void *x, int x_dtype, int64_t n, const void *out, int out_dtype);
+int check_patchify_args(const float *pixels, int64_t batch, int64_t channels, int64_t height,
+                        int64_t width, int64_t patch, int out_dtype, const void *out);
+int check_gather_rows_args(const void *table, int64_t table_rows, int64_t row_bytes,
+                           const int32_t *index, int64_t rows, const void *out);
+int check_attention_args(const void *q, const void *k, const void *v, int64_t row_stride,
+                         int dtype, int64_t batch, int64_t tokens, int64_t channels,
+                         int64_t heads, float scale, int causal, const void *out);
+
+// Whether the byte ranges [a, a + a_bytes) and [b, b + b_bytes) share a byte (host or device
+// addresses alike: only the numbers are compared).
+inline bool ranges_overlap(const void *a, uint64_t a_bytes, const void *b, uint64_t b_bytes) {
+    const uint64_t x = (uint64_t)(uintptr_t)a, y = (uint64_t)(uintptr_t)b;
+    return x < y + b_bytes && y < x + a_bytes;
+}
 
 // Grid side g of tokens = 1 + g·g, or -1 when tokens is not of that form.
 int64_t grid_side(int64_t tokens);

@@ -52,8 +52,9 @@ int cs_bias_quick_gelu_cuda(const void *, int, int64_t, int64_t, const float *, 
     CS_NO_CUDA(cs_bias_quick_gelu_cuda);
 }
 
-int cs_residual_add_cuda(void *, const void *, int, int64_t, int64_t, const float *, cs_stream) {
-    CS_NO_CUDA(cs_residual_add_cuda);
+int cs_add_cuda(const void *, const float *, const void *, int64_t, const float *, int, int64_t,
+                int64_t, void *, cs_stream) {
+    CS_NO_CUDA(cs_add_cuda);
 }
 
 int cs_embed_tokens_cuda(const void *, int, int64_t, int64_t, int64_t, const float *, const float *,
@@ -67,6 +68,25 @@ int cs_class_token_copy_cuda(const void *, void *, int, int64_t, int64_t, int64_
 
 int cs_l2_normalize_cuda(const void *, int, int64_t, int64_t, void *, cs_stream) {
     CS_NO_CUDA(cs_l2_normalize_cuda);
+}
+
+int cs_convert_cuda(const void *, int, int64_t, void *, int, cs_stream) {
+    CS_NO_CUDA(cs_convert_cuda);
+}
+
+int cs_patchify_cuda(const float *, int64_t, int64_t, int64_t, int64_t, int64_t, int, void *,
+                     cs_stream) {
+    CS_NO_CUDA(cs_patchify_cuda);
+}
+
+int cs_gather_rows_cuda(const void *, int64_t, int64_t, const int32_t *, int64_t, void *,
+                        cs_stream) {
+    CS_NO_CUDA(cs_gather_rows_cuda);
+}
+
+int cs_attention_cuda(const void *, const void *, const void *, int64_t, int, int64_t, int64_t,
+                      int64_t, int64_t, float, int, void *, cs_stream) {
+    CS_NO_CUDA(cs_attention_cuda);
 }
 
 } // extern "C"

@@ -1,5 +1,6 @@
-// CPU twins of the engine helpers (cuda/engine_ops.cu): layer norm, bias + QuickGELU, residual
-// add, class token + position embedding, class-token copy, L2 normalisation.
+// CPU twins of the engine helpers (cuda/engine_ops.cu): layer norm, bias + QuickGELU, add with
+// broadcast and biases, class token + position embedding, class-token copy, L2 normalisation,
+// dtype conversion, patch extraction and row gather.
 #include "common.h"
 
 #include <cmath>
@@ -43,6 +44,74 @@ int cs::check_class_token_copy_args(const void *src, const void *dst, int dtype,
     return CS_OK;
 }
 
+int cs::check_add_args(const void *a, const void *b, int64_t b_rows, int dtype, int64_t rows,
+                       int64_t cols, const void *out) {
+    if (int rc = cs::check_rows_args("add", a, dtype, rows, cols, out)) return rc;
+    const uint64_t es = cs::dtype_size(dtype), bytes = (uint64_t)rows * cols * es;
+    // Every element is read and written by the same thread, so out == a (and out == b when b
+    // has all rows) is safe; any other overlap would read elements already overwritten.
+    CS_CHECK_ARG(out == a || !cs::ranges_overlap(out, bytes, a, bytes),
+                 "add: out must equal a or not overlap it");
+    if (b) {
+        CS_CHECK_ARG(b_rows >= 1 && b_rows <= rows && rows % b_rows == 0,
+                     "add: b_rows must be >= 1 and divide rows");
+        CS_CHECK_ARG((out == b && b_rows == rows) ||
+                         !cs::ranges_overlap(out, bytes, b, (uint64_t)b_rows * cols * es),
+                     "add: out must not overlap b (out == b only when b_rows == rows)");
+    }
+    return CS_OK;
+}
+
+int cs::check_convert_args(const void *x, int x_dtype, int64_t n, const void *out, int out_dtype) {
+    CS_CHECK_ARG(x && out, "convert: x and out must not be NULL");
+    CS_CHECK_ARG(cs::is_float_dtype(x_dtype) && cs::is_float_dtype(out_dtype),
+                 "convert: x_dtype and out_dtype must be CS_F32, CS_F16 or CS_BF16");
+    CS_CHECK_ARG(n >= 1, "convert: n must be >= 1");
+    CS_CHECK_ARG(n <= ((int64_t)1 << 40), "convert: n too large");
+    const uint64_t xs = cs::dtype_size(x_dtype), os = cs::dtype_size(out_dtype);
+    // In place (out == x) works element by element for types of one size; any other overlap
+    // would read elements another thread has already overwritten.
+    CS_CHECK_ARG((out == x && xs == os) || !cs::ranges_overlap(x, n * xs, out, n * os),
+                 "convert: out must not overlap x (out == x is allowed for types of the same size)");
+    return CS_OK;
+}
+
+int cs::check_patchify_args(const float *pixels, int64_t batch, int64_t channels, int64_t height,
+                            int64_t width, int64_t patch, int out_dtype, const void *out) {
+    CS_CHECK_ARG(pixels && out, "patchify: pixels and out must not be NULL");
+    CS_CHECK_ARG(cs::is_float_dtype(out_dtype), "patchify: out_dtype must be CS_F32, CS_F16 or CS_BF16");
+    CS_CHECK_ARG(batch >= 1 && channels >= 1 && height >= 1 && width >= 1 && patch >= 1,
+                 "patchify: batch, channels, height, width, patch must be >= 1");
+    CS_CHECK_ARG(height % patch == 0 && width % patch == 0,
+                 "patchify: patch must divide height and width");
+    // Products in double: each factor is bounded first, the products could overflow int64.
+    CS_CHECK_ARG(batch <= (1 << 24) && channels <= (1 << 16) && height <= (1 << 20) &&
+                     width <= (1 << 20) && (double)channels * patch * patch <= (1 << 24) &&
+                     (double)batch * (height / patch) * (width / patch) <= 2147483647.0 &&
+                     (double)batch * channels * height * width <= 1099511627776.0,
+                 "patchify: shape too large");
+    const uint64_t n = (uint64_t)batch * channels * height * width;
+    CS_CHECK_ARG(!cs::ranges_overlap(pixels, 4 * n, out, n * cs::dtype_size(out_dtype)),
+                 "patchify: out must not overlap pixels");
+    return CS_OK;
+}
+
+int cs::check_gather_rows_args(const void *table, int64_t table_rows, int64_t row_bytes,
+                               const int32_t *index, int64_t rows, const void *out) {
+    CS_CHECK_ARG(table && index && out, "gather_rows: table, index and out must not be NULL");
+    CS_CHECK_ARG(table_rows >= 1 && rows >= 1, "gather_rows: table_rows and rows must be >= 1");
+    CS_CHECK_ARG(row_bytes >= 2 && row_bytes % 2 == 0,
+                 "gather_rows: row_bytes must be a positive multiple of 2");
+    CS_CHECK_ARG(row_bytes <= (1 << 30) && table_rows <= ((int64_t)1 << 31) &&
+                     rows <= ((int64_t)1 << 31) - 1 && rows * row_bytes <= ((int64_t)1 << 42),
+                 "gather_rows: shape too large");
+    const uint64_t out_bytes = (uint64_t)rows * row_bytes;
+    CS_CHECK_ARG(!cs::ranges_overlap(out, out_bytes, table, (uint64_t)table_rows * row_bytes) &&
+                     !cs::ranges_overlap(out, out_bytes, index, 4 * (uint64_t)rows),
+                 "gather_rows: out must not overlap table or index");
+    return CS_OK;
+}
+
 extern "C" {
 
 int cs_layer_norm_cpu(const void *x, int dtype, int64_t rows, int64_t cols, const float *weight,
@@ -77,17 +146,23 @@ int cs_bias_quick_gelu_cpu(const void *x, int dtype, int64_t rows, int64_t cols,
     return CS_OK;
 }
 
-int cs_residual_add_cpu(void *x, const void *y, int dtype, int64_t rows, int64_t cols,
-                        const float *bias, cs_stream /*stream*/) {
+int cs_add_cpu(const void *a, const float *a_bias, const void *b, int64_t b_rows,
+               const float *b_bias, int dtype, int64_t rows, int64_t cols, void *out,
+               cs_stream /*stream*/) {
     cs::clear_error();
-    if (int rc = cs::check_rows_args("residual_add", y, dtype, rows, cols, x)) return rc;
-    for (int64_t r = 0; r < rows; r++)
+    if (int rc = cs::check_add_args(a, b, b_rows, dtype, rows, cols, out)) return rc;
+    // The order of the header's formula, left to right, as the kernel adds.
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t br = b ? r % b_rows : 0;
         for (int64_t c = 0; c < cols; c++) {
             const int64_t i = r * cols + c;
-            const float v = cs::load_as_float(x, dtype, i) + cs::load_as_float(y, dtype, i) +
-                            (bias ? bias[c] : 0.f);
-            cs::store_from_float(x, dtype, i, v);
+            float v = cs::load_as_float(a, dtype, i);
+            if (a_bias) v += a_bias[c];
+            if (b) v += cs::load_as_float(b, dtype, br * cols + c);
+            if (b_bias) v += b_bias[c];
+            cs::store_from_float(out, dtype, i, v);
         }
+    }
     return CS_OK;
 }
 
@@ -147,6 +222,51 @@ int cs_l2_normalize_cpu(const void *x, int dtype, int64_t rows, int64_t cols, vo
         const float inv = 1.f / std::fmax(std::sqrt(sq), 1e-12f);
         for (int64_t c = 0; c < cols; c++)
             cs::store_from_float(out, dtype, r * cols + c, cs::load_as_float(x, dtype, r * cols + c) * inv);
+    }
+    return CS_OK;
+}
+
+int cs_convert_cpu(const void *x, int x_dtype, int64_t n, void *out, int out_dtype,
+                   cs_stream /*stream*/) {
+    cs::clear_error();
+    if (int rc = cs::check_convert_args(x, x_dtype, n, out, out_dtype)) return rc;
+    if (x_dtype == out_dtype) { // the same bits, NaN payloads included
+        if (out != x) std::memcpy(out, x, (size_t)n * cs::dtype_size(x_dtype));
+        return CS_OK;
+    }
+    for (int64_t i = 0; i < n; i++) cs::store_from_float(out, out_dtype, i, cs::load_as_float(x, x_dtype, i));
+    return CS_OK;
+}
+
+int cs_patchify_cpu(const float *pixels, int64_t batch, int64_t channels, int64_t height,
+                    int64_t width, int64_t patch, int out_dtype, void *out, cs_stream /*stream*/) {
+    cs::clear_error();
+    if (int rc = cs::check_patchify_args(pixels, batch, channels, height, width, patch, out_dtype, out))
+        return rc;
+    const int64_t gh = height / patch, gw = width / patch, p = patch;
+    int64_t i = 0; // out is written in order: row (b, gy, gx), column (c, ky, kx)
+    for (int64_t b = 0; b < batch; b++)
+        for (int64_t gy = 0; gy < gh; gy++)
+            for (int64_t gx = 0; gx < gw; gx++)
+                for (int64_t c = 0; c < channels; c++)
+                    for (int64_t ky = 0; ky < p; ky++)
+                        for (int64_t kx = 0; kx < p; kx++)
+                            cs::store_from_float(out, out_dtype, i++,
+                                                 pixels[((b * channels + c) * height + gy * p + ky) * width + gx * p + kx]);
+    return CS_OK;
+}
+
+int cs_gather_rows_cpu(const void *table, int64_t table_rows, int64_t row_bytes,
+                       const int32_t *index, int64_t rows, void *out, cs_stream /*stream*/) {
+    cs::clear_error();
+    if (int rc = cs::check_gather_rows_args(table, table_rows, row_bytes, index, rows, out)) return rc;
+    for (int64_t r = 0; r < rows; r++) {
+        char *dst = static_cast<char *>(out) + r * row_bytes;
+        const int64_t src = index[r];
+        if (src >= 0 && src < table_rows)
+            std::memcpy(dst, static_cast<const char *>(table) + src * row_bytes, (size_t)row_bytes);
+        else
+            std::memset(dst, 0, (size_t)row_bytes);
     }
     return CS_OK;
 }

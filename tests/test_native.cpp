@@ -215,6 +215,12 @@ struct Device {
         cudaMemset(static_cast<char *>(p) + bytes, kGuardByte, kGuard);
         return p;
     }
+    // An in-place operand: `t`'s bytes then kGuard guard bytes (an output that starts as t).
+    void *copy_of(const Tensor &t) {
+        void *p = output(t.bytes.size());
+        if (p) cudaMemcpy(p, t.data(), t.bytes.size(), cudaMemcpyHostToDevice);
+        return p;
+    }
     // Synchronises, copies an output back and checks its guard bytes.
     bool download(const std::string &what, const void *dev, void *host, size_t bytes) {
         cudaError_t err = cudaDeviceSynchronize();
@@ -778,11 +784,12 @@ static void test_engine_ops() {
             Tensor ge = zeros(dtype, n);
             expect_ok(cs_bias_quick_gelu_cpu(x.data(), dtype, R, C, bias.data(), ge.data(), nullptr), "bias_quick_gelu");
             expect_nmse(std::string("bias_quick_gelu ") + tag, ge, ref);
-            // residual add (in place on a copy of x)
+            // residual add as the engine calls it: cs_add(x, NULL, y, rows, bias, ..., out = x)
             for (size_t i = 0; i < n; i++) ref[i] = xv[i] + yv[i] + bias[i % C];
             Tensor ra = x;
-            expect_ok(cs_residual_add_cpu(ra.data(), y.data(), dtype, R, C, bias.data(), nullptr), "residual_add");
-            expect_nmse(std::string("residual_add ") + tag, ra, ref);
+            expect_ok(cs_add_cpu(ra.data(), nullptr, y.data(), R, bias.data(), dtype, R, C, ra.data(), nullptr),
+                      "add (residual)");
+            expect_nmse(std::string("add (residual) ") + tag, ra, ref);
             // L2 normalise
             for (int r = 0; r < R; r++) {
                 double sq = 0;
@@ -802,11 +809,11 @@ static void test_engine_ops() {
             void *o1 = dev.output(bytes), *o2 = dev.output(bytes), *o3 = dev.upload(x), *o4 = dev.output(bytes);
             expect_ok(cs_layer_norm_cuda(dx, dtype, R, C, dw, db, 1e-5f, o1, nullptr), "layer_norm cuda");
             expect_ok(cs_bias_quick_gelu_cuda(dx, dtype, R, C, db, o2, nullptr), "bias_quick_gelu cuda");
-            expect_ok(cs_residual_add_cuda(o3, dy, dtype, R, C, db, nullptr), "residual_add cuda");
+            expect_ok(cs_add_cuda(o3, nullptr, dy, R, db, dtype, R, C, o3, nullptr), "add (residual) cuda");
             expect_ok(cs_l2_normalize_cuda(dx, dtype, R, C, o4, nullptr), "l2_normalize cuda");
             if (dev.download("layer_norm cuda", o1, got)) expect_close(std::string("layer_norm cuda ") + tag, got, ln);
             if (dev.download("bias_quick_gelu cuda", o2, got)) expect_close(std::string("bias_quick_gelu cuda ") + tag, got, ge);
-            if (dev.download("residual_add cuda", o3, got)) expect_close(std::string("residual_add cuda ") + tag, got, ra);
+            if (dev.download("add (residual) cuda", o3, got)) expect_close(std::string("add (residual) cuda ") + tag, got, ra);
             if (dev.download("l2_normalize cuda", o4, got)) expect_close(std::string("l2_normalize cuda ") + tag, got, l2);
             // in place layer norm
             expect_ok(cs_layer_norm_cuda(dx, dtype, R, C, dw, db, 1e-5f, dx, nullptr), "layer_norm cuda in place");
@@ -860,10 +867,494 @@ static void test_engine_ops() {
     float d[8] = {};
     EXPECT(cs_layer_norm_cpu(d, CS_F32, 1, 4, nullptr, d, 1e-5f, d, nullptr) == CS_ERR_INVALID_ARGUMENT, "layer_norm without weight");
     EXPECT(cs_bias_quick_gelu_cpu(d, CS_I32, 1, 4, nullptr, d, nullptr) == CS_ERR_INVALID_ARGUMENT, "i32 gelu");
-    EXPECT(cs_residual_add_cpu(d, nullptr, CS_F32, 1, 4, nullptr, nullptr) == CS_ERR_INVALID_ARGUMENT, "residual_add NULL y");
     EXPECT(cs_embed_tokens_cpu(d, CS_F32, 1, 0, 4, d, d, 1, d + 4, nullptr) == CS_ERR_INVALID_ARGUMENT, "embed grid 0");
     EXPECT(cs_class_token_copy_cpu(d, d, CS_F32, 0, 1, 1, nullptr) == CS_ERR_INVALID_ARGUMENT, "class_token_copy batch 0");
     EXPECT(cs_l2_normalize_cpu(d, CS_F32, 1, -1, d, nullptr) == CS_ERR_INVALID_ARGUMENT, "l2_normalize cols -1");
+}
+
+// ================================ add, convert, patchify, gather ================================
+
+static void test_add() {
+    std::mt19937 rng(707);
+    // rows, cols, b_rows: b with all rows, one row, a proper divisor of rows; the text shape
+    // (3 prompts of 77 tokens, b = the position embedding).
+    const int shapes[][3] = {{1, 1, 1}, {6, 5, 3}, {12, 64, 1}, {231, 512, 77}, {8, 1030, 8}, {4, 33, 2}};
+    for (auto &s : shapes)
+        for (int dtype : {CS_F32, CS_F16, CS_BF16})
+            for (int mask = 0; mask < 8; mask++) { // bit 0: a_bias, bit 1: b, bit 2: b_bias
+                const int R = s[0], C = s[1], BR = s[2];
+                Tensor a = random_tensor(dtype, (size_t)R * C, rng, -3.f, 3.f);
+                Tensor b = random_tensor(dtype, (size_t)BR * C, rng, -3.f, 3.f);
+                const auto ab = random_floats(C, rng), bb = random_floats(C, rng);
+                const float *pab = mask & 1 ? ab.data() : nullptr, *pbb = mask & 4 ? bb.data() : nullptr;
+                const void *pb = mask & 2 ? b.data() : nullptr;
+                const auto av = a.values(), bv = b.values();
+                std::vector<double> ref(av.size());
+                for (int r = 0; r < R; r++)
+                    for (int c = 0; c < C; c++)
+                        ref[(size_t)r * C + c] = av[(size_t)r * C + c] + (pab ? ab[c] : 0.0) +
+                                                 (pb ? bv[(size_t)(r % BR) * C + c] : 0.0) + (pbb ? bb[c] : 0.0);
+                char what[128];
+                std::snprintf(what, sizeof what, "add %s rows=%d cols=%d b_rows=%d%s%s%s", type_name(dtype), R, C, BR,
+                              pab ? " a_bias" : "", pb ? " b" : "", pbb ? " b_bias" : "");
+                Tensor out = zeros(dtype, ref.size());
+                expect_ok(cs_add_cpu(a.data(), pab, pb, BR, pbb, dtype, R, C, out.data(), nullptr), what);
+                expect_nmse(what, out, ref);
+                // In place (out = a) must give the same bits; so must out = b when b has all rows.
+                Tensor in_a = a;
+                expect_ok(cs_add_cpu(in_a.data(), pab, pb, BR, pbb, dtype, R, C, in_a.data(), nullptr), what);
+                EXPECT(in_a.bytes == out.bytes, "%s in place (out = a): differs from out of place", what);
+                Tensor in_b = b;
+                if (pb && BR == R) {
+                    expect_ok(cs_add_cpu(a.data(), pab, in_b.data(), BR, pbb, dtype, R, C, in_b.data(), nullptr), what);
+                    EXPECT(in_b.bytes == out.bytes, "%s in place (out = b): differs from out of place", what);
+                }
+#ifdef CS_TEST_CUDA
+                if (!g_gpu) continue;
+                Device dev;
+                void *da = dev.upload(a), *db = pb ? dev.upload(b) : nullptr;
+                float *dab = static_cast<float *>(dev.upload(ab.data(), C * 4)), *dbb = static_cast<float *>(dev.upload(bb.data(), C * 4));
+                float *gab = pab ? dab : nullptr, *gbb = pbb ? dbb : nullptr;
+                void *dout = dev.output(out.bytes.size());
+                const std::string w = std::string(what) + " cuda";
+                expect_ok(cs_add_cuda(da, gab, db, BR, gbb, dtype, R, C, dout, nullptr), w);
+                Tensor got = zeros(dtype, out.count());
+                if (dev.download(w, dout, got)) expect_close(w, got, out);
+                void *dina = dev.copy_of(a);
+                expect_ok(cs_add_cuda(dina, gab, db, BR, gbb, dtype, R, C, dina, nullptr), w + " in place");
+                if (dev.download(w + " in place", dina, got)) expect_close(w + " in place", got, out);
+                if (pb && BR == R) {
+                    void *dinb = dev.copy_of(b);
+                    expect_ok(cs_add_cuda(da, gab, dinb, BR, gbb, dtype, R, C, dinb, nullptr), w + " out = b");
+                    if (dev.download(w + " out = b", dinb, got)) expect_close(w + " out = b", got, out);
+                }
+#endif
+            }
+    float d[64] = {};
+    auto invalid = [&](int rc, const char *what) {
+        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "add %s must be rejected (rc=%d)", what, rc);
+    };
+    invalid(cs_add_cpu(nullptr, nullptr, d, 1, nullptr, CS_F32, 2, 4, d + 16, nullptr), "NULL a");
+    invalid(cs_add_cpu(d, nullptr, d + 8, 1, nullptr, CS_F32, 2, 4, nullptr, nullptr), "NULL out");
+    invalid(cs_add_cpu(d, nullptr, d + 8, 1, nullptr, CS_U8, 2, 4, d + 16, nullptr), "u8");
+    invalid(cs_add_cpu(d, nullptr, d + 8, 1, nullptr, CS_F32, 0, 4, d + 16, nullptr), "rows 0");
+    invalid(cs_add_cpu(d, nullptr, d + 8, 1, nullptr, CS_F32, 2, 0, d + 16, nullptr), "cols 0");
+    invalid(cs_add_cpu(d, nullptr, d + 8, 0, nullptr, CS_F32, 2, 4, d + 16, nullptr), "b_rows 0 with b");
+    invalid(cs_add_cpu(d, nullptr, d + 8, 4, nullptr, CS_F32, 6, 2, d + 32, nullptr), "b_rows not dividing rows");
+    invalid(cs_add_cpu(d, nullptr, d + 8, 4, nullptr, CS_F32, 2, 2, d + 32, nullptr), "b_rows > rows");
+    invalid(cs_add_cpu(d, nullptr, d + 16, 1, nullptr, CS_F32, 2, 4, d + 16, nullptr), "out = b with b_rows < rows");
+    invalid(cs_add_cpu(d, nullptr, nullptr, 1, nullptr, CS_F32, 2, 4, d + 1, nullptr), "out overlapping a");
+    // b NULL: b_rows is not read (a bias alone may pass 0).
+    expect_ok(cs_add_cpu(d, d + 8, nullptr, 0, nullptr, CS_F32, 2, 4, d + 16, nullptr), "add bias only, b_rows 0");
+}
+
+// Bit patterns equal, any NaN matching any NaN.
+static size_t differing_elements(const Tensor &got, const Tensor &want) {
+    const size_t es = type_size(want.dtype);
+    size_t bad = 0;
+    for (size_t i = 0; i < want.count(); i++) {
+        const double g = got.at(i), w = want.at(i);
+        if (std::isnan(w) ? !std::isnan(g) : std::memcmp(&got.bytes[i * es], &want.bytes[i * es], es) != 0) bad++;
+    }
+    return bad;
+}
+
+// The expected bits of `x` (exactly representable as float) rounded to nearest even in `dtype`.
+static void set_rounded(Tensor &t, size_t i, double x) {
+    uint16_t h;
+    if (t.dtype == CS_F32) {
+        t.set(i, (float)x);
+        return;
+    }
+    if (std::isnan(x)) h = t.dtype == CS_F16 ? 0x7e00 : 0x7fc0;
+    else if (t.dtype == CS_BF16) h = f32_to_bf16((float)x); // the bit trick is RNE for inf and subnormals too
+    else if (std::fabs(x) >= 65520.0) h = std::signbit(x) ? 0xfc00 : 0x7c00; // rounds past 65504
+    else h = f32_to_f16((float)x);
+    std::memcpy(&t.bytes[2 * i], &h, 2);
+}
+
+static void test_convert() {
+    std::mt19937 rng(808);
+    std::uniform_real_distribution<float> unit(-1.f, 1.f);
+    std::uniform_int_distribution<int> exponent(-30, 18);
+    // f32 values on the rounding edges of f16 and bf16: ties to even either way, the f16
+    // subnormal range and its underflow tie, the largest f16 and the first value past it.
+    const float f32_specials[] = {0.f, -0.f, 1.f, -1.f, 65504.f, 65519.99f, 65520.f, -1e6f,
+                                  std::ldexp(1.f, -24), std::ldexp(1.f, -25), 3 * std::ldexp(1.f, -25),
+                                  std::ldexp(1.f, -14) - std::ldexp(1.f, -25), 1 + std::ldexp(1.f, -11),
+                                  1 + 3 * std::ldexp(1.f, -11), 1 + std::ldexp(1.f, -8), 1 + 3 * std::ldexp(1.f, -8),
+                                  INFINITY, -INFINITY, NAN, 1e-40f, 3.4e38f};
+    // f16 / bf16 inputs: inf, NaN, the smallest subnormal, the largest finite value, -0.
+    const uint16_t f16_specials[] = {0x7c00, 0x7e00, 0x0001, 0x7bff, 0x8000};
+    const uint16_t bf16_specials[] = {0x7f80, 0x7fc0, 0x0001, 0x7f7f, 0x8000};
+    for (int n : {1, 7, 1000, 4099})
+        for (int xt : {CS_F32, CS_F16, CS_BF16})
+            for (int ot : {CS_F32, CS_F16, CS_BF16}) {
+                Tensor x = zeros(xt, n);
+                for (int i = 0; i < n; i++) {
+                    float v = unit(rng) * std::ldexp(1.f, exponent(rng));
+                    if (xt == CS_F16) v = std::fmax(std::fmin(v, 65000.f), -65000.f);
+                    x.set(i, v);
+                }
+                if (n >= 64) {
+                    if (xt == CS_F32)
+                        for (size_t i = 0; i < std::size(f32_specials); i++) x.set(i, f32_specials[i]);
+                    else
+                        for (size_t i = 0; i < 5; i++)
+                            std::memcpy(&x.bytes[2 * i], xt == CS_F16 ? &f16_specials[i] : &bf16_specials[i], 2);
+                }
+                Tensor want = zeros(ot, n);
+                for (int i = 0; i < n; i++) set_rounded(want, i, x.at(i));
+                char what[96];
+                std::snprintf(what, sizeof what, "convert %s -> %s n=%d", type_name(xt), type_name(ot), n);
+                Tensor out = zeros(ot, n);
+                std::memset(out.data(), 0xAB, out.bytes.size());
+                expect_ok(cs_convert_cpu(x.data(), xt, n, out.data(), ot, nullptr), what);
+                size_t bad = differing_elements(out, want);
+                EXPECT(bad == 0, "%s: %zu elements not rounded to nearest even", what, bad);
+                if (type_size(xt) == type_size(ot)) { // in place
+                    Tensor in = x;
+                    in.dtype = xt;
+                    expect_ok(cs_convert_cpu(in.data(), xt, n, in.data(), ot, nullptr), what);
+                    in.dtype = ot;
+                    EXPECT(in.bytes == out.bytes, "%s in place: differs from out of place", what);
+                }
+#ifdef CS_TEST_CUDA
+                if (!g_gpu) continue;
+                Device dev;
+                void *dx = dev.upload(x), *dout = dev.output(out.bytes.size());
+                const std::string w = std::string(what) + " cuda";
+                expect_ok(cs_convert_cuda(dx, xt, n, dout, ot, nullptr), w);
+                Tensor got = zeros(ot, n);
+                if (dev.download(w, dout, got)) {
+                    bad = differing_elements(got, out);
+                    EXPECT(bad == 0, "%s: %zu elements differ from the twin's bits", w.c_str(), bad);
+                }
+                if (type_size(xt) == type_size(ot)) {
+                    Tensor xs = x;
+                    void *din = dev.copy_of(xs);
+                    expect_ok(cs_convert_cuda(din, xt, n, din, ot, nullptr), w + " in place");
+                    if (dev.download(w + " in place", din, got)) {
+                        bad = differing_elements(got, out);
+                        EXPECT(bad == 0, "%s in place: %zu elements differ from the twin's bits", w.c_str(), bad);
+                    }
+                }
+#endif
+            }
+    float d[64] = {};
+    auto invalid = [&](int rc, const char *what) {
+        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "convert %s must be rejected (rc=%d)", what, rc);
+    };
+    invalid(cs_convert_cpu(nullptr, CS_F32, 4, d, CS_F16, nullptr), "NULL x");
+    invalid(cs_convert_cpu(d, CS_F32, 4, nullptr, CS_F16, nullptr), "NULL out");
+    invalid(cs_convert_cpu(d, CS_U8, 4, d + 16, CS_F16, nullptr), "u8 in");
+    invalid(cs_convert_cpu(d, CS_F32, 4, d + 16, CS_I32, nullptr), "i32 out");
+    invalid(cs_convert_cpu(d, CS_F32, 0, d + 16, CS_F16, nullptr), "n 0");
+    invalid(cs_convert_cpu(d, CS_F32, 8, d, CS_F16, nullptr), "f32 -> f16 in place (sizes differ)");
+    invalid(cs_convert_cpu(d, CS_F16, 8, d + 1, CS_BF16, nullptr), "a partial overlap");
+}
+
+static void test_patchify() {
+    std::mt19937 rng(909);
+    const int shapes[][5] = {{1, 1, 1, 1, 1}, {1, 3, 4, 4, 2}, {2, 3, 32, 48, 16}, {1, 1, 5, 5, 5}, {2, 4, 6, 9, 3}}; // B, C, H, W, p
+    for (auto &s : shapes)
+        for (int dtype : {CS_F32, CS_F16, CS_BF16}) {
+            const int B = s[0], C = s[1], H = s[2], W = s[3], p = s[4], gh = H / p, gw = W / p, cols = C * p * p;
+            const auto pix = random_floats((size_t)B * C * H * W, rng);
+            // Written straight from the header: row (b, gy, gx), column (c, ky, kx).
+            Tensor want = zeros(dtype, (size_t)B * gh * gw * cols);
+            for (int b = 0; b < B; b++)
+                for (int gy = 0; gy < gh; gy++)
+                    for (int gx = 0; gx < gw; gx++)
+                        for (int c = 0; c < C; c++)
+                            for (int ky = 0; ky < p; ky++)
+                                for (int kx = 0; kx < p; kx++)
+                                    want.set((((size_t)b * gh + gy) * gw + gx) * cols + ((size_t)c * p + ky) * p + kx,
+                                             pix[(((size_t)b * C + c) * H + gy * p + ky) * W + gx * p + kx]);
+            char what[96];
+            std::snprintf(what, sizeof what, "patchify %s B=%d C=%d %dx%d p=%d", type_name(dtype), B, C, H, W, p);
+            Tensor out = zeros(dtype, want.count());
+            std::memset(out.data(), 0xFF, out.bytes.size());
+            expect_ok(cs_patchify_cpu(pix.data(), B, C, H, W, p, dtype, out.data(), nullptr), what);
+            EXPECT(out.bytes == want.bytes, "%s: differs from the header's layout", what);
+            if (dtype == CS_F32) {
+                // The point of the layout: patches · weightᵀ, weight (O, C, p, p) flattened, is the
+                // stride = kernel convolution, computed here directly.
+                const int O = 5;
+                const auto wt = random_floats((size_t)O * cols, rng);
+                std::vector<double> conv((size_t)B * gh * gw * O);
+                Tensor gemm = zeros(CS_F32, conv.size());
+                for (int b = 0; b < B; b++)
+                    for (int gy = 0; gy < gh; gy++)
+                        for (int gx = 0; gx < gw; gx++)
+                            for (int o = 0; o < O; o++) {
+                                double acc = 0, g = 0;
+                                for (int c = 0; c < C; c++)
+                                    for (int ky = 0; ky < p; ky++)
+                                        for (int kx = 0; kx < p; kx++)
+                                            acc += (double)wt[(((size_t)o * C + c) * p + ky) * p + kx] *
+                                                   pix[(((size_t)b * C + c) * H + gy * p + ky) * W + gx * p + kx];
+                                const size_t row = ((size_t)b * gh + gy) * gw + gx;
+                                for (int k = 0; k < cols; k++) g += out.at(row * cols + k) * wt[(size_t)o * cols + k];
+                                conv[row * O + o] = acc;
+                                gemm.set(row * O + o, (float)g);
+                            }
+                expect_nmse(std::string(what) + " as a convolution", gemm, conv);
+            }
+#ifdef CS_TEST_CUDA
+            if (!g_gpu) continue;
+            Device dev;
+            void *dp = dev.upload(pix.data(), pix.size() * 4), *dout = dev.output(out.bytes.size());
+            const std::string w = std::string(what) + " cuda";
+            expect_ok(cs_patchify_cuda(static_cast<float *>(dp), B, C, H, W, p, dtype, dout, nullptr), w);
+            Tensor got = zeros(dtype, out.count());
+            if (dev.download(w, dout, got)) EXPECT(got.bytes == out.bytes, "%s: differs from the twin", w.c_str());
+#endif
+        }
+#ifdef CS_TEST_CUDA
+    if (g_gpu) { // ViT-B/16 at 224 px, two images, f16 (the engine's case)
+        const int B = 2, C = 3, S = 224, p = 16;
+        const auto pix = random_floats((size_t)B * C * S * S, rng);
+        Tensor out = zeros(CS_F16, (size_t)B * C * S * S), got = out;
+        expect_ok(cs_patchify_cpu(pix.data(), B, C, S, S, p, CS_F16, out.data(), nullptr), "patchify 224 cpu");
+        Device dev;
+        void *dp = dev.upload(pix.data(), pix.size() * 4), *dout = dev.output(out.bytes.size());
+        expect_ok(cs_patchify_cuda(static_cast<float *>(dp), B, C, S, S, p, CS_F16, dout, nullptr), "patchify 224 cuda");
+        if (dev.download("patchify 224 cuda", dout, got)) EXPECT(got.bytes == out.bytes, "patchify 224 cuda: differs from the twin");
+    }
+#endif
+    float d[64] = {};
+    auto invalid = [&](int rc, const char *what) {
+        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "patchify %s must be rejected (rc=%d)", what, rc);
+    };
+    invalid(cs_patchify_cpu(nullptr, 1, 1, 2, 2, 2, CS_F32, d, nullptr), "NULL pixels");
+    invalid(cs_patchify_cpu(d, 1, 1, 2, 2, 2, CS_F32, nullptr, nullptr), "NULL out");
+    invalid(cs_patchify_cpu(d, 1, 1, 5, 4, 2, CS_F32, d + 32, nullptr), "patch not dividing height");
+    invalid(cs_patchify_cpu(d, 1, 1, 4, 5, 2, CS_F32, d + 32, nullptr), "patch not dividing width");
+    invalid(cs_patchify_cpu(d, 1, 1, 2, 2, 0, CS_F32, d + 32, nullptr), "patch 0");
+    invalid(cs_patchify_cpu(d, 1, 1, 2, 2, 2, CS_U8, d + 32, nullptr), "u8 out");
+    invalid(cs_patchify_cpu(d, 1, 1, 2, 2, 2, CS_F32, d + 2, nullptr), "out overlapping pixels");
+}
+
+static void test_gather_rows() {
+    std::mt19937 rng(1010);
+    std::uniform_int_distribution<int> byte(0, 255);
+    // table_rows, row_bytes, rows: every unit width of the kernel (2, 4, 8, 16 bytes) and odd
+    // multiples of 2; 1024 = a 512-channel f16 embedding row.
+    const int shapes[][3] = {{1, 2, 1}, {5, 6, 9}, {300, 16, 100}, {17, 1026, 33}, {64, 48, 7}, {3, 8, 5}, {10, 12, 10}, {49, 1024, 77}};
+    for (auto &s : shapes) {
+        const int TR = s[0], RB = s[1], R = s[2];
+        std::vector<uint8_t> table((size_t)TR * RB);
+        for (auto &b : table) b = (uint8_t)byte(rng);
+        std::uniform_int_distribution<int32_t> pick(-3, TR + 2); // some out of range on both sides
+        std::vector<int32_t> index(R);
+        for (auto &i : index) i = pick(rng);
+        if (R >= 3) {
+            index[0] = INT32_MIN;
+            index[1] = INT32_MAX;
+            index[2] = TR; // one past the end
+        }
+        std::vector<uint8_t> want((size_t)R * RB, 0);
+        for (int r = 0; r < R; r++)
+            if (index[r] >= 0 && index[r] < TR) std::memcpy(&want[(size_t)r * RB], &table[(size_t)index[r] * RB], RB);
+        char what[96];
+        std::snprintf(what, sizeof what, "gather_rows table=%dx%dB rows=%d", TR, RB, R);
+        std::vector<uint8_t> out(want.size(), 0xAB); // zero rows must be written, not skipped
+        expect_ok(cs_gather_rows_cpu(table.data(), TR, RB, index.data(), R, out.data(), nullptr), what);
+        EXPECT(out == want, "%s: bytes differ from the reference", what);
+#ifdef CS_TEST_CUDA
+        if (!g_gpu) continue;
+        // Offsets of table and out from 256-byte alignment pick the unit: 0 → the widest the row
+        // size allows, 2 → 16-bit, 4 → 32-bit, 8 → 64-bit.
+        for (int off : {0, 2, 4, 8}) {
+            Device dev;
+            std::vector<uint8_t> shifted(off + table.size());
+            std::memcpy(shifted.data() + off, table.data(), table.size());
+            char *dt = static_cast<char *>(dev.upload(shifted.data(), shifted.size())) + off;
+            void *di = dev.upload(index.data(), index.size() * 4);
+            char *dout = static_cast<char *>(dev.output(off + want.size()));
+            const std::string w = std::string(what) + " cuda offset " + std::to_string(off);
+            expect_ok(cs_gather_rows_cuda(dt, TR, RB, static_cast<int32_t *>(di), R, dout + off, nullptr), w);
+            std::vector<uint8_t> got(off + want.size());
+            if (dev.download(w, dout, got.data(), got.size())) {
+                size_t before = 0;
+                for (int i = 0; i < off; i++) before += got[i] != 0xFF;
+                EXPECT(before == 0, "%s: %zu bytes before out were written", w.c_str(), before);
+                EXPECT(std::equal(want.begin(), want.end(), got.begin() + off), "%s: bytes differ from the twin", w.c_str());
+            }
+        }
+#endif
+    }
+    uint8_t t[64] = {}, o[64];
+    int32_t idx[4] = {0, 1, 2, 3};
+    auto invalid = [&](int rc, const char *what) {
+        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "gather_rows %s must be rejected (rc=%d)", what, rc);
+    };
+    invalid(cs_gather_rows_cpu(t, 4, 3, idx, 4, o, nullptr), "odd row_bytes");
+    invalid(cs_gather_rows_cpu(t, 4, 0, idx, 4, o, nullptr), "row_bytes 0");
+    invalid(cs_gather_rows_cpu(t, 4, 4, nullptr, 4, o, nullptr), "NULL index");
+    invalid(cs_gather_rows_cpu(nullptr, 4, 4, idx, 4, o, nullptr), "NULL table");
+    invalid(cs_gather_rows_cpu(t, 4, 4, idx, 4, nullptr, nullptr), "NULL out");
+    invalid(cs_gather_rows_cpu(t, 0, 4, idx, 4, o, nullptr), "table_rows 0");
+    invalid(cs_gather_rows_cpu(t, 4, 4, idx, 0, o, nullptr), "rows 0");
+    invalid(cs_gather_rows_cpu(t, 4, 4, idx, 4, t + 8, nullptr), "out overlapping table");
+}
+
+// ================================ single-path attention ================================
+
+// Plain reference in double: q, k, v rows `stride` apart, head h at h·d; out (B, N, C).
+static std::vector<double> single_attention_reference(const std::vector<double> &q, const std::vector<double> &k,
+                                                      const std::vector<double> &v, int stride, int B, int N,
+                                                      int C, int H, double scale, bool causal) {
+    const int d = C / H;
+    std::vector<double> out((size_t)B * N * C), p(N);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < N; i++) {
+                const int keys = causal ? i + 1 : N;
+                double mx = -1e300, z = 0;
+                for (int j = 0; j < keys; j++) {
+                    double s = 0;
+                    for (int e = 0; e < d; e++)
+                        s += q[((size_t)b * N + i) * stride + h * d + e] * k[((size_t)b * N + j) * stride + h * d + e];
+                    mx = std::fmax(mx, p[j] = s * scale);
+                }
+                for (int j = 0; j < keys; j++) z += (p[j] = std::exp(p[j] - mx));
+                for (int e = 0; e < d; e++) {
+                    double acc = 0;
+                    for (int j = 0; j < keys; j++) acc += p[j] * v[((size_t)b * N + j) * stride + h * d + e];
+                    out[((size_t)b * N + i) * C + h * d + e] = acc / z;
+                }
+            }
+    return out;
+}
+
+// Where q, k and v come from.
+enum class QkvLayout { Packed, Separate, Same };
+static const char *layout_name(QkvLayout l) {
+    return l == QkvLayout::Packed ? "packed qkv (stride 3C)" : l == QkvLayout::Separate ? "separate q,k,v (stride C)" : "q=k=v (stride C)";
+}
+
+// One attention case: inputs, twin vs reference, and (on a GPU) kernel vs twin. `check_ref`
+// false skips the double reference (long sequences: the GPU comparison is the point there).
+static void attention_case(std::mt19937 &rng, int dtype, int B, int N, int C, int H, bool causal, QkvLayout layout,
+                           bool check_ref = true) {
+    const int stride = layout == QkvLayout::Packed ? 3 * C : C;
+    const size_t es = type_size(dtype);
+    // Scaled inputs keep the softmax from collapsing to one-hot (see test_attention).
+    Tensor t0 = random_tensor(dtype, (size_t)B * N * stride, rng, -1.5f, 1.5f);
+    Tensor t1 = layout == QkvLayout::Separate ? random_tensor(dtype, (size_t)B * N * C, rng, -1.5f, 1.5f) : Tensor{};
+    Tensor t2 = layout == QkvLayout::Separate ? random_tensor(dtype, (size_t)B * N * C, rng, -1.5f, 1.5f) : Tensor{};
+    // Element offsets of q, k, v in their tensors and which tensor holds each.
+    const Tensor *src[3] = {&t0, layout == QkvLayout::Separate ? &t1 : &t0, layout == QkvLayout::Separate ? &t2 : &t0};
+    const size_t off[3] = {0, layout == QkvLayout::Packed ? (size_t)C : 0, layout == QkvLayout::Packed ? (size_t)2 * C : 0};
+    const void *ptr[3];
+    for (int i = 0; i < 3; i++) ptr[i] = static_cast<const uint8_t *>(src[i]->data()) + off[i] * es;
+    const float scale = 1.f / std::sqrt((float)(C / H));
+    char what[160];
+    std::snprintf(what, sizeof what, "attention %s B=%d N=%d C=%d H=%d%s %s", type_name(dtype), B, N, C, H,
+                  causal ? " causal" : "", layout_name(layout));
+    Tensor out = zeros(dtype, (size_t)B * N * C);
+    expect_ok(cs_attention_cpu(ptr[0], ptr[1], ptr[2], stride, dtype, B, N, C, H, scale, causal, out.data(), nullptr), what);
+    if (check_ref) {
+        std::vector<double> part[3];
+        for (int i = 0; i < 3; i++) {
+            const auto all = src[i]->values();
+            part[i].assign(all.begin() + off[i], all.end());
+            part[i].resize((size_t)B * N * stride); // the tail past the last row is never read
+        }
+        expect_nmse(what, out, single_attention_reference(part[0], part[1], part[2], stride, B, N, C, H, scale, causal));
+    }
+#ifdef CS_TEST_CUDA
+    if (!g_gpu) return;
+    Device dev;
+    const void *dsrc[3];
+    void *d0 = dev.upload(t0);
+    void *d1 = layout == QkvLayout::Separate ? dev.upload(t1) : d0, *d2 = layout == QkvLayout::Separate ? dev.upload(t2) : d0;
+    const void *dbase[3] = {d0, d1, d2};
+    for (int i = 0; i < 3; i++) dsrc[i] = static_cast<const uint8_t *>(dbase[i]) + off[i] * es;
+    void *dout = dev.output(out.bytes.size());
+    const std::string w = std::string(what) + " cuda";
+    expect_ok(cs_attention_cuda(dsrc[0], dsrc[1], dsrc[2], stride, dtype, B, N, C, H, scale, causal, dout, nullptr), w);
+    Tensor got = zeros(dtype, out.count());
+    if (dev.download(w, dout, got)) expect_close(w, got, out);
+#endif
+}
+
+static void test_single_attention() {
+    std::mt19937 rng(1111);
+    // B, N, C, H: head dims 4, 64, 48, 1, 16; N from 1 (causal and plain coincide) up.
+    const int shapes[][4] = {{1, 1, 4, 1}, {2, 5, 12, 3}, {1, 37, 128, 2}, {2, 20, 96, 2}, {1, 9, 8, 8}, {1, 77, 64, 4}};
+    for (auto &s : shapes)
+        for (int dtype : {CS_F32, CS_F16, CS_BF16})
+            for (bool causal : {false, true})
+                for (QkvLayout layout : {QkvLayout::Packed, QkvLayout::Separate, QkvLayout::Same})
+                    attention_case(rng, dtype, s[0], s[1], s[2], s[3], causal, layout);
+    // The v part of a packed qkv as q = k = v is the dual kernel's surgery path: the twins share
+    // their arithmetic order, so the bits agree.
+    for (int dtype : {CS_F32, CS_F16, CS_BF16}) {
+        const int B = 2, N = 23, C = 64, H = 2;
+        const size_t es = type_size(dtype);
+        Tensor qkv = random_tensor(dtype, (size_t)B * N * 3 * C, rng, -1.5f, 1.5f);
+        Tensor vv = zeros(dtype, (size_t)B * N * C), single = vv;
+        const void *v = static_cast<const uint8_t *>(qkv.data()) + 2 * C * es;
+        expect_ok(cs_attention_dual_cpu(qkv.data(), dtype, B, N, C, H, 0.25f, nullptr, vv.data(), nullptr), "dual vv");
+        expect_ok(cs_attention_cpu(v, v, v, 3 * C, dtype, B, N, C, H, 0.25f, 0, single.data(), nullptr), "single vv");
+        EXPECT(single.bytes == vv.bytes, "attention %s: q = k = v = the v part differs from attention_dual's vv", type_name(dtype));
+    }
+#ifdef CS_TEST_CUDA
+    if (g_gpu) {
+        // The text encoder (77 tokens, 512 channels, 8 heads, causal, packed qkv): short kernel.
+        for (int dtype : {CS_F32, CS_F16, CS_BF16}) attention_case(rng, dtype, 3, 77, 512, 8, true, QkvLayout::Packed, false);
+        // Either side of the short kernel's shared-memory limit at d = 64 (90 tokens fit, 96 do not);
+        // d = 128 and an odd d = 100 in the short kernel, d = 100 in the long one.
+        for (int dtype : {CS_F32, CS_F16}) {
+            attention_case(rng, dtype, 2, 90, 128, 2, false, QkvLayout::Packed, false);
+            attention_case(rng, dtype, 2, 96, 128, 2, true, QkvLayout::Packed, false);
+            attention_case(rng, dtype, 1, 20, 256, 2, true, QkvLayout::Separate, false);
+            attention_case(rng, dtype, 2, 50, 200, 2, false, QkvLayout::Same, false);
+            attention_case(rng, dtype, 1, 200, 200, 2, true, QkvLayout::Packed, false);
+        }
+        // Long sequences (ViT-B/16 at 512 px: 1025 tokens) in the general kernel, with d = 64 and
+        // d = 48 (which attention_dual does not compile).
+        for (int dtype : {CS_F32, CS_F16, CS_BF16})
+            for (bool causal : {false, true}) {
+                attention_case(rng, dtype, 1, 1025, 64, 1, causal, QkvLayout::Packed, false);
+                attention_case(rng, dtype, 1, 1025, 96, 2, causal, QkvLayout::Separate, false);
+            }
+        // The largest supported sequence: 4 warps × 3072 scores fill 48 KiB exactly.
+        attention_case(rng, CS_F16, 1, 3072, 32, 1, false, QkvLayout::Same, false);
+    }
+#endif
+    // CUDA limits: checked on the host before any launch, so they hold without a device too.
+    {
+        const int unsupported = cs_cuda_built() ? CS_ERR_UNSUPPORTED : CS_ERR_NO_CUDA;
+        std::vector<float> q(3073 * 129), o(3073 * 129);
+        EXPECT(cs_attention_cuda(q.data(), q.data(), q.data(), 129, CS_F32, 1, 2, 129, 1, 1.f, 0, o.data(), nullptr) == unsupported,
+               "attention_cuda head dim 129: rc %s", cs_last_error());
+        EXPECT(cs_attention_cuda(q.data(), q.data(), q.data(), 64, CS_F32, 1, 3073, 64, 1, 1.f, 0, o.data(), nullptr) == unsupported,
+               "attention_cuda 3073 tokens: %s", cs_last_error());
+        // The CPU has no such limits.
+        expect_ok(cs_attention_cpu(q.data(), q.data(), q.data(), 129, CS_F32, 1, 2, 129, 1, 1.f, 0, o.data(), nullptr),
+                  "attention_cpu head dim 129");
+    }
+    float d[128] = {};
+    auto invalid = [&](int rc, const char *what) {
+        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "attention %s must be rejected (rc=%d)", what, rc);
+    };
+    invalid(cs_attention_cpu(nullptr, d, d, 4, CS_F32, 1, 2, 4, 1, 1.f, 0, d + 64, nullptr), "NULL q");
+    invalid(cs_attention_cpu(d, nullptr, d, 4, CS_F32, 1, 2, 4, 1, 1.f, 0, d + 64, nullptr), "NULL k");
+    invalid(cs_attention_cpu(d, d, nullptr, 4, CS_F32, 1, 2, 4, 1, 1.f, 0, d + 64, nullptr), "NULL v");
+    invalid(cs_attention_cpu(d, d, d, 4, CS_F32, 1, 2, 4, 1, 1.f, 0, nullptr, nullptr), "NULL out");
+    invalid(cs_attention_cpu(d, d, d, 4, CS_U8, 1, 2, 4, 1, 1.f, 0, d + 64, nullptr), "u8");
+    invalid(cs_attention_cpu(d, d, d, 6, CS_F32, 1, 2, 6, 4, 1.f, 0, d + 64, nullptr), "channels not a multiple of heads");
+    invalid(cs_attention_cpu(d, d, d, 3, CS_F32, 1, 2, 4, 1, 1.f, 0, d + 64, nullptr), "row_stride < channels");
+    invalid(cs_attention_cpu(d, d, d, 4, CS_F32, 1, 2, 4, 1, 1.f, 2, d + 64, nullptr), "causal 2");
+    invalid(cs_attention_cpu(d, d, d, 4, CS_F32, 1, 2, 4, 1, NAN, 0, d + 64, nullptr), "NaN scale");
+    invalid(cs_attention_cpu(d, d, d, 4, CS_F32, 0, 2, 4, 1, 1.f, 0, d + 64, nullptr), "batch 0");
+    invalid(cs_attention_cpu(d, d, d, 4, CS_F32, 1, 0, 4, 1, 1.f, 0, d + 64, nullptr), "tokens 0");
+    invalid(cs_attention_cpu(d, d + 64, d + 64, 12, CS_F32, 1, 2, 4, 1, 1.f, 0, d + 8, nullptr), "out overlapping q");
+    invalid(cs_attention_cpu(d, d + 64, d + 96, 4, CS_F32, 1, 2, 4, 1, 1.f, 0, d + 100, nullptr), "out overlapping v");
 }
 
 // Every CUDA entry point on a library without CUDA (or without a device) fails cleanly.
@@ -885,7 +1376,11 @@ static void test_cuda_entry_points_fail_cleanly() {
     expect_status(cs_preprocess_cuda(reinterpret_cast<uint8_t *>(d), 2, 2, 6, CS_RGB, 2, 2, CS_F32, d, nullptr), "preprocess_cuda");
     expect_status(cs_layer_norm_cuda(d, CS_F32, 1, 4, d, d, 1e-5f, d, nullptr), "layer_norm_cuda");
     expect_status(cs_bias_quick_gelu_cuda(d, CS_F32, 1, 4, d, d, nullptr), "bias_quick_gelu_cuda");
-    expect_status(cs_residual_add_cuda(d, d, CS_F32, 1, 4, d, nullptr), "residual_add_cuda");
+    expect_status(cs_add_cuda(d, d + 4, d + 8, 1, d + 12, CS_F32, 1, 4, d + 16, nullptr), "add_cuda");
+    expect_status(cs_convert_cuda(d, CS_F32, 4, d + 16, CS_F16, nullptr), "convert_cuda");
+    expect_status(cs_patchify_cuda(d, 1, 1, 2, 2, 2, CS_BF16, d + 16, nullptr), "patchify_cuda");
+    expect_status(cs_gather_rows_cuda(d, 2, 8, ip, 1, d + 16, nullptr), "gather_rows_cuda");
+    expect_status(cs_attention_cuda(d, d + 1, d + 2, 12, CS_F32, 1, 2, 4, 2, 0.5f, 1, d + 32, nullptr), "attention_cuda");
     expect_status(cs_embed_tokens_cuda(d, CS_F32, 1, 1, 4, d, d, 1, d + 16, nullptr), "embed_tokens_cuda");
     expect_status(cs_class_token_copy_cuda(d, d + 8, CS_F32, 1, 1, 4, nullptr), "class_token_copy_cuda");
     expect_status(cs_l2_normalize_cuda(d, CS_F32, 1, 4, d, nullptr), "l2_normalize_cuda");
@@ -893,6 +1388,12 @@ static void test_cuda_entry_points_fail_cleanly() {
     EXPECT(cs_attention_dual_cuda(nullptr, CS_F32, 1, 2, 64, 1, 1.f, d, nullptr, nullptr) ==
                (cs_cuda_built() ? CS_ERR_INVALID_ARGUMENT : CS_ERR_NO_CUDA),
            "attention_dual_cuda with NULL qkv");
+    EXPECT(cs_attention_cuda(d, nullptr, d, 4, CS_F32, 1, 2, 4, 1, 1.f, 0, d + 32, nullptr) ==
+               (cs_cuda_built() ? CS_ERR_INVALID_ARGUMENT : CS_ERR_NO_CUDA),
+           "attention_cuda with NULL k");
+    EXPECT(cs_add_cuda(d, nullptr, d + 8, 3, nullptr, CS_F32, 4, 2, d + 16, nullptr) ==
+               (cs_cuda_built() ? CS_ERR_INVALID_ARGUMENT : CS_ERR_NO_CUDA),
+           "add_cuda with b_rows not dividing rows");
 }
 
 int main() {
@@ -910,6 +1411,11 @@ int main() {
     test_map_points();
     test_preprocess();
     test_engine_ops();
+    test_add();
+    test_convert();
+    test_patchify();
+    test_gather_rows();
+    test_single_attention();
     test_cuda_entry_points_fail_cleanly();
     if (!g_gpu) std::printf("GPU checks skipped: no CUDA device (kernels vs twins not run)\n");
     std::printf(failures ? "native tests: %d of %d checks FAILED\n" : "native tests: all %d checks passed\n",

@@ -138,8 +138,9 @@ class KernelsCpuNativeTest {
             NativeCalls.check(ClipSurgeryNative.cs_l2_normalize_cpu(px, F32, rows, cols, out, null), "l2");
             assertClose(l2, read(out), 1e-5, "l2_normalize");
             out.put(x);
-            NativeCalls.check(ClipSurgeryNative.cs_residual_add_cpu(out, py, F32, rows, cols, pb, null), "residual");
-            assertClose(add, read(out), 1e-5, "residual_add");
+            // the residual add as the engine calls it: out = x, b = y with all rows, b_bias = bias
+            NativeCalls.check(ClipSurgeryNative.cs_add_cpu(out, (FloatPointer) null, py, rows, pb, F32, rows, cols, out, null), "residual");
+            assertClose(add, read(out), 1e-5, "add (residual)");
         }
     }
 
@@ -171,6 +172,163 @@ class KernelsCpuNativeTest {
         }
     }
 
+    @Test
+    void addBroadcastsRowsAndAddsBiases() {
+        Random rng = new Random(17);
+        int rows = 6, cols = 10, bRows = 3;
+        float[] a = random(rng, rows * cols, -2, 2), b = random(rng, bRows * cols, -2, 2);
+        float[] ab = random(rng, cols, -1, 1), bb = random(rng, cols, -1, 1);
+        double[] all = new double[rows * cols], aBiasOnly = new double[rows * cols];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                int i = r * cols + c;
+                all[i] = (double) a[i] + ab[c] + b[(r % bRows) * cols + c] + bb[c];
+                aBiasOnly[i] = (double) a[i] + ab[c];
+            }
+        }
+        try (FloatPointer pa = new FloatPointer(a); FloatPointer pb = new FloatPointer(b); FloatPointer pab = new FloatPointer(ab);
+                FloatPointer pbb = new FloatPointer(bb); FloatPointer out = new FloatPointer(rows * cols)) {
+            NativeCalls.check(ClipSurgeryNative.cs_add_cpu(pa, pab, pb, bRows, pbb, F32, rows, cols, out, null), "add");
+            assertClose(all, read(out), 1e-6, "add, b broadcast over rows, both biases");
+            // a bias alone: b = NULL (b_rows is then not read)
+            NativeCalls.check(ClipSurgeryNative.cs_add_cpu(pa, pab, null, 0, null, F32, rows, cols, out, null), "bias only");
+            assertClose(aBiasOnly, read(out), 1e-6, "add, a_bias only");
+            // in place: out = a
+            out.put(a);
+            NativeCalls.check(ClipSurgeryNative.cs_add_cpu(out, pab, pb, bRows, pbb, F32, rows, cols, out, null), "in place");
+            assertClose(all, read(out), 1e-6, "add in place");
+        }
+    }
+
+    /** x rounded to nearest even with `bits` significant bits, exponent at least minExp (gradual
+     * underflow), infinity past `max`: a reference independent of the library's bit tricks. */
+    private static double roundNearestEven(double x, int bits, int minExp, double max) {
+        if (x == 0 || Double.isNaN(x) || Double.isInfinite(x)) return x;
+        double ulp = Math.scalb(1.0, Math.max(Math.getExponent(x), minExp) - (bits - 1));
+        double r = Math.rint(x / ulp) * ulp;
+        return Math.abs(r) > max ? Math.copySign(Double.POSITIVE_INFINITY, x) : r;
+    }
+
+    @Test
+    void convertRoundsToNearestEven() {
+        Random rng = new Random(19);
+        int n = 300;
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (rng.nextFloat() * 2 - 1) * (float) Math.scalb(1.0, rng.nextInt(40) - 28);
+        // ties either way in f16 and bf16, f16 underflow ties, the f16 overflow edge
+        float[] edges = {1 + 0x1p-11f, 1 + 3 * 0x1p-11f, 1 + 0x1p-8f, 1 + 3 * 0x1p-8f, 0x1p-25f, 3 * 0x1p-25f, 65504f, 65519f,
+            65520f, -70000f, 0x1p-14f - 0x1p-25f, -0f};
+        System.arraycopy(edges, 0, x, 0, edges.length);
+        try (FloatPointer px = new FloatPointer(x); ShortPointer h = new ShortPointer(n); ShortPointer bf = new ShortPointer(n);
+                FloatPointer back = new FloatPointer(n)) {
+            NativeCalls.check(ClipSurgeryNative.cs_convert_cpu(px, F32, n, h, ClipSurgeryNative.CS_F16, null), "f32 -> f16");
+            NativeCalls.check(ClipSurgeryNative.cs_convert_cpu(px, F32, n, bf, ClipSurgeryNative.CS_BF16, null), "f32 -> bf16");
+            for (int i = 0; i < n; i++) {
+                assertEquals((float) roundNearestEven(x[i], 11, -14, 65504), Half.toFloat(h.get(i)), "f16 of " + x[i]);
+                assertEquals((float) roundNearestEven(x[i], 8, -126, 0x1.fep127), Half.bf16ToFloat(bf.get(i)), "bf16 of " + x[i]);
+            }
+            // widening is exact; f16 -> bf16 rounds the f16 value once
+            NativeCalls.check(ClipSurgeryNative.cs_convert_cpu(h, ClipSurgeryNative.CS_F16, n, back, F32, null), "f16 -> f32");
+            for (int i = 0; i < n; i++) assertEquals(Half.toFloat(h.get(i)), back.get(i), "f32 of f16 " + i);
+            NativeCalls.check(ClipSurgeryNative.cs_convert_cpu(h, ClipSurgeryNative.CS_F16, n, h, ClipSurgeryNative.CS_BF16, null),
+                    "f16 -> bf16 in place");
+            for (int i = 0; i < n; i++) { // back holds the f16 values exactly
+                assertEquals((float) roundNearestEven(back.get(i), 8, -126, 0x1.fep127), Half.bf16ToFloat(h.get(i)), "bf16 of f16 " + i);
+            }
+        }
+    }
+
+    @Test
+    void patchifyLaysOutPatchesAsConvolutionRows() {
+        Random rng = new Random(23);
+        int b = 2, ch = 3, h = 8, w = 12, p = 4, gh = h / p, gw = w / p, cols = ch * p * p;
+        float[] pix = random(rng, b * ch * h * w, -1, 1);
+        double[] want = new double[b * gh * gw * cols];
+        for (int n = 0; n < b; n++)
+            for (int gy = 0; gy < gh; gy++)
+                for (int gx = 0; gx < gw; gx++)
+                    for (int c = 0; c < ch; c++)
+                        for (int ky = 0; ky < p; ky++)
+                            for (int kx = 0; kx < p; kx++)
+                                want[((n * gh + gy) * gw + gx) * cols + (c * p + ky) * p + kx] =
+                                        pix[((n * ch + c) * h + gy * p + ky) * w + gx * p + kx];
+        try (FloatPointer px = new FloatPointer(pix); FloatPointer out = new FloatPointer(want.length);
+                ShortPointer half = new ShortPointer(want.length)) {
+            NativeCalls.check(ClipSurgeryNative.cs_patchify_cpu(px, b, ch, h, w, p, F32, out, null), "patchify");
+            assertClose(want, read(out), 0, "patchify f32");
+            NativeCalls.check(ClipSurgeryNative.cs_patchify_cpu(px, b, ch, h, w, p, ClipSurgeryNative.CS_F16, half, null), "patchify f16");
+            for (int i = 0; i < want.length; i++) assertEquals(Half.fromFloat((float) want[i]), half.get(i), "patchify f16 " + i);
+        }
+    }
+
+    @Test
+    void gatherRowsCopiesRowsAndZeroesOutOfRange() {
+        int tableRows = 5, rowBytes = 6;
+        int[] index = {4, -1, 0, 5, 2, Integer.MAX_VALUE};
+        try (BytePointer table = new BytePointer(tableRows * rowBytes); IntPointer idx = new IntPointer(index);
+                BytePointer out = new BytePointer(index.length * rowBytes)) {
+            for (int i = 0; i < tableRows * rowBytes; i++) table.put(i, (byte) (i * 37 + 1));
+            out.fill(0x55);
+            NativeCalls.check(ClipSurgeryNative.cs_gather_rows_cpu(table, tableRows, rowBytes, idx, index.length, out, null), "gather");
+            for (int r = 0; r < index.length; r++) {
+                for (int k = 0; k < rowBytes; k++) {
+                    boolean valid = index[r] >= 0 && index[r] < tableRows;
+                    byte expected = valid ? table.get(index[r] * rowBytes + k) : 0;
+                    assertEquals(expected, out.get(r * rowBytes + k), "row " + r + " byte " + k);
+                }
+            }
+        }
+    }
+
+    /** softmax(scale·q·kᵀ)·v per head; rows `stride` apart from the given offsets; causal option. */
+    private static double[] singleAttentionReference(float[] src, int qOff, int kOff, int vOff, int stride, int n, int c, int heads,
+            float scale, boolean causal) {
+        int d = c / heads;
+        double[] out = new double[n * c];
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < n; i++) {
+                int keys = causal ? i + 1 : n;
+                double[] p = new double[keys];
+                double mx = Double.NEGATIVE_INFINITY, z = 0;
+                for (int j = 0; j < keys; j++) {
+                    double s = 0;
+                    for (int e = 0; e < d; e++) s += (double) src[qOff + i * stride + h * d + e] * src[kOff + j * stride + h * d + e];
+                    p[j] = s * scale;
+                    mx = Math.max(mx, p[j]);
+                }
+                for (int j = 0; j < keys; j++) z += (p[j] = Math.exp(p[j] - mx));
+                for (int e = 0; e < d; e++) {
+                    double acc = 0;
+                    for (int j = 0; j < keys; j++) acc += p[j] * src[vOff + j * stride + h * d + e];
+                    out[i * c + h * d + e] = acc / z;
+                }
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void attentionCausalStridedAndVv() {
+        Random rng = new Random(29);
+        int n = 13, c = 32, heads = 2;
+        float scale = (float) (1 / Math.sqrt(c / heads));
+        float[] qkv = random(rng, n * 3 * c, -1.5f, 1.5f), plain = random(rng, n * c, -1.5f, 1.5f);
+        try (FloatPointer in = new FloatPointer(qkv); FloatPointer x = new FloatPointer(plain); FloatPointer out = new FloatPointer(n * c)) {
+            for (boolean causal : new boolean[] {false, true}) {
+                // parts of a packed qkv: rows 3C apart
+                NativeCalls.check(ClipSurgeryNative.cs_attention_cpu(in, in.getPointer(c), in.getPointer(2 * c), 3 * c, F32, 1, n, c, heads,
+                        scale, causal ? 1 : 0, out, null), "attention packed");
+                assertClose(singleAttentionReference(qkv, 0, c, 2 * c, 3 * c, n, c, heads, scale, causal), read(out), 1e-5,
+                        "attention packed causal=" + causal);
+                // q = k = v, a plain (n, c) tensor
+                NativeCalls.check(ClipSurgeryNative.cs_attention_cpu(x, x, x, c, F32, 1, n, c, heads, scale, causal ? 1 : 0, out, null),
+                        "attention q=k=v");
+                assertClose(singleAttentionReference(plain, 0, 0, 0, c, n, c, heads, scale, causal), read(out), 1e-5,
+                        "attention q=k=v causal=" + causal);
+            }
+        }
+    }
+
     private static void assertInvalid(IntSupplier call, String what) {
         NativeException e = assertThrows(NativeException.class, () -> NativeCalls.check(call.getAsInt(), what));
         assertEquals(ClipSurgeryNative.CS_ERR_INVALID_ARGUMENT, e.status(), e.getMessage());
@@ -188,7 +346,11 @@ class KernelsCpuNativeTest {
             assertInvalid(() -> ClipSurgeryNative.cs_preprocess_cpu(bp, 2, 2, 4, ClipSurgeryNative.CS_RGB, 2, 2, F32, f, null), "preprocess");
             assertInvalid(() -> ClipSurgeryNative.cs_layer_norm_cpu(f, F32, 1, 4, (FloatPointer) null, f, 1e-5f, f, null), "layer_norm");
             assertInvalid(() -> ClipSurgeryNative.cs_bias_quick_gelu_cpu(f, F32, 0, 4, f, f, null), "bias_quick_gelu");
-            assertInvalid(() -> ClipSurgeryNative.cs_residual_add_cpu(f, null, F32, 1, 4, f, null), "residual_add");
+            assertInvalid(() -> ClipSurgeryNative.cs_add_cpu(f, (FloatPointer) null, f.getPointer(64), 4, null, F32, 6, 4, f.getPointer(128), null), "add");
+            assertInvalid(() -> ClipSurgeryNative.cs_convert_cpu(f, ClipSurgeryNative.CS_U8, 4, f.getPointer(64), F32, null), "convert");
+            assertInvalid(() -> ClipSurgeryNative.cs_patchify_cpu(f, 1, 1, 6, 4, 4, F32, f.getPointer(64), null), "patchify");
+            assertInvalid(() -> ClipSurgeryNative.cs_gather_rows_cpu(f, 4, 3, ip, 2, f.getPointer(64), null), "gather_rows");
+            assertInvalid(() -> ClipSurgeryNative.cs_attention_cpu(f, f, f, 8, F32, 1, 4, 8, 2, 1f, 2, f.getPointer(512), null), "attention");
             assertInvalid(() -> ClipSurgeryNative.cs_embed_tokens_cpu(f, F32, 1, 2, 4, f, f, 2, f, null), "embed_tokens");
             assertInvalid(() -> ClipSurgeryNative.cs_class_token_copy_cpu(f, f, ClipSurgeryNative.CS_I32, 1, 1, 4, null), "class_token_copy");
             assertInvalid(() -> ClipSurgeryNative.cs_l2_normalize_cpu(null, F32, 1, 4, f, null), "l2_normalize");
@@ -212,7 +374,11 @@ class KernelsCpuNativeTest {
                 () -> ClipSurgeryNative.cs_preprocess_cuda(bp, 2, 2, 6, ClipSurgeryNative.CS_BGR, 2, 2, F32, o, null),
                 () -> ClipSurgeryNative.cs_layer_norm_cuda(f, F32, 1, 4, f, f, 1e-5f, o, null),
                 () -> ClipSurgeryNative.cs_bias_quick_gelu_cuda(f, F32, 1, 4, f, o, null),
-                () -> ClipSurgeryNative.cs_residual_add_cuda(o, f, F32, 1, 4, f, null),
+                () -> ClipSurgeryNative.cs_add_cuda(f, f.getPointer(8), f.getPointer(16), 1, f.getPointer(24), F32, 1, 4, o, null),
+                () -> ClipSurgeryNative.cs_convert_cuda(f, F32, 4, o, ClipSurgeryNative.CS_F16, null),
+                () -> ClipSurgeryNative.cs_patchify_cuda(f, 1, 1, 2, 2, 2, F32, o, null),
+                () -> ClipSurgeryNative.cs_gather_rows_cuda(f, 2, 8, ip, 1, o, null),
+                () -> ClipSurgeryNative.cs_attention_cuda(f, f, f, 64, F32, 1, 2, 64, 1, 0.125f, 1, o, null),
                 () -> ClipSurgeryNative.cs_embed_tokens_cuda(f, F32, 1, 1, 4, f, f, 1, o, null),
                 () -> ClipSurgeryNative.cs_class_token_copy_cuda(f, o, F32, 1, 1, 4, null),
                 () -> ClipSurgeryNative.cs_l2_normalize_cuda(f, F32, 1, 4, o, null),

@@ -14,6 +14,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.ShortPointer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -201,10 +202,10 @@ class KernelsCudaNativeTest {
         assertClose(want, got, "l2_normalize");
 
         want.put(x);
-        NativeCalls.check(ClipSurgeryNative.cs_residual_add_cpu(want, y, F32, rows, cols, bias, null), "cpu");
-        NativeCalls.check(ClipSurgeryNative.cs_residual_add_cuda(dx, dy, F32, rows, cols, db, null), "cuda");
+        NativeCalls.check(ClipSurgeryNative.cs_add_cpu(want, (FloatPointer) null, y, rows, bias, F32, rows, cols, want, null), "cpu");
+        NativeCalls.check(ClipSurgeryNative.cs_add_cuda(dx, (FloatPointer) null, dy, rows, db, F32, rows, cols, dx, null), "cuda");
         download(got, dx, 4L * rows * cols);
-        assertClose(want, got, "residual_add");
+        assertClose(want, got, "add (residual, in place)");
 
         int n = 1 + g * g;
         FloatPointer patches = random(rng, g * g * c, -1, 1), cls = random(rng, c, -1, 1), pos = random(rng, (1 + g0 * g0) * c, -1, 1);
@@ -220,5 +221,95 @@ class KernelsCudaNativeTest {
         NativeCalls.check(ClipSurgeryNative.cs_class_token_copy_cuda(de, dst, F32, 1, n, c, null), "cuda");
         download(eg, dst, 4L * n * c);
         for (int i = 0; i < n * c; i++) assertEquals(i < c ? ew.get(i) : 0f, eg.get(i), 0f, "class_token_copy " + i);
+    }
+
+    @Test
+    void addBroadcastAndBiasesEqualTwin() {
+        Random rng = new Random(26);
+        int rows = 3 * 77, cols = 64, bRows = 77; // three prompts plus the position embedding
+        FloatPointer a = random(rng, rows * cols, -2, 2), b = random(rng, bRows * cols, -2, 2);
+        FloatPointer ab = random(rng, cols, -1, 1), bb = random(rng, cols, -1, 1);
+        FloatPointer dab = new FloatPointer(upload(ab, 4L * cols)), dbb = new FloatPointer(upload(bb, 4L * cols));
+        Pointer da = upload(a, 4L * rows * cols), db = upload(b, 4L * bRows * cols);
+        FloatPointer want = new FloatPointer(rows * cols), got = new FloatPointer(rows * cols);
+        NativeCalls.check(ClipSurgeryNative.cs_add_cpu(a, ab, b, bRows, bb, F32, rows, cols, want, null), "cpu");
+        Pointer dout = device(4L * rows * cols, 0xFF);
+        NativeCalls.check(ClipSurgeryNative.cs_add_cuda(da, dab, db, bRows, dbb, F32, rows, cols, dout, null), "cuda");
+        download(got, dout, 4L * rows * cols);
+        assertClose(want, got, "add broadcast + biases");
+        // a bias alone, in place
+        NativeCalls.check(ClipSurgeryNative.cs_add_cpu(a, ab, null, 0, null, F32, rows, cols, want, null), "cpu");
+        NativeCalls.check(ClipSurgeryNative.cs_add_cuda(da, dab, null, 0, null, F32, rows, cols, da, null), "cuda");
+        download(got, da, 4L * rows * cols);
+        assertClose(want, got, "add bias only, in place");
+    }
+
+    @Test
+    void convertEqualsTwinBitForBit() {
+        Random rng = new Random(27);
+        int n = 4099;
+        FloatPointer x = new FloatPointer(n);
+        for (int i = 0; i < n; i++) x.put(i, (rng.nextFloat() * 2 - 1) * (float) Math.scalb(1.0, rng.nextInt(44) - 28));
+        Pointer dx = upload(x, 4L * n);
+        for (int type : new int[] {ClipSurgeryNative.CS_F16, ClipSurgeryNative.CS_BF16}) {
+            ShortPointer want = new ShortPointer(n), got = new ShortPointer(n);
+            NativeCalls.check(ClipSurgeryNative.cs_convert_cpu(x, F32, n, want, type, null), "cpu");
+            Pointer dout = device(2L * n, 0xFF);
+            NativeCalls.check(ClipSurgeryNative.cs_convert_cuda(dx, F32, n, dout, type, null), "cuda");
+            download(got, dout, 2L * n);
+            for (int i = 0; i < n; i++) assertEquals(want.get(i), got.get(i), "convert to type " + type + " element " + i);
+        }
+    }
+
+    @Test
+    void patchifyEqualsTwin() {
+        Random rng = new Random(28);
+        int b = 2, ch = 3, h = 64, w = 96, p = 16, total = b * ch * h * w;
+        FloatPointer pix = random(rng, total, -2, 2), want = new FloatPointer(total), got = new FloatPointer(total);
+        NativeCalls.check(ClipSurgeryNative.cs_patchify_cpu(pix, b, ch, h, w, p, F32, want, null), "cpu");
+        Pointer dout = device(4L * total, 0xFF);
+        NativeCalls.check(ClipSurgeryNative.cs_patchify_cuda(new FloatPointer(upload(pix, 4L * total)), b, ch, h, w, p, F32, dout, null), "cuda");
+        download(got, dout, 4L * total);
+        for (int i = 0; i < total; i++) assertEquals(want.get(i), got.get(i), "patchify element " + i);
+    }
+
+    @Test
+    void gatherRowsEqualsTwin() {
+        Random rng = new Random(29);
+        int tableRows = 100, rowBytes = 1024, rows = 77;
+        BytePointer table = new BytePointer((long) tableRows * rowBytes);
+        for (int i = 0; i < tableRows * rowBytes; i++) table.put(i, (byte) rng.nextInt(256));
+        IntPointer index = new IntPointer(rows);
+        for (int r = 0; r < rows; r++) index.put(r, rng.nextInt(tableRows + 10) - 5); // some out of range
+        BytePointer want = new BytePointer((long) rows * rowBytes), got = new BytePointer((long) rows * rowBytes);
+        NativeCalls.check(ClipSurgeryNative.cs_gather_rows_cpu(table, tableRows, rowBytes, index, rows, want, null), "cpu");
+        Pointer dout = device((long) rows * rowBytes, 0xFF);
+        NativeCalls.check(ClipSurgeryNative.cs_gather_rows_cuda(upload(table, (long) tableRows * rowBytes), tableRows, rowBytes,
+                new IntPointer(upload(index, 4L * rows)), rows, dout, null), "cuda");
+        download(got, dout, (long) rows * rowBytes);
+        byte[] a = new byte[rows * rowBytes], c = new byte[rows * rowBytes];
+        want.get(a);
+        got.get(c);
+        assertArrayEquals(a, c, "gather_rows");
+    }
+
+    @Test
+    void attentionEqualsTwin() {
+        Random rng = new Random(30);
+        // text encoder (77 tokens, 8 heads of 64, causal; the short-sequence kernel) and a long
+        // sequence with head dim 48 (the general kernel)
+        int[][] shapes = {{77, 512, 8, 1}, {1025, 96, 2, 0}, {1025, 96, 2, 1}};
+        for (int[] s : shapes) {
+            int n = s[0], c = s[1], heads = s[2], causal = s[3];
+            float scale = (float) (1 / Math.sqrt(c / heads));
+            FloatPointer qkv = random(rng, n * 3 * c, -1.5f, 1.5f), want = new FloatPointer((long) n * c), got = new FloatPointer((long) n * c);
+            NativeCalls.check(ClipSurgeryNative.cs_attention_cpu(qkv, qkv.getPointer(c), qkv.getPointer(2 * c), 3 * c, F32, 1, n, c,
+                    heads, scale, causal, want, null), "cpu");
+            Pointer dq = upload(qkv, 4L * n * 3 * c), dout = device(4L * n * c, 0xFF);
+            NativeCalls.check(ClipSurgeryNative.cs_attention_cuda(dq, dq.getPointer(4L * c), dq.getPointer(8L * c), 3 * c, F32, 1, n, c,
+                    heads, scale, causal, dout, null), "cuda");
+            download(got, dout, 4L * n * c);
+            assertClose(want, got, "attention n=" + n + " c=" + c + " heads=" + heads + " causal=" + causal);
+        }
     }
 }
