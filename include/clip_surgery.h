@@ -210,7 +210,9 @@ CS_API int cs_preprocess_cuda(const uint8_t *frame, int64_t height, int64_t widt
  * cs_add:              out[r,c] = a[r,c] + a_bias[c] + b[r mod b_rows, c] + b_bias[c], a and out
  *                      (rows, cols), b (b_rows, cols) broadcast over rows (rows a multiple of
  *                      b_rows); b, a_bias and b_bias may each be NULL (a residual add is
- *                      cs_add(x, NULL, y, rows, bias, ..., out = x); a bias alone is b = NULL)
+ *                      cs_add(x, NULL, y, rows, bias, ..., out = x); a bias alone is b = NULL,
+ *                      and then b_rows is not read); out may equal a, or b when b_rows == rows;
+ *                      no other overlap
  * cs_embed_tokens:     patches (batch, grid·grid, channels) → out (batch, 1 + grid·grid, channels):
  *                      out[b,0] = class_embedding + pos[0];
  *                      out[b,1+i] = patches[b,i] + P[i], P = the pos_grid × pos_grid part of
@@ -257,7 +259,8 @@ CS_API int cs_l2_normalize_cuda(const void *x, int dtype, int64_t rows, int64_t 
  * The rest of the engine's work around the GEMMs (text encoder, patch embedding, dtypes).
  *
  * cs_convert:     out[i] = x[i] converted between f32, f16 and bf16 (round to nearest even),
- *                 n elements; out must not overlap x unless the types have the same size.
+ *                 n elements; out may equal x when the types have the same size, and must
+ *                 not overlap it otherwise.
  * cs_patchify:    pixels (batch, channels, height, width) fp32 → out (batch·gh·gw, channels·p·p)
  *                 of `out_dtype`, gh = height / p, gw = width / p (p must divide both): row
  *                 (b, gy, gx) holds the patch's pixels in (channel, ky, kx) order, the order of a
@@ -265,14 +268,16 @@ CS_API int cs_l2_normalize_cuda(const void *x, int dtype, int64_t rows, int64_t 
  *                 convolution becomes one GEMM with that weight.
  * cs_gather_rows: out[r] = table[index[r]] for rows of row_bytes bytes (a multiple of 2; token
  *                 embedding, end-token pooling); an index outside [0, table_rows) gives a row of
- *                 zero bytes (the GPU cannot report it; callers check indices first).
+ *                 zero bytes (the GPU cannot report it; callers check indices first). out must
+ *                 not overlap table or index (nor pixels, for cs_patchify).
  * cs_attention:   single-path multi-head attention, per image b, head h (d = channels / heads)
  *                 and query i: out[b,i,h] = softmax(scale · q[b,i,h]·k[b,j,h]ᵀ over keys j)·v;
  *                 with `causal` query i sees keys 0..i only (the text encoder). q, k and v are
  *                 (batch, tokens, ·) with rows `row_stride` elements apart and head h at columns
  *                 h·d .. h·d+d-1 (row_stride = 3·channels for parts of a packed qkv, channels for
  *                 a plain tensor; q = k = v gives the v-v path alone); out (batch, tokens,
- *                 channels). fp32 softmax and accumulation. CUDA: head dim at most 128, and
+ *                 channels), not overlapping q, k or v (which may overlap each other); causal
+ *                 is 0 or 1. fp32 softmax and accumulation. CUDA: head dim at most 128, and
  *                 tokens at most 3072 (CS_ERR_UNSUPPORTED beyond); CPU: any.
  * ------------------------------------------------------------------------------------------- */
 CS_API int cs_convert_cpu(const void *x, int x_dtype, int64_t n, void *out, int out_dtype,

@@ -11,7 +11,8 @@
 # decoding), lib/ (runtime + test jars without LibTorch/OpenBLAS, which the CUDA path does not use,
 # plus junit-platform-console-standalone), fixtures/ (the few fixture files the GPU tests read).
 # target/classes and target/test-classes travel as carried paths (they hold the native library
-# built with nvcc for sm_90 and its JNI glue).
+# built with nvcc for sm_90 and its JNI glue), and target/native/bin (test-native: every kernel
+# against its CPU twin; bench-native: the kernel benchmark), which use that same library.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -55,7 +56,7 @@ prepare)
     for f in $fixture_files; do cp "$fixtures_src/$f" .device/fixtures/; done
     # 5. size: tracked tree + untracked-not-ignored + carried paths must stay under 64 MiB
     tracked=$(git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
-    carried=$(du -cb .device target/classes target/test-classes | tail -1 | cut -f1)
+    carried=$(du -cb .device target/classes target/test-classes target/native/bin | tail -1 | cut -f1)
     total=$((tracked + carried))
     printf 'payload: tree %.1f MiB + .device %.1f MiB + target/classes %.1f MiB + target/test-classes %.1f MiB = %.1f MiB (limit 64)\n' \
         "$(echo "$tracked / 1048576" | bc -l)" "$(du -sb .device | cut -f1 | awk '{print $1/1048576}')" \
@@ -72,7 +73,7 @@ prepare)
 
 Device tool call (one run: GPU tests, then the benchmark; results under \$OUT):
   command: bash tests/gpu/run-gpu-tests.sh run bench
-  carry:   [".device", "target/classes", "target/test-classes"]
+  carry:   [".device", "target/classes", "target/test-classes", "target/native/bin"]
   kind:    nvidia-h100-x1 (or nvidia-h200), timeout_s 600
 MSG
     ;;
@@ -83,9 +84,15 @@ run)
     for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
         [ -d "$d" ] && export LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
     done
-    { nvidia-smi; ls /usr/local/cuda/lib64 2>/dev/null | grep -E 'cublas|nvrtc|cudart' ; } > "$out/device.txt" 2>&1 || true
+    { nvidia-smi; ls /usr/local/cuda/lib64 2>/dev/null | grep -E 'cublas|cudart' ; } > "$out/device.txt" 2>&1 || true
     export CLIP_SURGERY_FIXTURES=$root/.device/fixtures
     status=0
+    # the kernels against their CPU twins (the native test program finds the device by itself)
+    native_lib=target/classes/org/clipsurgery/nativeapi/linux-x86_64
+    if [ -x target/native/bin/test-native ]; then
+        LD_LIBRARY_PATH=$native_lib:${LD_LIBRARY_PATH:-} target/native/bin/test-native > "$out/test-native.log" 2>&1 || status=$?
+        tail -5 "$out/test-native.log"
+    fi
     # every gpu-tagged test: the engine's tests and the kernels' (nativeapi) tests
     launcher .device/java.sh --include-tag gpu --scan-classpath target/test-classes --reports-dir "$out/junit" \
         > "$out/gpu-tests.log" 2>&1 || status=$?
@@ -99,6 +106,10 @@ run)
             -Dorg.bytedeco.javacpp.cachedir=/tmp/javacpp-cache -cp "$(classpath)" \
             org.clipsurgery.backend.cuda.CudaBenchmark --iterations 200 --out "$out/bench.md" > "$out/bench.log" 2>&1 || status=$((status ? status : 2))
         tail -30 "$out/bench.log"
+        if [ -x target/native/bin/bench-native ]; then
+            LD_LIBRARY_PATH=$native_lib:${LD_LIBRARY_PATH:-} target/native/bin/bench-native > "$out/bench-native.md" 2>&1 || true
+            tail -40 "$out/bench-native.md"
+        fi
     fi
     exit $status
     ;;

@@ -18,6 +18,7 @@ import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
 import org.clipsurgery.Precision;
 import org.clipsurgery.graph.Pipeline;
+import org.clipsurgery.text.PromptTemplates;
 import org.clipsurgery.Redundancy;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
@@ -54,8 +55,7 @@ abstract class AbstractCudaFixtureTest {
         Path dir = Fixtures.dir();
         Map<String, HostTensor> ref = Safetensors.read(dir.resolve("reference-vit.safetensors"));
         JsonObject json = JsonParser.parseString(Files.readString(dir.resolve("reference.json"))).getAsJsonObject();
-        List<String> texts = texts(json), templates = new ArrayList<>();
-        json.getAsJsonArray("templates").forEach(t -> templates.add(t.getAsString()));
+        List<String> texts = texts(json), templates = PromptTemplates.defaults(); // the official 85
         String k = "vit." + resolution + ".";
         int t = texts.size();
         try (WeightStore weights = WeightStore.load(dir.resolve("vit.pt"));
