@@ -70,6 +70,12 @@ typedef enum cs_map_layout {
     CS_LAYOUT_BHWT = 1  /* (batch, height, width, labels) */
 } cs_map_layout;
 
+/* Memory layout of an image-shaped tensor (batch, channels, height, width). */
+typedef enum cs_image_layout {
+    CS_NCHW = 0, /* (batch, channels, height, width): planes, as pixels arrive */
+    CS_NHWC = 1  /* (batch, height, width, channels): channels last, as GEMMs produce them */
+} cs_image_layout;
+
 /* Channel order of an interleaved 8-bit frame. */
 typedef enum cs_pixel_order {
     CS_RGB = 0,
@@ -261,15 +267,10 @@ CS_API int cs_l2_normalize_cuda(const void *x, int dtype, int64_t rows, int64_t 
  * cs_convert:     out[i] = x[i] converted between f32, f16 and bf16 (round to nearest even),
  *                 n elements; out may equal x when the types have the same size, and must
  *                 not overlap it otherwise.
- * cs_patchify:    pixels (batch, channels, height, width) fp32 → out (batch·gh·gw, channels·p·p)
- *                 of `out_dtype`, gh = height / p, gw = width / p (p must divide both): row
- *                 (b, gy, gx) holds the patch's pixels in (channel, ky, kx) order, the order of a
- *                 convolution weight (out, channels, p, p) flattened, so a stride = kernel
- *                 convolution becomes one GEMM with that weight.
  * cs_gather_rows: out[r] = table[index[r]] for rows of row_bytes bytes (a multiple of 2; token
  *                 embedding, end-token pooling); an index outside [0, table_rows) gives a row of
  *                 zero bytes (the GPU cannot report it; callers check indices first). out must
- *                 not overlap table or index (nor pixels, for cs_patchify).
+ *                 not overlap table or index.
  * cs_attention:   single-path multi-head attention, per image b, head h (d = channels / heads)
  *                 and query i: out[b,i,h] = softmax(scale · q[b,i,h]·k[b,j,h]ᵀ over keys j)·v;
  *                 with `causal` query i sees keys 0..i only (the text encoder). q, k and v are
@@ -284,12 +285,6 @@ CS_API int cs_convert_cpu(const void *x, int x_dtype, int64_t n, void *out, int 
                           cs_stream stream);
 CS_API int cs_convert_cuda(const void *x, int x_dtype, int64_t n, void *out, int out_dtype,
                            cs_stream stream);
-CS_API int cs_patchify_cpu(const float *pixels, int64_t batch, int64_t channels, int64_t height,
-                           int64_t width, int64_t patch, int out_dtype, void *out,
-                           cs_stream stream);
-CS_API int cs_patchify_cuda(const float *pixels, int64_t batch, int64_t channels, int64_t height,
-                            int64_t width, int64_t patch, int out_dtype, void *out,
-                            cs_stream stream);
 CS_API int cs_gather_rows_cpu(const void *table, int64_t table_rows, int64_t row_bytes,
                               const int32_t *index, int64_t rows, void *out, cs_stream stream);
 CS_API int cs_gather_rows_cuda(const void *table, int64_t table_rows, int64_t row_bytes,
@@ -301,6 +296,50 @@ CS_API int cs_attention_cuda(const void *q, const void *k, const void *v, int64_
                              int dtype, int64_t batch, int64_t tokens, int64_t channels,
                              int64_t heads, float scale, int causal, void *out,
                              cs_stream stream);
+
+/* ---------------------------------------------------------------------------------------------
+ * Convolutions as GEMMs, and the rest of the ModifiedResNet image encoder, on channels-last
+ * activations. Tensors of `dtype` (f32, f16, bf16); parameter vectors fp32; arithmetic fp32.
+ *
+ * cs_im2col:     x (batch, channels, height, width) in `layout` (cs_image_layout) of x_dtype →
+ *                out (batch·oh·ow, channels·kernel·kernel) of out_dtype, oh = (height + 2·padding
+ *                − kernel) / stride + 1 and ow likewise (integer division, as torch): row
+ *                (b, oy, ox) holds the window at (oy·stride − padding, ox·stride − padding) with
+ *                columns in (channel, ky, kx) order — a convolution weight (out, channels, kernel,
+ *                kernel) flattened — and zeros where the window reaches into the padding. The
+ *                convolution is then one GEMM with that weight, its result (batch, oh, ow, out)
+ *                channels-last; with stride = kernel and padding 0 this is a ViT's patch
+ *                embedding. out must not overlap x.
+ * cs_batch_norm: x (rows, channels) → out[r,c] = (x[r,c] − mean[c]) / sqrt(var[c] + eps) ·
+ *                weight[c] + bias[c] (inference batch norm on channels-last activations, rows =
+ *                batch·height·width). out may equal x.
+ * cs_relu:       out[i] = max(x[i], 0), n elements. out may equal x.
+ * cs_avg_pool:   x (batch, height, width, channels) → out (batch, height / kernel_h, width /
+ *                kernel_w, channels): the mean of each kernel_h × kernel_w window, stride = kernel,
+ *                no padding, rows and columns past the last whole window dropped (torch's
+ *                AvgPool2d(k) for kernel_h = kernel_w = k; with kernel_h = height and kernel_w =
+ *                width, the mean over all positions). out must not overlap x.
+ * ------------------------------------------------------------------------------------------- */
+CS_API int cs_im2col_cpu(const void *x, int x_dtype, int layout, int64_t batch, int64_t channels,
+                         int64_t height, int64_t width, int64_t kernel, int64_t stride,
+                         int64_t padding, int out_dtype, void *out, cs_stream stream);
+CS_API int cs_im2col_cuda(const void *x, int x_dtype, int layout, int64_t batch, int64_t channels,
+                          int64_t height, int64_t width, int64_t kernel, int64_t stride,
+                          int64_t padding, int out_dtype, void *out, cs_stream stream);
+CS_API int cs_batch_norm_cpu(const void *x, int dtype, int64_t rows, int64_t channels,
+                             const float *weight, const float *bias, const float *mean,
+                             const float *var, float eps, void *out, cs_stream stream);
+CS_API int cs_batch_norm_cuda(const void *x, int dtype, int64_t rows, int64_t channels,
+                              const float *weight, const float *bias, const float *mean,
+                              const float *var, float eps, void *out, cs_stream stream);
+CS_API int cs_relu_cpu(const void *x, int dtype, int64_t n, void *out, cs_stream stream);
+CS_API int cs_relu_cuda(const void *x, int dtype, int64_t n, void *out, cs_stream stream);
+CS_API int cs_avg_pool_cpu(const void *x, int dtype, int64_t batch, int64_t height, int64_t width,
+                           int64_t channels, int64_t kernel_h, int64_t kernel_w, void *out,
+                           cs_stream stream);
+CS_API int cs_avg_pool_cuda(const void *x, int dtype, int64_t batch, int64_t height,
+                            int64_t width, int64_t channels, int64_t kernel_h, int64_t kernel_w,
+                            void *out, cs_stream stream);
 
 #ifdef __cplusplus
 }
