@@ -19,7 +19,7 @@ root=$(pwd)
 mode=${1:-prepare}
 console_version=1.14.1   # JUnit Platform of junit-jupiter 5.14.1 (pom.xml)
 fixtures_src=${CLIP_SURGERY_FIXTURES:-$root/../shared/fixtures}
-fixture_files="vit.pt image.png reference.json reference-vit.safetensors"
+fixture_files="vit.pt image.png reference.json reference-vit.safetensors"  # not rn.pt and its reference: 15 MB more than the payload holds
 limit=$((64 * 1024 * 1024))
 
 classpath() {  # the console launcher jar is on the class path already (-jar)

@@ -141,9 +141,9 @@ public final class ClipSurgery implements AutoCloseable {
     }
 
     /**
-     * The CUDA engine (ViT models), device 0, op by op; its lock serialises concurrent calls. Throws
+     * The CUDA engine, device 0, op by op; its lock serialises concurrent calls. Throws
      * org.clipsurgery.backend.cuda.CudaException (no device, old driver, missing CUDA libraries,
-     * out of memory) or UnsupportedOperationException (ResNet).
+     * out of memory).
      */
     private static Pipeline<?> cudaPipeline(WeightStore weights, Options options) {
         return CudaEngine.open(weights, options.precision == null ? Precision.FP16 : options.precision, 0).pipeline();

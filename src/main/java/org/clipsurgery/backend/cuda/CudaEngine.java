@@ -74,7 +74,6 @@ public final class CudaEngine implements AutoCloseable {
      *
      * @throws CudaException with kind NO_DEVICE, OLD_DRIVER, MISSING_LIBRARIES, NOT_BUILT or
      *     OUT_OF_MEMORY when the GPU cannot be used
-     * @throws UnsupportedOperationException for a ResNet model (ViT only on CUDA so far)
      */
     public static CudaEngine open(WeightStore weights, Precision precision, int device) {
         check(weights, precision);
@@ -95,7 +94,6 @@ public final class CudaEngine implements AutoCloseable {
     private static void check(WeightStore weights, Precision precision) {
         Objects.requireNonNull(weights, "weights");
         Objects.requireNonNull(precision, "precision");
-        if (!weights.config().isVit()) throw new UnsupportedOperationException(CudaOps.RESNET);
     }
 
     public ModelConfig config() {
@@ -233,7 +231,10 @@ public final class CudaEngine implements AutoCloseable {
             return this;
         }
 
-        /** Final ViT blocks with the dual path (default min(6, layers); 0 = the plain model). */
+        /**
+         * ViT: the final blocks with the dual path (default min(6, layers)); ResNet: 1 (the default)
+         * for the surgery attention pool; 0 = the plain model.
+         */
         public Request surgeryDepth(int k) {
             surgeryDepth = k;
             return this;
@@ -333,10 +334,12 @@ public final class CudaEngine implements AutoCloseable {
 
         private Runner(Request q) {
             ModelConfig c = config();
-            int layers = c.visionLayers()[0];
+            // ResNet: one attention pool, surgery on or off; ViT: the last `depth` blocks
+            int layers = c.isVit() ? c.visionLayers()[0] : 1;
             if (q.batch < 1) throw new IllegalArgumentException("batch " + q.batch);
-            if (q.resolution < c.visionPatchSize() || q.resolution % c.visionPatchSize() != 0 || q.resolution > 4096) {
-                throw new IllegalArgumentException("resolution " + q.resolution + " must be a multiple of " + c.visionPatchSize());
+            if (q.resolution < c.gridStride() || q.resolution % c.gridStride() != 0 || q.resolution > 4096) {
+                throw new IllegalArgumentException("resolution " + q.resolution + " must be a multiple of " + c.gridStride()
+                        + " (the " + (c.isVit() ? "patch size" : "ResNet's stride") + "), at most 4096");
             }
             depth = q.surgeryDepth < 0 ? Math.min(6, layers) : q.surgeryDepth;
             if (depth > layers) throw new IllegalArgumentException("surgery depth " + depth + " of a model with " + layers + " layers");
@@ -348,7 +351,7 @@ public final class CudaEngine implements AutoCloseable {
                 throw new IllegalArgumentException("frame size " + q.frameHeight + "×" + q.frameWidth);
             }
             this.q = q;
-            grid = q.resolution / c.visionPatchSize();
+            grid = q.resolution / c.gridStride();
             tokens = 1 + grid * grid;
             labels = q.labels.count;
             if (q.mapLabels != null) for (int l : q.mapLabels) {

@@ -36,14 +36,13 @@ import org.clipsurgery.weights.HostTensor;
  * {@link #synchronize()}. A linear layer's bias is added by its consumer where a kernel can fuse
  * it (residual add, bias+QuickGELU), otherwise in place before use (see {@link DeviceTensor}).
  *
- * <p>The ResNet image encoder is not implemented on CUDA yet: its ops (general convolution, batch
- * norm, ReLU, pooling, mean token) throw {@link UnsupportedOperationException}.
+ * <p>Convolutions are im2col + one GEMM (a 1×1 convolution of channels-last input is the GEMM
+ * alone); their outputs, and the ResNet encoder's batch norms, ReLUs and poolings after them, are
+ * channels-last (see {@link DeviceTensor}).
  *
  * <p>Not thread-safe: one CudaOps per stream, used by one thread at a time (or under a lock).
  */
 public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
-    static final String RESNET = "ResNet on CUDA not yet: general convolution, batch norm, ReLU and pooling "
-            + "have no CUDA implementation in this build (ViT models only); use Device.CPU for ResNet models";
     private static final long ARENA_CHUNK = 256L << 20;
 
     private final Gpu gpu;
@@ -141,6 +140,11 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
             n *= s;
         }
         return new DeviceTensor(arena.allocate(n * t.size()), shape, t);
+    }
+
+    /** A fresh intermediate shaped and laid out like x, of type t. */
+    private DeviceTensor allocLike(DeviceTensor x, DType t) {
+        return new DeviceTensor(arena.allocate(x.numel() * t.size()), x.shape(), t, x.channelsLast);
     }
 
     /** Host data → device at dst in type t (synchronous with respect to {@code data}). */
@@ -251,6 +255,19 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         long n = x.numel();
         if (n > Integer.MAX_VALUE) throw new IllegalArgumentException("tensor too large for a Java array: " + x);
         float[] out = new float[(int) n];
+        readInto(x, out);
+        if (!x.channelsLast) return out;
+        // (B, H, W, C) in memory → the (B, C, H, W) the shape promises
+        long b = x.dim(0), c = x.dim(1), hw = x.dim(2) * x.dim(3);
+        float[] planes = new float[out.length];
+        for (long i = 0; i < b; i++) for (long p = 0; p < hw; p++) for (long ch = 0; ch < c; ch++) {
+            planes[(int) ((i * c + ch) * hw + p)] = out[(int) ((i * hw + p) * c + ch)];
+        }
+        return planes;
+    }
+
+    private void readInto(DeviceTensor x, float[] out) {
+        long n = out.length;
         switch (x.dtype()) {
             case F32 -> {
                 try (FloatPointer h = new FloatPointer(n)) {
@@ -272,7 +289,6 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
                 }
             }
         }
-        return out;
     }
 
     private void download(Pointer host, DeviceTensor x) {
@@ -344,7 +360,7 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         materialize(x);
         if (x.dtype() == t) return x;
         requireFloat(x, "conversion");
-        DeviceTensor out = alloc(t, x.shape());
+        DeviceTensor out = allocLike(x, t);
         k.convert(x.address(), csType(x.dtype()), x.numel(), out.address(), csType(t));
         return out;
     }
@@ -451,6 +467,16 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
     public DeviceTensor add(DeviceTensor a, DeviceTensor b) {
         requireFloat(a, "add");
         long[] sa = a.shape(), sb = b.shape();
+        if (a.channelsLast || b.channelsLast) {
+            // two channels-last feature maps (the ResNet's residual): element by element
+            if (!a.channelsLast || !b.channelsLast || !Arrays.equals(sa, sb)) {
+                throw new IllegalArgumentException("add: channels-last " + a + " and " + b + " must match");
+            }
+            DeviceTensor bb = as(b, a.dtype()), out = allocLike(a, a.dtype());
+            k.add(a.address(), address(a.pendingBias), bb.address(), bb.rows(), 0, csType(a.dtype()), a.rows(), a.cols(),
+                    out.address());
+            return out;
+        }
         boolean suffix = sb.length >= 1 && sb.length <= sa.length;
         for (int i = 1; suffix && i <= sb.length; i++) suffix = sb[sb.length - i] == sa[sa.length - i];
         if (!suffix) throw new IllegalArgumentException("add: " + Arrays.toString(sb) + " does not broadcast to " + Arrays.toString(sa));
@@ -465,46 +491,89 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
 
     @Override
     public DeviceTensor conv2d(DeviceTensor x, DeviceTensor w, int stride, int padding) {
-        if (x.rank() != 4 || w.rank() != 4 || w.dim(1) != x.dim(1)) {
-            throw new IllegalArgumentException("conv2d: input " + Arrays.toString(x.shape()) + ", weight " + Arrays.toString(w.shape()));
+        if (x.rank() != 4 || w.rank() != 4 || w.dim(1) != x.dim(1) || w.dim(2) != w.dim(3) || stride < 1 || padding < 0) {
+            throw new IllegalArgumentException("conv2d: input " + Arrays.toString(x.shape()) + ", weight " + Arrays.toString(w.shape())
+                    + ", stride " + stride + ", padding " + padding + " (square kernels only)");
         }
-        long p = w.dim(2), side = x.dim(2);
-        boolean patch = padding == 0 && stride == p && w.dim(3) == p && x.dim(3) == side && side % p == 0;
-        if (!patch) throw new UnsupportedOperationException(RESNET);
-        // Stride = kernel: the convolution is a GEMM of non-overlapping patches with the weight.
-        DeviceTensor pix = as(x, DType.F32);
-        long batch = x.dim(0), ch = x.dim(1), g = side / p, cols = ch * p * p, cout = w.dim(0);
-        DeviceTensor patches = alloc(w.dtype(), batch * g * g, cols);
-        k.patchify(pix.address(), batch, ch, side, side, p, csType(w.dtype()), patches.address());
-        DeviceTensor tokens = alloc(w.dtype(), batch * g * g, cout);
-        gemm(patches, w.view(cout, cols), true, tokens, batch * g * g, cout, cols);
-        return new DeviceTensor(tokens.address(), new long[] {batch, cout, g, g}, w.dtype(), true);
+        requireFloat(w, "conv2d");
+        materialize(x);
+        long b = x.dim(0), cin = x.dim(1), h = x.dim(2), wd = x.dim(3), kk = w.dim(2), cout = w.dim(0);
+        long oh = (h + 2L * padding - kk) / stride + 1, ow = (wd + 2L * padding - kk) / stride + 1;
+        if (h + 2L * padding < kk || wd + 2L * padding < kk) {
+            throw new IllegalArgumentException("conv2d: a " + kk + "×" + kk + " kernel does not fit " + h + "×" + wd + " with padding " + padding);
+        }
+        long rows = b * oh * ow, cols = cin * kk * kk;
+        DeviceTensor out = alloc(w.dtype(), rows, cout);
+        if (x.channelsLast && kk == 1 && stride == 1 && padding == 0) {
+            // channels-last input is already the (B·H·W, C) matrix a 1×1 convolution multiplies
+            DeviceTensor in = as(x, w.dtype());
+            gemm(new DeviceTensor(in.address(), new long[] {rows, cin}, in.dtype()), w.view(cout, cols), true, out, rows, cout, cols);
+        } else {
+            DeviceTensor patches = alloc(w.dtype(), rows, cols);
+            k.im2col(x.address(), csType(x.dtype()), x.channelsLast ? ClipSurgeryNative.CS_NHWC : ClipSurgeryNative.CS_NCHW, b, cin, h,
+                    wd, kk, stride, padding, csType(w.dtype()), patches.address());
+            gemm(patches, w.view(cout, cols), true, out, rows, cout, cols);
+        }
+        return new DeviceTensor(out.address(), new long[] {b, cout, oh, ow}, w.dtype(), true);
+    }
+
+    /** x must be a channels-last (B, C, H, W): the output of a convolution or of an op on one. */
+    private static void requireChannelsLast(DeviceTensor x, String what) {
+        if (!x.channelsLast) {
+            throw new IllegalArgumentException(what + " takes a convolution's (channels-last) output, not " + x);
+        }
     }
 
     @Override
     public DeviceTensor batchNorm(DeviceTensor x, DeviceTensor weight, DeviceTensor bias, DeviceTensor mean, DeviceTensor var) {
-        throw new UnsupportedOperationException(RESNET);
+        requireChannelsLast(x, "batchNorm");
+        materialize(x);
+        long c = x.cols();
+        DeviceTensor w = vector(weight, c, "batch norm weight"), b = vector(bias, c, "batch norm bias"),
+                m = vector(mean, c, "batch norm mean"), v = vector(var, c, "batch norm variance");
+        DeviceTensor out = allocLike(x, x.dtype());
+        k.batchNorm(x.address(), csType(x.dtype()), x.rows(), c, w.address(), b.address(), m.address(), v.address(), 1e-5f,
+                out.address());
+        return out;
     }
 
     @Override
     public DeviceTensor relu(DeviceTensor x) {
-        throw new UnsupportedOperationException(RESNET);
+        materialize(x);
+        requireFloat(x, "relu");
+        DeviceTensor out = allocLike(x, x.dtype());
+        k.relu(x.address(), csType(x.dtype()), x.numel(), out.address());
+        return out;
     }
 
     @Override
-    public DeviceTensor avgPool(DeviceTensor x, int k) {
-        throw new UnsupportedOperationException(RESNET);
+    public DeviceTensor avgPool(DeviceTensor x, int kernel) {
+        requireChannelsLast(x, "avgPool");
+        materialize(x);
+        long b = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+        if (kernel < 1 || kernel > h || kernel > w) throw new IllegalArgumentException("avgPool: kernel " + kernel + " for " + x);
+        DeviceTensor out = new DeviceTensor(arena.allocate(b * c * (h / kernel) * (w / kernel) * x.dtype().size()),
+                new long[] {b, c, h / kernel, w / kernel}, x.dtype(), true);
+        k.avgPool(x.address(), csType(x.dtype()), b, h, w, c, kernel, kernel, out.address());
+        return out;
     }
 
     @Override
     public DeviceTensor meanToken(DeviceTensor x) {
-        throw new UnsupportedOperationException(RESNET);
+        materialize(x);
+        requireFloat(x, "meanToken");
+        if (x.rank() != 3) throw new IllegalArgumentException("meanToken needs (B, N, C), got " + x);
+        long b = x.dim(0), n = x.dim(1), c = x.dim(2);
+        DeviceTensor out = alloc(x.dtype(), b, 1, c);
+        // (B, N, C) is a channels-last (B, C, N, 1) image: the mean over all positions
+        k.avgPool(x.address(), csType(x.dtype()), b, n, 1, c, n, 1, out.address());
+        return out;
     }
 
     @Override
     public DeviceTensor gridToTokens(DeviceTensor x) {
         if (x.rank() != 4) throw new IllegalArgumentException("gridToTokens needs (B, C, H, W), got " + Arrays.toString(x.shape()));
-        if (!x.tokenMajorGrid) throw new UnsupportedOperationException(RESNET);
+        if (!x.channelsLast) throw new IllegalArgumentException("gridToTokens takes a convolution's output, not " + x);
         return new DeviceTensor(x.address(), new long[] {x.dim(0), x.dim(2) * x.dim(3), x.dim(1)}, x.dtype());
     }
 

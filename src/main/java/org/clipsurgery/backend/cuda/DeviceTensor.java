@@ -14,8 +14,10 @@ import org.clipsurgery.weights.DType;
  *   <li>a pending bias: the result of a linear layer whose fp32 bias has not been added yet
  *       (the consumer adds it in its own kernel — residual add, bias+QuickGELU — or, when it
  *       cannot, the tensor is completed in place first);</li>
- *   <li>a token-major grid: a (B, C, g, g) convolution output stored as (B, g·g, C), so
- *       {@code gridToTokens} is free.</li>
+ *   <li>channels-last memory: an image-shaped (B, C, H, W) tensor — a convolution's output, and
+ *       what the ResNet encoder computes from it — stored as (B, H, W, C), the layout a GEMM
+ *       produces, so that {@code gridToTokens} is free. {@link #rows()} and {@link #cols()}
+ *       then see it as (B·H·W, C).</li>
  * </ul>
  */
 public final class DeviceTensor {
@@ -23,16 +25,17 @@ public final class DeviceTensor {
     private final long[] shape;
     private final DType dtype;
     DeviceTensor pendingBias;
-    final boolean tokenMajorGrid;
+    final boolean channelsLast;
 
-    DeviceTensor(long address, long[] shape, DType dtype, boolean tokenMajorGrid) {
+    DeviceTensor(long address, long[] shape, DType dtype, boolean channelsLast) {
         if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16 && dtype != DType.I32) {
             throw new IllegalArgumentException("device tensors are F32, F16, BF16 or I32, not " + dtype);
         }
         this.address = address;
         this.shape = shape.clone();
         this.dtype = dtype;
-        this.tokenMajorGrid = tokenMajorGrid;
+        if (channelsLast && shape.length != 4) throw new IllegalArgumentException("channels-last tensors are (B, C, H, W)");
+        this.channelsLast = channelsLast;
     }
 
     DeviceTensor(long address, long[] shape, DType dtype) {
@@ -70,16 +73,17 @@ public final class DeviceTensor {
         return numel() * dtype.size();
     }
 
-    /** Rows when seen as a matrix (all dimensions but the last). */
+    /** Rows when seen as a matrix in memory: all dimensions but the innermost. */
     long rows() {
-        return numel() / shape[shape.length - 1];
+        return numel() / cols();
     }
 
+    /** The innermost dimension in memory: the last one, or C for a channels-last (B, C, H, W). */
     long cols() {
-        return shape[shape.length - 1];
+        return channelsLast ? shape[1] : shape[shape.length - 1];
     }
 
-    /** A view of the same memory with another shape (same element count). */
+    /** A dense view of the same memory (in its memory order) with another shape, same element count. */
     DeviceTensor view(long... newShape) {
         long n = 1;
         for (long s : newShape) n *= s;
@@ -93,7 +97,7 @@ public final class DeviceTensor {
 
     @Override
     public String toString() {
-        return "DeviceTensor" + Arrays.toString(shape) + " " + dtype + " @0x" + Long.toHexString(address)
-                + (pendingBias != null ? " (+bias pending)" : "");
+        return "DeviceTensor" + Arrays.toString(shape) + " " + dtype + (channelsLast ? " channels-last" : "") + " @0x"
+                + Long.toHexString(address) + (pendingBias != null ? " (+bias pending)" : "");
     }
 }

@@ -121,10 +121,27 @@ final class Kernels {
                 : cs_convert_cuda(p(x), xType, n, p(out), outType, s));
     }
 
-    void patchify(long pixels, long batch, long channels, long height, long width, long patch, int outType, long out) {
-        gpu.kernel("cs_patchify", (host, s) -> host
-                ? cs_patchify_cpu(f(pixels), batch, channels, height, width, patch, outType, p(out), s)
-                : cs_patchify_cuda(f(pixels), batch, channels, height, width, patch, outType, p(out), s));
+    void im2col(long x, int xType, int layout, long batch, long channels, long height, long width, long kernel, long stride,
+            long padding, int outType, long out) {
+        gpu.kernel("cs_im2col", (host, s) -> host
+                ? cs_im2col_cpu(p(x), xType, layout, batch, channels, height, width, kernel, stride, padding, outType, p(out), s)
+                : cs_im2col_cuda(p(x), xType, layout, batch, channels, height, width, kernel, stride, padding, outType, p(out), s));
+    }
+
+    void batchNorm(long x, int type, long rows, long channels, long weight, long bias, long mean, long var, float eps, long out) {
+        gpu.kernel("cs_batch_norm", (host, s) -> host
+                ? cs_batch_norm_cpu(p(x), type, rows, channels, f(weight), f(bias), f(mean), f(var), eps, p(out), s)
+                : cs_batch_norm_cuda(p(x), type, rows, channels, f(weight), f(bias), f(mean), f(var), eps, p(out), s));
+    }
+
+    void relu(long x, int type, long n, long out) {
+        gpu.kernel("cs_relu", (host, s) -> host ? cs_relu_cpu(p(x), type, n, p(out), s) : cs_relu_cuda(p(x), type, n, p(out), s));
+    }
+
+    void avgPool(long x, int type, long batch, long height, long width, long channels, long kernelH, long kernelW, long out) {
+        gpu.kernel("cs_avg_pool", (host, s) -> host
+                ? cs_avg_pool_cpu(p(x), type, batch, height, width, channels, kernelH, kernelW, p(out), s)
+                : cs_avg_pool_cuda(p(x), type, batch, height, width, channels, kernelH, kernelW, p(out), s));
     }
 
     void gatherRows(long table, long tableRows, long rowBytes, long index, long rows, long out) {

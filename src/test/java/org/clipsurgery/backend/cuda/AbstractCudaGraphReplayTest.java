@@ -134,10 +134,15 @@ abstract class AbstractCudaGraphReplayTest {
             assertThrows(IllegalArgumentException.class, () -> r.run(new float[10]));
             assertThrows(IllegalArgumentException.class, () -> engine.labels(new float[5], 2, null));
         }
+        // ResNet: the stride is 32, not a patch size
         try (WeightStore rn = WeightStore.of(RandomWeights.generate(
-                new ModelConfig(64, 64, new int[] {1, 1, 1, 1}, 32, 0, 77, 49408, 64, 1, 1), 1))) {
-            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> CudaEngine.open(rn, precision, newGpu()));
-            assertTrue(e.getMessage().contains("ResNet"), e.getMessage());
+                new ModelConfig(64, 64, new int[] {1, 1, 1, 1}, 32, 0, 77, 49408, 64, 1, 1), 1));
+                CudaEngine engine = CudaEngine.open(rn, precision, newGpu())) {
+            CudaEngine.Labels labels = engine.labels(new float[64 * 2], 2, null);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> engine.runner(new CudaEngine.Request(labels, 48)));
+            assertTrue(e.getMessage().contains("32"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> engine.runner(new CudaEngine.Request(labels, 64).surgeryDepth(2)));
         }
     }
 }
