@@ -117,24 +117,6 @@ __global__ void convert_kernel(const In *x, Out *out, int64_t n) {
 }
 
 // pixels: (B, C, H, W) fp32 → out: (B·gh·gw, C·p·p), row (b, gy, gx), column (c, ky, kx).
-// A row per blockIdx.y step; neighbouring threads read neighbouring kx (runs of p floats).
-template <typename T>
-__global__ void patchify_kernel(const float *__restrict__ pixels, T *__restrict__ out,
-                                int64_t rows, int channels, int height, int width, int p, int gh,
-                                int gw) {
-    const int cols = channels * p * p;
-    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
-        const int gx = (int)(r % gw), gy = (int)(r / gw % gh);
-        const int64_t b = r / ((int64_t)gw * gh);
-        const float *src = pixels + (b * channels * height + (int64_t)gy * p) * width + (int64_t)gx * p;
-        T *dst = out + r * cols;
-        for (int col = blockIdx.x * blockDim.x + threadIdx.x; col < cols; col += gridDim.x * blockDim.x) {
-            const int kx = col % p, ky = col / p % p, c = col / (p * p);
-            dst[col] = cs::from_float<T>(src[((int64_t)c * height + ky) * width + kx]);
-        }
-    }
-}
-
 // out[r] = table[index[r]] in units U (2, 4, 8 or 16 bytes: the widest the pointers and row
 // size allow), a zero row for an index outside [0, table_rows).
 template <typename U>
@@ -267,22 +249,6 @@ int cs_convert_cuda(const void *x, int x_dtype, int64_t n, void *out, int out_dt
         });
     });
     return cs::check_launch("convert_cuda");
-}
-
-int cs_patchify_cuda(const float *pixels, int64_t batch, int64_t channels, int64_t height,
-                     int64_t width, int64_t patch, int out_dtype, void *out, cs_stream stream) {
-    cs::clear_error();
-    if (int rc = cs::check_patchify_args(pixels, batch, channels, height, width, patch, out_dtype, out))
-        return rc;
-    const int64_t gh = height / patch, gw = width / patch, rows = batch * gh * gw;
-    const RowLaunch l = row_launch(rows, channels * patch * patch);
-    dispatch(out_dtype, [&](auto t) {
-        using T = decltype(t);
-        patchify_kernel<T><<<l.grid, l.threads, 0, stream>>>(
-            pixels, static_cast<T *>(out), rows, (int)channels, (int)height, (int)width,
-            (int)patch, (int)gh, (int)gw);
-    });
-    return cs::check_launch("patchify_cuda");
 }
 
 int cs_gather_rows_cuda(const void *table, int64_t table_rows, int64_t row_bytes,

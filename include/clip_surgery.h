@@ -304,7 +304,8 @@ CS_API int cs_attention_cuda(const void *q, const void *k, const void *v, int64_
  * cs_im2col:     x (batch, channels, height, width) in `layout` (cs_image_layout) of x_dtype →
  *                out (batch·oh·ow, channels·kernel·kernel) of out_dtype, oh = (height + 2·padding
  *                − kernel) / stride + 1 and ow likewise (integer division, as torch): row
- *                (b, oy, ox) holds the window at (oy·stride − padding, ox·stride − padding) with
+ *                (b, oy, ox) holds the window at (oy·stride − padding, ox·stride − padding)
+ *                (padding < kernel) with
  *                columns in (channel, ky, kx) order — a convolution weight (out, channels, kernel,
  *                kernel) flattened — and zeros where the window reaches into the padding. The
  *                convolution is then one GEMM with that weight, its result (batch, oh, ow, out)
@@ -313,7 +314,8 @@ CS_API int cs_attention_cuda(const void *q, const void *k, const void *v, int64_
  * cs_batch_norm: x (rows, channels) → out[r,c] = (x[r,c] − mean[c]) / sqrt(var[c] + eps) ·
  *                weight[c] + bias[c] (inference batch norm on channels-last activations, rows =
  *                batch·height·width). out may equal x.
- * cs_relu:       out[i] = max(x[i], 0), n elements. out may equal x.
+ * cs_relu:       out[i] = max(x[i], 0), n elements (NaN and −0 pass through, as in torch). out
+ *                may equal x.
  * cs_avg_pool:   x (batch, height, width, channels) → out (batch, height / kernel_h, width /
  *                kernel_w, channels): the mean of each kernel_h × kernel_w window, stride = kernel,
  *                no padding, rows and columns past the last whole window dropped (torch's

@@ -74,9 +74,23 @@ int cs_convert_cuda(const void *, int, int64_t, void *, int, cs_stream) {
     CS_NO_CUDA(cs_convert_cuda);
 }
 
-int cs_patchify_cuda(const float *, int64_t, int64_t, int64_t, int64_t, int64_t, int, void *,
-                     cs_stream) {
-    CS_NO_CUDA(cs_patchify_cuda);
+int cs_im2col_cuda(const void *, int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                   int64_t, int, void *, cs_stream) {
+    CS_NO_CUDA(cs_im2col_cuda);
+}
+
+int cs_batch_norm_cuda(const void *, int, int64_t, int64_t, const float *, const float *,
+                       const float *, const float *, float, void *, cs_stream) {
+    CS_NO_CUDA(cs_batch_norm_cuda);
+}
+
+int cs_relu_cuda(const void *, int, int64_t, void *, cs_stream) {
+    CS_NO_CUDA(cs_relu_cuda);
+}
+
+int cs_avg_pool_cuda(const void *, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                     void *, cs_stream) {
+    CS_NO_CUDA(cs_avg_pool_cuda);
 }
 
 int cs_gather_rows_cuda(const void *, int64_t, int64_t, const int32_t *, int64_t, void *,

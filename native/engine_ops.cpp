@@ -1,6 +1,6 @@
 // CPU twins of the engine helpers (cuda/engine_ops.cu): layer norm, bias + QuickGELU, add with
 // broadcast and biases, class token + position embedding, class-token copy, L2 normalisation,
-// dtype conversion, patch extraction and row gather.
+// dtype conversion and row gather.
 #include "common.h"
 
 #include <cmath>
@@ -73,26 +73,6 @@ int cs::check_convert_args(const void *x, int x_dtype, int64_t n, const void *ou
     // would read elements another thread has already overwritten.
     CS_CHECK_ARG((out == x && xs == os) || !cs::ranges_overlap(x, n * xs, out, n * os),
                  "convert: out must not overlap x (out == x is allowed for types of the same size)");
-    return CS_OK;
-}
-
-int cs::check_patchify_args(const float *pixels, int64_t batch, int64_t channels, int64_t height,
-                            int64_t width, int64_t patch, int out_dtype, const void *out) {
-    CS_CHECK_ARG(pixels && out, "patchify: pixels and out must not be NULL");
-    CS_CHECK_ARG(cs::is_float_dtype(out_dtype), "patchify: out_dtype must be CS_F32, CS_F16 or CS_BF16");
-    CS_CHECK_ARG(batch >= 1 && channels >= 1 && height >= 1 && width >= 1 && patch >= 1,
-                 "patchify: batch, channels, height, width, patch must be >= 1");
-    CS_CHECK_ARG(height % patch == 0 && width % patch == 0,
-                 "patchify: patch must divide height and width");
-    // Products in double: each factor is bounded first, the products could overflow int64.
-    CS_CHECK_ARG(batch <= (1 << 24) && channels <= (1 << 16) && height <= (1 << 20) &&
-                     width <= (1 << 20) && (double)channels * patch * patch <= (1 << 24) &&
-                     (double)batch * (height / patch) * (width / patch) <= 2147483647.0 &&
-                     (double)batch * channels * height * width <= 1099511627776.0,
-                 "patchify: shape too large");
-    const uint64_t n = (uint64_t)batch * channels * height * width;
-    CS_CHECK_ARG(!cs::ranges_overlap(pixels, 4 * n, out, n * cs::dtype_size(out_dtype)),
-                 "patchify: out must not overlap pixels");
     return CS_OK;
 }
 
@@ -235,24 +215,6 @@ int cs_convert_cpu(const void *x, int x_dtype, int64_t n, void *out, int out_dty
         return CS_OK;
     }
     for (int64_t i = 0; i < n; i++) cs::store_from_float(out, out_dtype, i, cs::load_as_float(x, x_dtype, i));
-    return CS_OK;
-}
-
-int cs_patchify_cpu(const float *pixels, int64_t batch, int64_t channels, int64_t height,
-                    int64_t width, int64_t patch, int out_dtype, void *out, cs_stream /*stream*/) {
-    cs::clear_error();
-    if (int rc = cs::check_patchify_args(pixels, batch, channels, height, width, patch, out_dtype, out))
-        return rc;
-    const int64_t gh = height / patch, gw = width / patch, p = patch;
-    int64_t i = 0; // out is written in order: row (b, gy, gx), column (c, ky, kx)
-    for (int64_t b = 0; b < batch; b++)
-        for (int64_t gy = 0; gy < gh; gy++)
-            for (int64_t gx = 0; gx < gw; gx++)
-                for (int64_t c = 0; c < channels; c++)
-                    for (int64_t ky = 0; ky < p; ky++)
-                        for (int64_t kx = 0; kx < p; kx++)
-                            cs::store_from_float(out, out_dtype, i++,
-                                                 pixels[((b * channels + c) * height + gy * p + ky) * width + gx * p + kx]);
     return CS_OK;
 }
 

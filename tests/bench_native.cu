@@ -216,10 +216,10 @@ int main(int argc, char **argv) {
         row("l2_normalize f16", shape, ms, tok * 4.0, 0);
         // patch extraction for the stride = kernel convolution: 3 fp32 planes → f16 patch rows
         ms = time_ms([&] {
-            return cs_patchify_cuda(static_cast<float *>(planes), 1, 3, m.resolution, m.resolution, m.patch, CS_F16, x, nullptr);
+            return cs_im2col_cuda(planes, CS_F32, CS_NCHW, 1, 3, m.resolution, m.resolution, m.patch, m.patch, 0, CS_F16, x, nullptr);
         });
         std::snprintf(shape, sizeof shape, "%s 3x%dx%d p=%d", m.name, m.resolution, m.resolution, m.patch);
-        row("patchify f32 -> f16", shape, ms, 3.0 * m.resolution * m.resolution * (4 + 2), 0);
+        row("im2col (patches) f32 -> f16", shape, ms, 3.0 * m.resolution * m.resolution * (4 + 2), 0);
         std::printf("\n");
         for (void *p : {qkv, o1, o2, img, text, sim, maps, pts, cnt, frame, planes, x, y, hidden, w, b, pos}) cudaFree(p);
     }
@@ -251,6 +251,33 @@ int main(int argc, char **argv) {
         ms = time_ms([&] { return cs_add_cuda(out, nullptr, pos, N, nullptr, CS_F16, (int64_t)P * N, C, out, nullptr); });
         row("add f16 (broadcast pos)", shape, ms, tok * 2 * 2.0 + N * C * 2.0, 0);
         for (void *p : {qkv, out, table, ids, pos}) cudaFree(p);
+        std::printf("\n");
+    }
+    // ResNet-50 at 224 px, batch 1, f16, channels-last: the stem's im2col (3×3 stride 2 on the
+    // pixels), a stage-1 3×3 im2col, batch norm, ReLU and 2×2 average pooling on 56×56×256.
+    {
+        char shape[64];
+        void *pix = device_random((size_t)3 * 224 * 224 * 4), *cols = device_random((size_t)112 * 112 * 27 * 2);
+        std::snprintf(shape, sizeof shape, "RN50 stem 3x224x224 k3 s2 p1");
+        double ms = time_ms([&] { return cs_im2col_cuda(pix, CS_F32, CS_NCHW, 1, 3, 224, 224, 3, 2, 1, CS_F16, cols, nullptr); });
+        row("im2col f32 nchw -> f16", shape, ms, 3.0 * 224 * 224 * 4 + 112.0 * 112 * 27 * 2, 0);
+        const size_t act = (size_t)56 * 56 * 256;
+        void *x = device_random(act * 2), *y = device_random(act * 2), *big = device_random((size_t)56 * 56 * 64 * 9 * 2);
+        void *w = device_random(256 * 4, 0.5f, 1.5f), *b = device_random(256 * 4), *var = device_random(256 * 4, 0.5f, 1.5f);
+        std::snprintf(shape, sizeof shape, "RN50 56x56x64 k3 s1 p1");
+        ms = time_ms([&] { return cs_im2col_cuda(x, CS_F16, CS_NHWC, 1, 64, 56, 56, 3, 1, 1, CS_F16, big, nullptr); });
+        row("im2col f16 nhwc", shape, ms, 56.0 * 56 * 64 * 2 + 56.0 * 56 * 64 * 9 * 2, 0);
+        std::snprintf(shape, sizeof shape, "RN50 56x56x256");
+        ms = time_ms([&] {
+            return cs_batch_norm_cuda(x, CS_F16, 56 * 56, 256, static_cast<float *>(w), static_cast<float *>(b), static_cast<float *>(b),
+                                      static_cast<float *>(var), 1e-5f, y, nullptr);
+        });
+        row("batch_norm f16", shape, ms, act * 4.0, 0);
+        ms = time_ms([&] { return cs_relu_cuda(y, CS_F16, (int64_t)act, y, nullptr); });
+        row("relu f16 (in place)", shape, ms, act * 4.0, 0);
+        ms = time_ms([&] { return cs_avg_pool_cuda(y, CS_F16, 1, 56, 56, 256, 2, 2, x, nullptr); });
+        row("avg_pool 2x2 f16", shape, ms, act * 2.0 * 1.25, 0);
+        for (void *p : {pix, cols, x, y, big, w, b, var}) cudaFree(p);
         std::printf("\n");
     }
     std::printf("PyTorch side by side (two SDPA calls; the official feature surgery) is not part of this\n"

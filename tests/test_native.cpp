@@ -15,6 +15,7 @@
 #include "clip_surgery.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -872,7 +873,7 @@ static void test_engine_ops() {
     EXPECT(cs_l2_normalize_cpu(d, CS_F32, 1, -1, d, nullptr) == CS_ERR_INVALID_ARGUMENT, "l2_normalize cols -1");
 }
 
-// ================================ add, convert, patchify, gather ================================
+// ================================ add, convert, im2col, gather ================================
 
 static void test_add() {
     std::mt19937 rng(707);
@@ -1054,86 +1055,215 @@ static void test_convert() {
     invalid(cs_convert_cpu(d, CS_F16, 8, d + 1, CS_BF16, nullptr), "a partial overlap");
 }
 
-static void test_patchify() {
+static void test_im2col() {
     std::mt19937 rng(909);
-    const int shapes[][5] = {{1, 1, 1, 1, 1}, {1, 3, 4, 4, 2}, {2, 3, 32, 48, 16}, {1, 1, 5, 5, 5}, {2, 4, 6, 9, 3}}; // B, C, H, W, p
+    // B, C, H, W, kernel, stride, padding: patch embeddings (stride = kernel), the ResNet stem,
+    // 3×3 and 1×1 convolutions, a window sum that leaves a remainder ((H + 2p − k) % s != 0)
+    const int shapes[][7] = {{1, 1, 1, 1, 1, 1, 0}, {1, 3, 4, 4, 2, 2, 0}, {2, 3, 32, 48, 16, 16, 0},
+                             {2, 3, 13, 10, 3, 2, 1}, {1, 5, 7, 9, 3, 1, 1},  {2, 4, 6, 5, 1, 1, 0},
+                             {1, 2, 11, 8, 7, 3, 3},  {1, 3, 9, 12, 3, 3, 0}, {1, 2, 5, 6, 3, 2, 2}};
     for (auto &s : shapes)
-        for (int dtype : {CS_F32, CS_F16, CS_BF16}) {
-            const int B = s[0], C = s[1], H = s[2], W = s[3], p = s[4], gh = H / p, gw = W / p, cols = C * p * p;
-            const auto pix = random_floats((size_t)B * C * H * W, rng);
-            // Written straight from the header: row (b, gy, gx), column (c, ky, kx).
-            Tensor want = zeros(dtype, (size_t)B * gh * gw * cols);
-            for (int b = 0; b < B; b++)
-                for (int gy = 0; gy < gh; gy++)
-                    for (int gx = 0; gx < gw; gx++)
-                        for (int c = 0; c < C; c++)
-                            for (int ky = 0; ky < p; ky++)
-                                for (int kx = 0; kx < p; kx++)
-                                    want.set((((size_t)b * gh + gy) * gw + gx) * cols + ((size_t)c * p + ky) * p + kx,
-                                             pix[(((size_t)b * C + c) * H + gy * p + ky) * W + gx * p + kx]);
-            char what[96];
-            std::snprintf(what, sizeof what, "patchify %s B=%d C=%d %dx%d p=%d", type_name(dtype), B, C, H, W, p);
-            Tensor out = zeros(dtype, want.count());
-            std::memset(out.data(), 0xFF, out.bytes.size());
-            expect_ok(cs_patchify_cpu(pix.data(), B, C, H, W, p, dtype, out.data(), nullptr), what);
-            EXPECT(out.bytes == want.bytes, "%s: differs from the header's layout", what);
-            if (dtype == CS_F32) {
-                // The point of the layout: patches · weightᵀ, weight (O, C, p, p) flattened, is the
-                // stride = kernel convolution, computed here directly.
-                const int O = 5;
-                const auto wt = random_floats((size_t)O * cols, rng);
-                std::vector<double> conv((size_t)B * gh * gw * O);
-                Tensor gemm = zeros(CS_F32, conv.size());
-                for (int b = 0; b < B; b++)
-                    for (int gy = 0; gy < gh; gy++)
-                        for (int gx = 0; gx < gw; gx++)
-                            for (int o = 0; o < O; o++) {
-                                double acc = 0, g = 0;
+        for (int layout : {CS_NCHW, CS_NHWC})
+            for (int in_dtype : {CS_F32, CS_F16})
+                for (int dtype : {CS_F32, CS_F16, CS_BF16}) {
+                    const int B = s[0], C = s[1], H = s[2], W = s[3], k = s[4], st = s[5], pad = s[6];
+                    const int oh = (H + 2 * pad - k) / st + 1, ow = (W + 2 * pad - k) / st + 1, cols = C * k * k;
+                    const Tensor x = random_tensor(in_dtype, (size_t)B * C * H * W, rng);
+                    auto xat = [&](int b, int c, int y, int xx) { // the image at (b, c, y, x), zero outside
+                        if (y < 0 || y >= H || xx < 0 || xx >= W) return 0.0;
+                        return x.at(layout == CS_NHWC ? (((size_t)b * H + y) * W + xx) * C + c
+                                                      : (((size_t)b * C + c) * H + y) * W + xx);
+                    };
+                    // Written straight from the header: row (b, oy, ox), column (c, ky, kx).
+                    Tensor want = zeros(dtype, (size_t)B * oh * ow * cols);
+                    for (int b = 0; b < B; b++)
+                        for (int oy = 0; oy < oh; oy++)
+                            for (int ox = 0; ox < ow; ox++)
                                 for (int c = 0; c < C; c++)
-                                    for (int ky = 0; ky < p; ky++)
-                                        for (int kx = 0; kx < p; kx++)
-                                            acc += (double)wt[(((size_t)o * C + c) * p + ky) * p + kx] *
-                                                   pix[(((size_t)b * C + c) * H + gy * p + ky) * W + gx * p + kx];
-                                const size_t row = ((size_t)b * gh + gy) * gw + gx;
-                                for (int k = 0; k < cols; k++) g += out.at(row * cols + k) * wt[(size_t)o * cols + k];
-                                conv[row * O + o] = acc;
-                                gemm.set(row * O + o, (float)g);
-                            }
-                expect_nmse(std::string(what) + " as a convolution", gemm, conv);
-            }
+                                    for (int ky = 0; ky < k; ky++)
+                                        for (int kx = 0; kx < k; kx++)
+                                            want.set((((size_t)b * oh + oy) * ow + ox) * cols + ((size_t)c * k + ky) * k + kx,
+                                                     (float)xat(b, c, oy * st - pad + ky, ox * st - pad + kx));
+                    char what[128];
+                    std::snprintf(what, sizeof what, "im2col %s %s->%s B=%d C=%d %dx%d k=%d s=%d p=%d",
+                                  layout == CS_NHWC ? "nhwc" : "nchw", type_name(in_dtype), type_name(dtype), B, C, H, W, k, st, pad);
+                    Tensor out = zeros(dtype, want.count());
+                    std::memset(out.data(), 0xFF, out.bytes.size());
+                    expect_ok(cs_im2col_cpu(x.data(), in_dtype, layout, B, C, H, W, k, st, pad, dtype, out.data(), nullptr), what);
+                    EXPECT(out.bytes == want.bytes, "%s: differs from the header's layout", what);
+                    if (dtype == CS_F32 && in_dtype == CS_F32) {
+                        // The point of the layout: rows · weightᵀ, weight (O, C, k, k) flattened, is the
+                        // convolution with zero padding, computed here directly.
+                        const int O = 5;
+                        const auto wt = random_floats((size_t)O * cols, rng);
+                        std::vector<double> conv((size_t)B * oh * ow * O);
+                        Tensor gemm = zeros(CS_F32, conv.size());
+                        for (int b = 0; b < B; b++)
+                            for (int oy = 0; oy < oh; oy++)
+                                for (int ox = 0; ox < ow; ox++)
+                                    for (int o = 0; o < O; o++) {
+                                        double acc = 0, g = 0;
+                                        for (int c = 0; c < C; c++)
+                                            for (int ky = 0; ky < k; ky++)
+                                                for (int kx = 0; kx < k; kx++)
+                                                    acc += (double)wt[(((size_t)o * C + c) * k + ky) * k + kx] *
+                                                           xat(b, c, oy * st - pad + ky, ox * st - pad + kx);
+                                        const size_t row = ((size_t)b * oh + oy) * ow + ox;
+                                        for (int i = 0; i < cols; i++) g += out.at(row * cols + i) * wt[(size_t)o * cols + i];
+                                        conv[row * O + o] = acc;
+                                        gemm.set(row * O + o, (float)g);
+                                    }
+                        expect_nmse(std::string(what) + " as a convolution", gemm, conv);
+                    }
 #ifdef CS_TEST_CUDA
-            if (!g_gpu) continue;
-            Device dev;
-            void *dp = dev.upload(pix.data(), pix.size() * 4), *dout = dev.output(out.bytes.size());
-            const std::string w = std::string(what) + " cuda";
-            expect_ok(cs_patchify_cuda(static_cast<float *>(dp), B, C, H, W, p, dtype, dout, nullptr), w);
-            Tensor got = zeros(dtype, out.count());
-            if (dev.download(w, dout, got)) EXPECT(got.bytes == out.bytes, "%s: differs from the twin", w.c_str());
+                    if (!g_gpu) continue;
+                    Device dev;
+                    void *dx = dev.upload(x), *dout = dev.output(out.bytes.size());
+                    const std::string w = std::string(what) + " cuda";
+                    expect_ok(cs_im2col_cuda(dx, in_dtype, layout, B, C, H, W, k, st, pad, dtype, dout, nullptr), w);
+                    Tensor got = zeros(dtype, out.count());
+                    if (dev.download(w, dout, got)) EXPECT(got.bytes == out.bytes, "%s: differs from the twin", w.c_str());
 #endif
-        }
+                }
 #ifdef CS_TEST_CUDA
-    if (g_gpu) { // ViT-B/16 at 224 px, two images, f16 (the engine's case)
-        const int B = 2, C = 3, S = 224, p = 16;
-        const auto pix = random_floats((size_t)B * C * S * S, rng);
-        Tensor out = zeros(CS_F16, (size_t)B * C * S * S), got = out;
-        expect_ok(cs_patchify_cpu(pix.data(), B, C, S, S, p, CS_F16, out.data(), nullptr), "patchify 224 cpu");
-        Device dev;
-        void *dp = dev.upload(pix.data(), pix.size() * 4), *dout = dev.output(out.bytes.size());
-        expect_ok(cs_patchify_cuda(static_cast<float *>(dp), B, C, S, S, p, CS_F16, dout, nullptr), "patchify 224 cuda");
-        if (dev.download("patchify 224 cuda", dout, got)) EXPECT(got.bytes == out.bytes, "patchify 224 cuda: differs from the twin");
+    if (g_gpu) { // ViT-B/16 patches at 224 px and the RN50 stem, two images, f16 (the engine's cases)
+        for (auto &s : {std::array<int, 6>{3, 224, 16, 16, 0, CS_NCHW}, std::array<int, 6>{3, 224, 3, 2, 1, CS_NCHW},
+                        std::array<int, 6>{64, 56, 3, 1, 1, CS_NHWC}}) {
+            const int B = 2, C = s[0], S = s[1], k = s[2], st = s[3], pad = s[4], layout = s[5];
+            const int o = (S + 2 * pad - k) / st + 1;
+            const Tensor x = random_tensor(layout == CS_NCHW ? CS_F32 : CS_F16, (size_t)B * C * S * S, rng);
+            Tensor out = zeros(CS_F16, (size_t)B * o * o * C * k * k), got = out;
+            expect_ok(cs_im2col_cpu(x.data(), x.dtype, layout, B, C, S, S, k, st, pad, CS_F16, out.data(), nullptr), "im2col model cpu");
+            Device dev;
+            void *dx = dev.upload(x), *dout = dev.output(out.bytes.size());
+            expect_ok(cs_im2col_cuda(dx, x.dtype, layout, B, C, S, S, k, st, pad, CS_F16, dout, nullptr), "im2col model cuda");
+            if (dev.download("im2col model cuda", dout, got)) EXPECT(got.bytes == out.bytes, "im2col C=%d %d px k=%d: differs from the twin", C, S, k);
+        }
     }
 #endif
     float d[64] = {};
     auto invalid = [&](int rc, const char *what) {
-        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "patchify %s must be rejected (rc=%d)", what, rc);
+        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "im2col %s must be rejected (rc=%d)", what, rc);
     };
-    invalid(cs_patchify_cpu(nullptr, 1, 1, 2, 2, 2, CS_F32, d, nullptr), "NULL pixels");
-    invalid(cs_patchify_cpu(d, 1, 1, 2, 2, 2, CS_F32, nullptr, nullptr), "NULL out");
-    invalid(cs_patchify_cpu(d, 1, 1, 5, 4, 2, CS_F32, d + 32, nullptr), "patch not dividing height");
-    invalid(cs_patchify_cpu(d, 1, 1, 4, 5, 2, CS_F32, d + 32, nullptr), "patch not dividing width");
-    invalid(cs_patchify_cpu(d, 1, 1, 2, 2, 0, CS_F32, d + 32, nullptr), "patch 0");
-    invalid(cs_patchify_cpu(d, 1, 1, 2, 2, 2, CS_U8, d + 32, nullptr), "u8 out");
-    invalid(cs_patchify_cpu(d, 1, 1, 2, 2, 2, CS_F32, d + 2, nullptr), "out overlapping pixels");
+    invalid(cs_im2col_cpu(nullptr, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 2, 0, CS_F32, d, nullptr), "NULL x");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 2, 0, CS_F32, nullptr, nullptr), "NULL out");
+    invalid(cs_im2col_cpu(d, CS_F32, 2, 1, 1, 2, 2, 2, 2, 0, CS_F32, d + 32, nullptr), "layout 2");
+    invalid(cs_im2col_cpu(d, CS_U8, CS_NCHW, 1, 1, 2, 2, 2, 2, 0, CS_F32, d + 32, nullptr), "u8 x");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 2, 0, CS_I32, d + 32, nullptr), "i32 out");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 0, 1, 0, CS_F32, d + 32, nullptr), "kernel 0");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 0, 0, CS_F32, d + 32, nullptr), "stride 0");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 1, 2, CS_F32, d + 32, nullptr), "padding >= kernel");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 5, 1, 1, CS_F32, d + 32, nullptr), "kernel larger than the padded image");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 4, 4, 2, 2, 0, CS_F32, d + 2, nullptr), "out overlapping x");
+}
+
+// ================================ batch norm, ReLU, average pooling ================================
+
+static void test_resnet_ops() {
+    std::mt19937 rng(1212);
+    for (int dtype : {CS_F32, CS_F16, CS_BF16}) {
+        for (auto &s : {std::array<int, 2>{1, 1}, std::array<int, 2>{7, 3}, std::array<int, 2>{2 * 56 * 5, 64}}) {
+            const int R = s[0], Ch = s[1];
+            const Tensor x = random_tensor(dtype, (size_t)R * Ch, rng, -3.f, 3.f);
+            const auto w = random_floats(Ch, rng, 0.5f, 1.5f), b = random_floats(Ch, rng), m = random_floats(Ch, rng),
+                       v = random_floats(Ch, rng, 0.05f, 2.f);
+            std::vector<double> ref(x.count()), rref(x.count());
+            for (size_t i = 0; i < ref.size(); i++) {
+                const int c = (int)(i % Ch);
+                ref[i] = (x.at(i) - m[c]) / std::sqrt((double)v[c] + 1e-5) * w[c] + b[c];
+                rref[i] = std::fmax(x.at(i), 0.0);
+            }
+            char what[96];
+            std::snprintf(what, sizeof what, "batch_norm %s %dx%d", type_name(dtype), R, Ch);
+            Tensor out = zeros(dtype, x.count());
+            expect_ok(cs_batch_norm_cpu(x.data(), dtype, R, Ch, w.data(), b.data(), m.data(), v.data(), 1e-5f, out.data(), nullptr), what);
+            expect_nmse(what, out, ref);
+            Tensor inplace = x;
+            expect_ok(cs_batch_norm_cpu(inplace.data(), dtype, R, Ch, w.data(), b.data(), m.data(), v.data(), 1e-5f, inplace.data(), nullptr),
+                      std::string(what) + " in place");
+            EXPECT(inplace.bytes == out.bytes, "%s: in place differs", what);
+            Tensor relu = zeros(dtype, x.count());
+            expect_ok(cs_relu_cpu(x.data(), dtype, (int64_t)x.count(), relu.data(), nullptr), "relu");
+            expect_nmse(std::string("relu ") + type_name(dtype), relu, rref, 0); // exact: max is exact
+#ifdef CS_TEST_CUDA
+            if (g_gpu) {
+                Device dev;
+                void *dx = dev.upload(x), *dw = dev.upload(w.data(), 4 * Ch), *db = dev.upload(b.data(), 4 * Ch),
+                     *dm = dev.upload(m.data(), 4 * Ch), *dv = dev.upload(v.data(), 4 * Ch), *dout = dev.output(out.bytes.size()),
+                     *dr = dev.output(out.bytes.size()), *dip = dev.copy_of(x);
+                const std::string wn = std::string(what) + " cuda";
+                expect_ok(cs_batch_norm_cuda(dx, dtype, R, Ch, static_cast<float *>(dw), static_cast<float *>(db),
+                                             static_cast<float *>(dm), static_cast<float *>(dv), 1e-5f, dout, nullptr), wn);
+                expect_ok(cs_batch_norm_cuda(dip, dtype, R, Ch, static_cast<float *>(dw), static_cast<float *>(db),
+                                             static_cast<float *>(dm), static_cast<float *>(dv), 1e-5f, dip, nullptr), wn + " in place");
+                expect_ok(cs_relu_cuda(dx, dtype, (int64_t)x.count(), dr, nullptr), "relu cuda");
+                Tensor got = zeros(dtype, x.count());
+                if (dev.download(wn, dout, got)) expect_close(wn, got, out);
+                if (dev.download(wn + " in place", dip, got)) expect_close(wn + " in place", got, out);
+                if (dev.download("relu cuda", dr, got)) EXPECT(got.bytes == relu.bytes, "relu %s cuda: differs from the twin", type_name(dtype));
+            }
+#endif
+        }
+        // relu: NaN and −0 pass through, −inf becomes 0
+        {
+            Tensor sp = zeros(CS_F32, 4);
+            sp.set(0, NAN);
+            sp.set(1, -0.f);
+            sp.set(2, -INFINITY);
+            sp.set(3, 2.5f);
+            Tensor o = zeros(CS_F32, 4);
+            expect_ok(cs_relu_cpu(sp.data(), CS_F32, 4, o.data(), nullptr), "relu specials");
+            EXPECT(std::isnan(o.at(0)) && o.at(1) == 0 && std::signbit(o.at(1)) && o.at(2) == 0 && !std::signbit(o.at(2)) && o.at(3) == 2.5,
+                   "relu specials: %g %g %g %g", o.at(0), o.at(1), o.at(2), o.at(3));
+        }
+        // average pooling, NHWC: k = 2, k = 3 with remainders, kh != kw, the global mean
+        for (auto &s : {std::array<int, 6>{1, 2, 2, 1, 2, 2}, std::array<int, 6>{2, 8, 6, 5, 2, 2}, std::array<int, 6>{1, 7, 11, 3, 3, 3},
+                        std::array<int, 6>{2, 6, 9, 4, 3, 2}, std::array<int, 6>{2, 5, 7, 6, 5, 7}, std::array<int, 6>{3, 50, 1, 8, 50, 1}}) {
+            const int B = s[0], H = s[1], W = s[2], Ch = s[3], kh = s[4], kw = s[5], oh = H / kh, ow = W / kw;
+            const Tensor x = random_tensor(dtype, (size_t)B * H * W * Ch, rng);
+            std::vector<double> ref((size_t)B * oh * ow * Ch);
+            for (int b = 0; b < B; b++)
+                for (int oy = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++)
+                        for (int c = 0; c < Ch; c++) {
+                            double acc = 0;
+                            for (int dy = 0; dy < kh; dy++)
+                                for (int dx = 0; dx < kw; dx++) acc += x.at((((size_t)b * H + oy * kh + dy) * W + ox * kw + dx) * Ch + c);
+                            ref[(((size_t)b * oh + oy) * ow + ox) * Ch + c] = acc / (kh * kw);
+                        }
+            char what[96];
+            std::snprintf(what, sizeof what, "avg_pool %s B=%d %dx%dx%d k=%dx%d", type_name(dtype), B, H, W, Ch, kh, kw);
+            Tensor out = zeros(dtype, ref.size());
+            std::memset(out.data(), 0xFF, out.bytes.size());
+            expect_ok(cs_avg_pool_cpu(x.data(), dtype, B, H, W, Ch, kh, kw, out.data(), nullptr), what);
+            expect_nmse(what, out, ref);
+#ifdef CS_TEST_CUDA
+            if (!g_gpu) continue;
+            Device dev;
+            void *dx = dev.upload(x), *dout = dev.output(out.bytes.size());
+            const std::string wn = std::string(what) + " cuda";
+            expect_ok(cs_avg_pool_cuda(dx, dtype, B, H, W, Ch, kh, kw, dout, nullptr), wn);
+            Tensor got = zeros(dtype, out.count());
+            if (dev.download(wn, dout, got)) expect_close(wn, got, out);
+#endif
+        }
+    }
+    float d[64] = {};
+    auto invalid = [&](int rc, const char *what) {
+        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "%s must be rejected (rc=%d)", what, rc);
+    };
+    invalid(cs_batch_norm_cpu(d, CS_F32, 1, 4, nullptr, d, d, d, 1e-5f, d + 16, nullptr), "batch_norm NULL weight");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 1, 4, d, d, d, nullptr, 1e-5f, d + 16, nullptr), "batch_norm NULL var");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 1, 4, d, d, d, d, -1.f, d + 16, nullptr), "batch_norm negative eps");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 2, 4, d, d, d, d, 1e-5f, d + 2, nullptr), "batch_norm out overlapping x");
+    invalid(cs_batch_norm_cpu(d, CS_U8, 1, 4, d, d, d, d, 1e-5f, d + 16, nullptr), "batch_norm u8");
+    invalid(cs_relu_cpu(nullptr, CS_F32, 4, d, nullptr), "relu NULL x");
+    invalid(cs_relu_cpu(d, CS_F32, 0, d, nullptr), "relu n 0");
+    invalid(cs_relu_cpu(d, CS_F32, 8, d + 2, nullptr), "relu out overlapping x");
+    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 2, 2, 1, 3, 1, d + 16, nullptr), "avg_pool window taller than the image");
+    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 2, 2, 1, 1, 0, d + 16, nullptr), "avg_pool kernel_w 0");
+    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 4, 4, 1, 2, 2, d + 2, nullptr), "avg_pool out overlapping x");
+    invalid(cs_avg_pool_cpu(d, CS_BF16, 1, 2, 2, 1, 2, 2, nullptr, nullptr), "avg_pool NULL out");
 }
 
 static void test_gather_rows() {
@@ -1378,7 +1508,10 @@ static void test_cuda_entry_points_fail_cleanly() {
     expect_status(cs_bias_quick_gelu_cuda(d, CS_F32, 1, 4, d, d, nullptr), "bias_quick_gelu_cuda");
     expect_status(cs_add_cuda(d, d + 4, d + 8, 1, d + 12, CS_F32, 1, 4, d + 16, nullptr), "add_cuda");
     expect_status(cs_convert_cuda(d, CS_F32, 4, d + 16, CS_F16, nullptr), "convert_cuda");
-    expect_status(cs_patchify_cuda(d, 1, 1, 2, 2, 2, CS_BF16, d + 16, nullptr), "patchify_cuda");
+    expect_status(cs_im2col_cuda(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 2, 0, CS_BF16, d + 16, nullptr), "im2col_cuda");
+    expect_status(cs_batch_norm_cuda(d, CS_F32, 1, 4, d, d, d, d, 1e-5f, d + 16, nullptr), "batch_norm_cuda");
+    expect_status(cs_relu_cuda(d, CS_F32, 4, d + 16, nullptr), "relu_cuda");
+    expect_status(cs_avg_pool_cuda(d, CS_F32, 1, 2, 2, 1, 2, 2, d + 16, nullptr), "avg_pool_cuda");
     expect_status(cs_gather_rows_cuda(d, 2, 8, ip, 1, d + 16, nullptr), "gather_rows_cuda");
     expect_status(cs_attention_cuda(d, d + 1, d + 2, 12, CS_F32, 1, 2, 4, 2, 0.5f, 1, d + 32, nullptr), "attention_cuda");
     expect_status(cs_embed_tokens_cuda(d, CS_F32, 1, 1, 4, d, d, 1, d + 16, nullptr), "embed_tokens_cuda");
@@ -1413,7 +1546,8 @@ int main() {
     test_engine_ops();
     test_add();
     test_convert();
-    test_patchify();
+    test_im2col();
+    test_resnet_ops();
     test_gather_rows();
     test_single_attention();
     test_cuda_entry_points_fail_cleanly();

@@ -239,25 +239,60 @@ class KernelsCpuNativeTest {
     }
 
     @Test
-    void patchifyLaysOutPatchesAsConvolutionRows() {
+    void im2colLaysOutWindowsAsConvolutionRows() {
         Random rng = new Random(23);
-        int b = 2, ch = 3, h = 8, w = 12, p = 4, gh = h / p, gw = w / p, cols = ch * p * p;
-        float[] pix = random(rng, b * ch * h * w, -1, 1);
-        double[] want = new double[b * gh * gw * cols];
-        for (int n = 0; n < b; n++)
-            for (int gy = 0; gy < gh; gy++)
-                for (int gx = 0; gx < gw; gx++)
-                    for (int c = 0; c < ch; c++)
-                        for (int ky = 0; ky < p; ky++)
-                            for (int kx = 0; kx < p; kx++)
-                                want[((n * gh + gy) * gw + gx) * cols + (c * p + ky) * p + kx] =
-                                        pix[((n * ch + c) * h + gy * p + ky) * w + gx * p + kx];
-        try (FloatPointer px = new FloatPointer(pix); FloatPointer out = new FloatPointer(want.length);
+        // a 3×3, stride 2, padding 1 window over NCHW and over the same image channels-last
+        int b = 2, ch = 3, h = 7, w = 6, k = 3, st = 2, pad = 1, oh = (h + 2 * pad - k) / st + 1, ow = (w + 2 * pad - k) / st + 1,
+                cols = ch * k * k;
+        float[] nchw = random(rng, b * ch * h * w, -1, 1), nhwc = new float[nchw.length];
+        for (int n = 0; n < b; n++) for (int c = 0; c < ch; c++) for (int y = 0; y < h; y++) for (int x = 0; x < w; x++) {
+            nhwc[((n * h + y) * w + x) * ch + c] = nchw[((n * ch + c) * h + y) * w + x];
+        }
+        double[] want = new double[b * oh * ow * cols];
+        for (int n = 0; n < b; n++) for (int oy = 0; oy < oh; oy++) for (int ox = 0; ox < ow; ox++)
+            for (int c = 0; c < ch; c++) for (int ky = 0; ky < k; ky++) for (int kx = 0; kx < k; kx++) {
+                int y = oy * st - pad + ky, x = ox * st - pad + kx;
+                want[((n * oh + oy) * ow + ox) * cols + (c * k + ky) * k + kx] =
+                        y < 0 || y >= h || x < 0 || x >= w ? 0 : nchw[((n * ch + c) * h + y) * w + x];
+            }
+        try (FloatPointer px = new FloatPointer(nchw); FloatPointer pl = new FloatPointer(nhwc); FloatPointer out = new FloatPointer(want.length);
                 ShortPointer half = new ShortPointer(want.length)) {
-            NativeCalls.check(ClipSurgeryNative.cs_patchify_cpu(px, b, ch, h, w, p, F32, out, null), "patchify");
-            assertClose(want, read(out), 0, "patchify f32");
-            NativeCalls.check(ClipSurgeryNative.cs_patchify_cpu(px, b, ch, h, w, p, ClipSurgeryNative.CS_F16, half, null), "patchify f16");
-            for (int i = 0; i < want.length; i++) assertEquals(Half.fromFloat((float) want[i]), half.get(i), "patchify f16 " + i);
+            NativeCalls.check(ClipSurgeryNative.cs_im2col_cpu(px, F32, ClipSurgeryNative.CS_NCHW, b, ch, h, w, k, st, pad, F32, out, null), "nchw");
+            assertClose(want, read(out), 0, "im2col nchw f32");
+            NativeCalls.check(ClipSurgeryNative.cs_im2col_cpu(pl, F32, ClipSurgeryNative.CS_NHWC, b, ch, h, w, k, st, pad,
+                    ClipSurgeryNative.CS_F16, half, null), "nhwc f16");
+            for (int i = 0; i < want.length; i++) assertEquals(Half.fromFloat((float) want[i]), half.get(i), "im2col nhwc f16 " + i);
+        }
+    }
+
+    @Test
+    void batchNormReluAndAveragePoolOnChannelsLast() {
+        Random rng = new Random(24);
+        int b = 2, h = 5, w = 4, c = 6, rows = b * h * w;
+        float[] x = random(rng, rows * c, -3, 3), g = random(rng, c, 0.5f, 1.5f), be = random(rng, c, -1, 1), m = random(rng, c, -1, 1),
+                v = random(rng, c, 0.1f, 2);
+        double[] bn = new double[x.length], relu = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            int ch = i % c;
+            bn[i] = (x[i] - m[ch]) / Math.sqrt(v[ch] + 1e-5) * g[ch] + be[ch];
+            relu[i] = Math.max(x[i], 0);
+        }
+        int k = 2, oh = h / k, ow = w / k; // 5 rows: the last is dropped
+        double[] pool = new double[b * oh * ow * c];
+        for (int n = 0; n < b; n++) for (int oy = 0; oy < oh; oy++) for (int ox = 0; ox < ow; ox++) for (int ch = 0; ch < c; ch++) {
+            double s = 0;
+            for (int dy = 0; dy < k; dy++) for (int dx = 0; dx < k; dx++) s += x[((n * h + oy * k + dy) * w + ox * k + dx) * c + ch];
+            pool[((n * oh + oy) * ow + ox) * c + ch] = s / (k * k);
+        }
+        try (FloatPointer px = new FloatPointer(x); FloatPointer pg = new FloatPointer(g); FloatPointer pb = new FloatPointer(be);
+                FloatPointer pm = new FloatPointer(m); FloatPointer pv = new FloatPointer(v); FloatPointer out = new FloatPointer(x.length);
+                FloatPointer pooled = new FloatPointer(pool.length)) {
+            NativeCalls.check(ClipSurgeryNative.cs_batch_norm_cpu(px, F32, rows, c, pg, pb, pm, pv, 1e-5f, out, null), "batch_norm");
+            assertClose(bn, read(out), 1e-5, "batch_norm");
+            NativeCalls.check(ClipSurgeryNative.cs_relu_cpu(px, F32, x.length, out, null), "relu");
+            assertClose(relu, read(out), 0, "relu");
+            NativeCalls.check(ClipSurgeryNative.cs_avg_pool_cpu(px, F32, b, h, w, c, k, k, pooled, null), "avg_pool");
+            assertClose(pool, read(pooled), 1e-6, "avg_pool");
         }
     }
 
@@ -348,7 +383,11 @@ class KernelsCpuNativeTest {
             assertInvalid(() -> ClipSurgeryNative.cs_bias_quick_gelu_cpu(f, F32, 0, 4, f, f, null), "bias_quick_gelu");
             assertInvalid(() -> ClipSurgeryNative.cs_add_cpu(f, (FloatPointer) null, f.getPointer(64), 4, null, F32, 6, 4, f.getPointer(128), null), "add");
             assertInvalid(() -> ClipSurgeryNative.cs_convert_cpu(f, ClipSurgeryNative.CS_U8, 4, f.getPointer(64), F32, null), "convert");
-            assertInvalid(() -> ClipSurgeryNative.cs_patchify_cpu(f, 1, 1, 6, 4, 4, F32, f.getPointer(64), null), "patchify");
+            assertInvalid(() -> ClipSurgeryNative.cs_im2col_cpu(f, F32, 7, 1, 1, 4, 4, 2, 2, 0, F32, f.getPointer(64), null), "im2col");
+            assertInvalid(() -> ClipSurgeryNative.cs_batch_norm_cpu(f, F32, 1, 4, f, f, f, (FloatPointer) null, 1e-5f, f.getPointer(64), null),
+                    "batch_norm");
+            assertInvalid(() -> ClipSurgeryNative.cs_relu_cpu(f, F32, 0, f, null), "relu");
+            assertInvalid(() -> ClipSurgeryNative.cs_avg_pool_cpu(f, F32, 1, 2, 2, 1, 3, 3, f.getPointer(64), null), "avg_pool");
             assertInvalid(() -> ClipSurgeryNative.cs_gather_rows_cpu(f, 4, 3, ip, 2, f.getPointer(64), null), "gather_rows");
             assertInvalid(() -> ClipSurgeryNative.cs_attention_cpu(f, f, f, 8, F32, 1, 4, 8, 2, 1f, 2, f.getPointer(512), null), "attention");
             assertInvalid(() -> ClipSurgeryNative.cs_embed_tokens_cpu(f, F32, 1, 2, 4, f, f, 2, f, null), "embed_tokens");
@@ -376,7 +415,10 @@ class KernelsCpuNativeTest {
                 () -> ClipSurgeryNative.cs_bias_quick_gelu_cuda(f, F32, 1, 4, f, o, null),
                 () -> ClipSurgeryNative.cs_add_cuda(f, f.getPointer(8), f.getPointer(16), 1, f.getPointer(24), F32, 1, 4, o, null),
                 () -> ClipSurgeryNative.cs_convert_cuda(f, F32, 4, o, ClipSurgeryNative.CS_F16, null),
-                () -> ClipSurgeryNative.cs_patchify_cuda(f, 1, 1, 2, 2, 2, F32, o, null),
+                () -> ClipSurgeryNative.cs_im2col_cuda(f, F32, ClipSurgeryNative.CS_NCHW, 1, 1, 2, 2, 2, 2, 0, F32, o, null),
+                () -> ClipSurgeryNative.cs_batch_norm_cuda(f, F32, 1, 4, f, f, f, f, 1e-5f, o, null),
+                () -> ClipSurgeryNative.cs_relu_cuda(f, F32, 4, o, null),
+                () -> ClipSurgeryNative.cs_avg_pool_cuda(f, F32, 1, 2, 2, 1, 2, 2, o, null),
                 () -> ClipSurgeryNative.cs_gather_rows_cuda(f, 2, 8, ip, 1, o, null),
                 () -> ClipSurgeryNative.cs_attention_cuda(f, f, f, 64, F32, 1, 2, 64, 1, 0.125f, 1, o, null),
                 () -> ClipSurgeryNative.cs_embed_tokens_cuda(f, F32, 1, 1, 4, f, f, 1, o, null),

@@ -262,15 +262,49 @@ class KernelsCudaNativeTest {
     }
 
     @Test
-    void patchifyEqualsTwin() {
+    void im2colEqualsTwin() {
         Random rng = new Random(28);
-        int b = 2, ch = 3, h = 64, w = 96, p = 16, total = b * ch * h * w;
-        FloatPointer pix = random(rng, total, -2, 2), want = new FloatPointer(total), got = new FloatPointer(total);
-        NativeCalls.check(ClipSurgeryNative.cs_patchify_cpu(pix, b, ch, h, w, p, F32, want, null), "cpu");
-        Pointer dout = device(4L * total, 0xFF);
-        NativeCalls.check(ClipSurgeryNative.cs_patchify_cuda(new FloatPointer(upload(pix, 4L * total)), b, ch, h, w, p, F32, dout, null), "cuda");
-        download(got, dout, 4L * total);
-        for (int i = 0; i < total; i++) assertEquals(want.get(i), got.get(i), "patchify element " + i);
+        // the ViT patch embedding (NCHW pixels, stride = kernel) and a ResNet 3×3 on channels-last
+        int[][] shapes = {{2, 3, 64, 96, 16, 16, 0, ClipSurgeryNative.CS_NCHW}, {2, 16, 14, 10, 3, 1, 1, ClipSurgeryNative.CS_NHWC},
+                {1, 3, 33, 31, 3, 2, 1, ClipSurgeryNative.CS_NCHW}};
+        for (int[] s : shapes) {
+            int b = s[0], ch = s[1], h = s[2], w = s[3], k = s[4], st = s[5], pad = s[6], layout = s[7];
+            int total = b * ch * h * w, out = b * ((h + 2 * pad - k) / st + 1) * ((w + 2 * pad - k) / st + 1) * ch * k * k;
+            FloatPointer x = random(rng, total, -2, 2), want = new FloatPointer(out), got = new FloatPointer(out);
+            NativeCalls.check(ClipSurgeryNative.cs_im2col_cpu(x, F32, layout, b, ch, h, w, k, st, pad, F32, want, null), "cpu");
+            Pointer dout = device(4L * out, 0xFF);
+            NativeCalls.check(ClipSurgeryNative.cs_im2col_cuda(upload(x, 4L * total), F32, layout, b, ch, h, w, k, st, pad, F32, dout, null),
+                    "cuda");
+            download(got, dout, 4L * out);
+            for (int i = 0; i < out; i++) assertEquals(want.get(i), got.get(i), "im2col " + java.util.Arrays.toString(s) + " element " + i);
+        }
+    }
+
+    @Test
+    void batchNormReluAveragePoolEqualTwins() {
+        Random rng = new Random(31);
+        int b = 2, h = 9, w = 8, c = 64, n = b * h * w * c, pooled = b * (h / 2) * (w / 2) * c;
+        FloatPointer x = random(rng, n, -3, 3), g = random(rng, c, 0.5f, 1.5f), be = random(rng, c, -1, 1), m = random(rng, c, -1, 1),
+                v = random(rng, c, 0.1f, 2);
+        Pointer dx = upload(x, 4L * n);
+        FloatPointer dg = new FloatPointer(upload(g, 4L * c)), db = new FloatPointer(upload(be, 4L * c)),
+                dm = new FloatPointer(upload(m, 4L * c)), dv = new FloatPointer(upload(v, 4L * c));
+        FloatPointer want = new FloatPointer(n), got = new FloatPointer(n);
+        NativeCalls.check(ClipSurgeryNative.cs_batch_norm_cpu(x, F32, b * h * w, c, g, be, m, v, 1e-5f, want, null), "cpu");
+        Pointer dout = device(4L * n, 0xFF);
+        NativeCalls.check(ClipSurgeryNative.cs_batch_norm_cuda(dx, F32, b * h * w, c, dg, db, dm, dv, 1e-5f, dout, null), "cuda");
+        download(got, dout, 4L * n);
+        assertClose(want, got, "batch_norm");
+        NativeCalls.check(ClipSurgeryNative.cs_relu_cpu(x, F32, n, want, null), "cpu");
+        NativeCalls.check(ClipSurgeryNative.cs_relu_cuda(dx, F32, n, dout, null), "cuda");
+        download(got, dout, 4L * n);
+        assertClose(want, got, "relu");
+        FloatPointer wantPool = new FloatPointer(pooled), gotPool = new FloatPointer(pooled);
+        NativeCalls.check(ClipSurgeryNative.cs_avg_pool_cpu(x, F32, b, h, w, c, 2, 2, wantPool, null), "cpu");
+        Pointer dpool = device(4L * pooled, 0xFF);
+        NativeCalls.check(ClipSurgeryNative.cs_avg_pool_cuda(dx, F32, b, h, w, c, 2, 2, dpool, null), "cuda");
+        download(gotPool, dpool, 4L * pooled);
+        assertClose(wantPool, gotPool, "avg_pool");
     }
 
     @Test
