@@ -10,9 +10,9 @@
 # .device/ (ignored by git) holds: jre.tgz + java.sh (trimmed runtime with java.desktop for image
 # decoding), lib/ (runtime + test jars without LibTorch/OpenBLAS, which the CUDA path does not use,
 # plus junit-platform-console-standalone), fixtures/ (the few fixture files the GPU tests read).
-# target/classes and target/test-classes travel as carried paths (they hold the native library
-# built with nvcc for sm_90 and its JNI glue), and target/native/bin (test-native: every kernel
-# against its CPU twin; bench-native: the kernel benchmark), which use that same library.
+# bin/ (test-native: every kernel against its CPU twin; bench-native: the kernel benchmark;
+# stripped). target/classes and target/test-classes travel as carried paths (they hold the
+# native library built with nvcc for sm_90 and its JNI glue, which bin/ uses too).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -47,6 +47,14 @@ prepare)
     rm -f .device/lib/pytorch-*.jar .device/lib/openblas-*.jar
     # the console launcher bundles JUnit (Jupiter, Platform, OpenTest4J, API Guardian)
     rm -f .device/lib/junit-*.jar .device/lib/opentest4j-*.jar .device/lib/apiguardian-*.jar
+    # org.bytedeco:cuda's platform jar holds the JNI glue of every CUDA library (33 MB unpacked):
+    # the engine uses the runtime's and cuBLAS's only
+    zip -q -d .device/lib/cuda-*-linux-x86_64.jar 'org/bytedeco/cuda/linux-x86_64/*.so' \
+        -x 'org/bytedeco/cuda/linux-x86_64/libjnicudart.so' 'org/bytedeco/cuda/linux-x86_64/libjnicublas.so'
+    # the native test program and benchmark (they load the library in target/classes)
+    mkdir -p .device/bin
+    cp target/native/bin/test-native target/native/bin/bench-native .device/bin/ 2>/dev/null || true
+    strip .device/bin/* 2>/dev/null || true
     artifact=org.junit.platform:junit-platform-console-standalone:$console_version
     if ! mvn -B -o -q dependency:copy -Dartifact=$artifact -DoutputDirectory=.device/lib >/dev/null 2>&1; then
         mvn -B -q dependency:get -Dartifact=$artifact >/dev/null   # fetched once from Maven Central
@@ -56,7 +64,7 @@ prepare)
     for f in $fixture_files; do cp "$fixtures_src/$f" .device/fixtures/; done
     # 5. size: tracked tree + untracked-not-ignored + carried paths must stay under 64 MiB
     tracked=$(git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
-    carried=$(du -cb .device target/classes target/test-classes target/native/bin | tail -1 | cut -f1)
+    carried=$(du -cb .device target/classes target/test-classes | tail -1 | cut -f1)
     total=$((tracked + carried))
     printf 'payload: tree %.1f MiB + .device %.1f MiB + target/classes %.1f MiB + target/test-classes %.1f MiB = %.1f MiB (limit 64)\n' \
         "$(echo "$tracked / 1048576" | bc -l)" "$(du -sb .device | cut -f1 | awk '{print $1/1048576}')" \
@@ -73,7 +81,7 @@ prepare)
 
 Device tool call (one run: GPU tests, then the benchmark; results under \$OUT):
   command: bash tests/gpu/run-gpu-tests.sh run bench
-  carry:   [".device", "target/classes", "target/test-classes", "target/native/bin"]
+  carry:   [".device", "target/classes", "target/test-classes"]
   kind:    nvidia-h100-x1 (or nvidia-h200), timeout_s 600
 MSG
     ;;
@@ -89,8 +97,8 @@ run)
     status=0
     # the kernels against their CPU twins (the native test program finds the device by itself)
     native_lib=target/classes/org/clipsurgery/nativeapi/linux-x86_64
-    if [ -x target/native/bin/test-native ]; then
-        LD_LIBRARY_PATH=$native_lib:${LD_LIBRARY_PATH:-} target/native/bin/test-native > "$out/test-native.log" 2>&1 || status=$?
+    if [ -x .device/bin/test-native ]; then
+        LD_LIBRARY_PATH=$native_lib:${LD_LIBRARY_PATH:-} .device/bin/test-native > "$out/test-native.log" 2>&1 || status=$?
         tail -5 "$out/test-native.log"
     fi
     # every gpu-tagged test: the engine's tests and the kernels' (nativeapi) tests
@@ -106,8 +114,8 @@ run)
             -Dorg.bytedeco.javacpp.cachedir=/tmp/javacpp-cache -cp "$(classpath)" \
             org.clipsurgery.backend.cuda.CudaBenchmark --iterations 200 --out "$out/bench.md" > "$out/bench.log" 2>&1 || status=$((status ? status : 2))
         tail -30 "$out/bench.log"
-        if [ -x target/native/bin/bench-native ]; then
-            LD_LIBRARY_PATH=$native_lib:${LD_LIBRARY_PATH:-} target/native/bin/bench-native > "$out/bench-native.md" 2>&1 || true
+        if [ -x .device/bin/bench-native ]; then
+            LD_LIBRARY_PATH=$native_lib:${LD_LIBRARY_PATH:-} .device/bin/bench-native > "$out/bench-native.md" 2>&1 || true
             tail -40 "$out/bench-native.md"
         fi
     fi
