@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Function;
 import org.bytedeco.pytorch.Tensor;
 import org.clipsurgery.backend.cpu.TorchOps;
 import org.clipsurgery.backend.cuda.CudaEngine;
@@ -119,7 +120,7 @@ public final class ClipSurgery implements AutoCloseable {
         }
     }
 
-    private ClipSurgery(WeightStore weights, Options options) {
+    private ClipSurgery(WeightStore weights, Options options, Function<WeightStore, Pipeline<?>> backend) {
         this.weights = weights;
         this.options = options;
         ModelConfig c = weights.config();
@@ -137,7 +138,7 @@ public final class ClipSurgery implements AutoCloseable {
         this.templates = options.templates == null ? PromptTemplates.defaults() : options.templates;
         if (templates.isEmpty()) throw new IllegalArgumentException("no prompt templates");
         this.tokenizer = ClipTokenizer.bundled();
-        this.pipeline = options.device == Device.CUDA ? cudaPipeline(weights, options) : cpuPipeline(weights, options);
+        this.pipeline = backend.apply(weights);
     }
 
     /**
@@ -180,8 +181,17 @@ public final class ClipSurgery implements AutoCloseable {
 
     /** Opens weights already in memory (e.g. {@link org.clipsurgery.weights.RandomWeights}); takes ownership. */
     public static ClipSurgery open(WeightStore store, Options options) {
+        Objects.requireNonNull(options, "options");
+        return open(store, options, w -> options.device == Device.CUDA ? cudaPipeline(w, options) : cpuPipeline(w, options));
+    }
+
+    /**
+     * The facade over the pipeline {@code backend} makes from the weights (tests: the CUDA engine
+     * on an emulated device); options other than the device and precision apply as usual.
+     */
+    static ClipSurgery open(WeightStore store, Options options, Function<WeightStore, Pipeline<?>> backend) {
         try {
-            return new ClipSurgery(store, options);
+            return new ClipSurgery(store, options, backend);
         } catch (RuntimeException e) {
             store.close();
             throw e;

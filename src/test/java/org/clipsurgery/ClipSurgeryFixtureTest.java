@@ -13,33 +13,45 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.clipsurgery.backend.cuda.EmulatedCuda;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.post.SamPoints;
 import org.clipsurgery.testing.Fixtures;
 import org.clipsurgery.weights.HostTensor;
 import org.clipsurgery.weights.Safetensors;
+import org.clipsurgery.weights.WeightStore;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The whole CPU pipeline against the official implementation's outputs, key by key, for every
- * fixture model file and resolution (tolerances: ../shared/fixtures/README.md).
+ * The whole facade against the official implementation's outputs, key by key, for every fixture
+ * model file and resolution (tolerances: ../shared/fixtures/README.md): on the CPU backend, and
+ * on the CUDA engine over the host emulation of the device (fp32; the kernels' CPU twins stand
+ * in for the kernels), which checks the facade's Device.CUDA path end to end without a GPU.
  */
 class ClipSurgeryFixtureTest {
 
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
         for (String file : new String[] {"vit.pt", "vit-jit.pt", "rn.pt"}) {
-            for (int r : new int[] {64, 96}) out.add(Arguments.of(file, r));
+            for (int r : new int[] {64, 96}) out.add(Arguments.of(file, r, "cpu"));
         }
+        for (String file : new String[] {"vit.pt", "rn.pt"}) out.add(Arguments.of(file, 64, "cuda-emulated"));
         return out.stream();
     }
 
-    @ParameterizedTest(name = "{0} at {1} px")
+    private static ClipSurgery open(Path file, int resolution, String backend) throws Exception {
+        ClipSurgery.Options options = new ClipSurgery.Options().optResolution(resolution);
+        if (backend.equals("cpu")) return ClipSurgery.open(file, options);
+        return ClipSurgery.open(WeightStore.load(file), options.optDevice(Device.CUDA).optPrecision(Precision.FP32),
+                w -> EmulatedCuda.pipeline(w, Precision.FP32));
+    }
+
+    @ParameterizedTest(name = "{0} at {1} px, {2}")
     @MethodSource("cases")
-    void everyKeyMatchesTheOfficialImplementation(String file, int resolution) throws Exception {
+    void everyKeyMatchesTheOfficialImplementation(String file, int resolution, String backend) throws Exception {
         String model = file.startsWith("rn") ? "rn" : "vit";
         Path dir = Fixtures.dir();
         Map<String, HostTensor> ref = Safetensors.read(dir.resolve("reference-" + model + ".safetensors"));
@@ -49,7 +61,7 @@ class ClipSurgeryFixtureTest {
         String k = model + "." + resolution + ".";
         RgbImage image = Images.read(dir.resolve("image.png"));
 
-        try (ClipSurgery cs = ClipSurgery.open(dir.resolve(file), new ClipSurgery.Options().optResolution(resolution))) {
+        try (ClipSurgery cs = open(dir.resolve(file), resolution, backend)) {
             LabelSet labels = cs.labels(texts);
             Explanation e = cs.explain(List.of(image), labels, Redundancy.LABELS).get(0);
             assertArrayEquals(ref.get(k + "image").toFloatArray(), e.preprocessedImage(), "image");
