@@ -9,41 +9,9 @@
 
 namespace {
 
-// One head of one path. queries/keys: which third of qkv (0 = q, 1 = k, 2 = v) holds them;
-// values are always v. Scores of one query row at a time (N floats), fp32 softmax.
-void attention_head(const void *qkv, int dtype, int64_t b, int64_t n, int64_t c, int64_t h,
-                    int64_t d, float scale, int query_part, int key_part, void *out) {
-    const int64_t row = 3 * c;
-    const int64_t base = b * n * row + h * d;
-    std::vector<float> keys(n * d), values(n * d), q(d), p(n), acc(d);
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t e = 0; e < d; e++) {
-            keys[j * d + e] = cs::load_as_float(qkv, dtype, base + j * row + key_part * c + e);
-            values[j * d + e] = cs::load_as_float(qkv, dtype, base + j * row + 2 * c + e);
-        }
-    for (int64_t i = 0; i < n; i++) {
-        for (int64_t e = 0; e < d; e++)
-            q[e] = cs::load_as_float(qkv, dtype, base + i * row + query_part * c + e);
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < n; j++) {
-            float s = 0.f;
-            for (int64_t e = 0; e < d; e++) s += q[e] * keys[j * d + e];
-            p[j] = s * scale;
-            mx = std::fmax(mx, p[j]);
-        }
-        float z = 0.f;
-        for (int64_t j = 0; j < n; j++) z += (p[j] = std::exp(p[j] - mx));
-        for (int64_t e = 0; e < d; e++) acc[e] = 0.f;
-        for (int64_t j = 0; j < n; j++)
-            for (int64_t e = 0; e < d; e++) acc[e] += p[j] * values[j * d + e];
-        for (int64_t e = 0; e < d; e++)
-            cs::store_from_float(out, dtype, (b * n + i) * c + h * d + e, acc[e] / z);
-    }
-}
-
 // One head of single-path attention. q, k, v: rows `stride` elements apart, head h at columns
-// h·d..h·d+d-1; out (B, N, C). causal: query i sees keys 0..i. Same arithmetic order as
-// attention_head above (fp32 dot, scale, max, exp, sum, weighted sum, divide).
+// h·d..h·d+d-1; out (B, N, C). causal: query i sees keys 0..i. Scores of one query row at a
+// time (N floats); fp32 dot, scale, max, exp, sum, weighted sum, divide (the kernels' order).
 void attention_single_head(const void *q, const void *k, const void *v, int64_t stride, int dtype,
                            int64_t b, int64_t n, int64_t c, int64_t h, int64_t d, float scale,
                            bool causal, void *out) {
@@ -127,10 +95,17 @@ extern "C" int cs_attention_dual_cpu(const void *qkv, int dtype, int64_t batch, 
                                                out_ori, out_vv))
         return rc;
     const int64_t d = channels / heads;
+    // q, k and v side by side in each row of 3·channels elements
+    const char *q = static_cast<const char *>(qkv), *k = q + channels * cs::dtype_size(dtype),
+               *v = k + channels * cs::dtype_size(dtype);
     for (int64_t b = 0; b < batch; b++)
         for (int64_t h = 0; h < heads; h++) {
-            if (out_ori) attention_head(qkv, dtype, b, tokens, channels, h, d, scale, 0, 1, out_ori);
-            if (out_vv) attention_head(qkv, dtype, b, tokens, channels, h, d, scale, 2, 2, out_vv);
+            if (out_ori)
+                attention_single_head(q, k, v, 3 * channels, dtype, b, tokens, channels, h, d,
+                                      scale, false, out_ori);
+            if (out_vv)
+                attention_single_head(v, v, v, 3 * channels, dtype, b, tokens, channels, h, d,
+                                      scale, false, out_vv);
         }
     return CS_OK;
 }
