@@ -348,6 +348,21 @@ constexpr int kSingleMaxHeadDim = 128;   // 4 registers of q per lane in the sho
 constexpr int kSingleMaxTokens = 3072;   // 4 warps × 3072 scores × 4 bytes = 48 KiB
 constexpr size_t kSharedLimit = 48 * 1024;
 
+// The softmax numerators of one query's scores in place, s[j] = exp(s[j] − mx) for j < keys, each
+// written by the lane that wrote the score (lane j mod 32); returns their sum in every lane, after
+// a warp barrier, so that every lane may then read every weight.
+__device__ __forceinline__ float softmax_numerators(float *s, int keys, float mx, int lane) {
+    float sum = 0.f;
+    for (int j = lane; j < keys; j += 32) {
+        const float p = expf(s[j] - mx);
+        s[j] = p;
+        sum += p;
+    }
+    sum = cs::warp_sum(sum);
+    __syncwarp();
+    return sum;
+}
+
 template <typename T>
 __global__ void __launch_bounds__(32 * kSingleWarps)
 attention_short_kernel(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
@@ -383,14 +398,7 @@ attention_short_kernel(const T *__restrict__ q, const T *__restrict__ k, const T
             if (lane == (j & 31)) s[j] = dot;
             mx = fmaxf(mx, dot);
         }
-        float sum = 0.f;
-        for (int j = lane; j < keys; j += 32) { // the lane that wrote s[j]
-            const float p = expf(s[j] - mx);
-            s[j] = p;
-            sum += p;
-        }
-        sum = cs::warp_sum(sum);
-        __syncwarp(); // every lane reads every weight below
+        const float sum = softmax_numerators(s, keys, mx, lane);
         for (int e = lane; e < d; e += 32) {
             float acc = 0.f;
             for (int j = 0; j < keys; j++) acc = fmaf(s[j], vs[j * d + e], acc);
@@ -427,14 +435,7 @@ attention_long_kernel(const T *__restrict__ q, const T *__restrict__ k, const T 
             mx = fmaxf(mx, dot);
         }
         mx = cs::warp_max(mx);
-        float sum = 0.f;
-        for (int j = lane; j < keys; j += 32) {
-            const float p = expf(s[j] - mx);
-            s[j] = p;
-            sum += p;
-        }
-        sum = cs::warp_sum(sum);
-        __syncwarp(); // every lane reads every weight below
+        const float sum = softmax_numerators(s, keys, mx, lane);
         for (int e = lane; e < d; e += 32) {
             const T *vcol = v + base + e;
             float acc = 0.f;
