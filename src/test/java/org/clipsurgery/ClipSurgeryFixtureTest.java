@@ -31,7 +31,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * on the CUDA engine over the host emulation of the device (fp32; the kernels' CPU twins stand
  * in for the kernels), which checks the facade's Device.CUDA path end to end without a GPU.
  */
-class ClipSurgeryFixtureTest {
+public class ClipSurgeryFixtureTest {
 
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
@@ -52,7 +52,17 @@ class ClipSurgeryFixtureTest {
     @ParameterizedTest(name = "{0} at {1} px, {2}")
     @MethodSource("cases")
     void everyKeyMatchesTheOfficialImplementation(String file, int resolution, String backend) throws Exception {
-        String model = file.startsWith("rn") ? "rn" : "vit";
+        try (ClipSurgery cs = open(Fixtures.dir().resolve(file), resolution, backend)) {
+            checkEveryKey(cs, file.startsWith("rn") ? "rn" : "vit", resolution);
+        }
+    }
+
+    /**
+     * Every fixture key of {@code model} ("vit" or "rn") at {@code resolution} through the facade
+     * {@code cs} (opened at that resolution on the fixture's weights); also run on a GPU by
+     * CudaFixtureGpuTest.
+     */
+    public static void checkEveryKey(ClipSurgery cs, String model, int resolution) throws Exception {
         Path dir = Fixtures.dir();
         Map<String, HostTensor> ref = Safetensors.read(dir.resolve("reference-" + model + ".safetensors"));
         JsonObject json = JsonParser.parseString(Files.readString(dir.resolve("reference.json"))).getAsJsonObject();
@@ -60,8 +70,7 @@ class ClipSurgeryFixtureTest {
         json.getAsJsonArray("texts").forEach(t -> texts.add(t.getAsString()));
         String k = model + "." + resolution + ".";
         RgbImage image = Images.read(dir.resolve("image.png"));
-
-        try (ClipSurgery cs = open(dir.resolve(file), resolution, backend)) {
+        {
             LabelSet labels = cs.labels(texts);
             Explanation e = cs.explain(List.of(image), labels, Redundancy.LABELS).get(0);
             assertArrayEquals(ref.get(k + "image").toFloatArray(), e.preprocessedImage(), "image");
