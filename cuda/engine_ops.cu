@@ -116,7 +116,6 @@ __global__ void convert_kernel(const In *x, Out *out, int64_t n) {
         out[i] = cs::from_float<Out>(cs::to_float(x[i]));
 }
 
-// pixels: (B, C, H, W) fp32 → out: (B·gh·gw, C·p·p), row (b, gy, gx), column (c, ky, kx).
 // out[r] = table[index[r]] in units U (2, 4, 8 or 16 bytes: the widest the pointers and row
 // size allow), a zero row for an index outside [0, table_rows).
 template <typename U>

@@ -304,23 +304,26 @@ CS_API int cs_attention_cuda(const void *q, const void *k, const void *v, int64_
  * cs_im2col:     x (batch, channels, height, width) in `layout` (cs_image_layout) of x_dtype →
  *                out (batch·oh·ow, channels·kernel·kernel) of out_dtype, oh = (height + 2·padding
  *                − kernel) / stride + 1 and ow likewise (integer division, as torch): row
- *                (b, oy, ox) holds the window at (oy·stride − padding, ox·stride − padding)
- *                (padding < kernel) with
+ *                (b, oy, ox) holds the window at (oy·stride − padding, ox·stride − padding) with
  *                columns in (channel, ky, kx) order — a convolution weight (out, channels, kernel,
  *                kernel) flattened — and zeros where the window reaches into the padding. The
  *                convolution is then one GEMM with that weight, its result (batch, oh, ow, out)
  *                channels-last; with stride = kernel and padding 0 this is a ViT's patch
- *                embedding. out must not overlap x.
+ *                embedding. kernel must fit the padded image (kernel <= height + 2·padding and
+ *                width + 2·padding, so oh, ow >= 1); any padding >= 0 and stride >= 1. out must
+ *                not overlap x.
  * cs_batch_norm: x (rows, channels) → out[r,c] = (x[r,c] − mean[c]) / sqrt(var[c] + eps) ·
  *                weight[c] + bias[c] (inference batch norm on channels-last activations, rows =
- *                batch·height·width). out may equal x.
- * cs_relu:       out[i] = max(x[i], 0), n elements (NaN and −0 pass through, as in torch). out
- *                may equal x.
+ *                batch·height·width); eps finite and >= 0. out may equal x, no other overlap.
+ * cs_relu:       out[i] = max(x[i], 0), n elements: NaN stays NaN with x's bits (as torch.relu
+ *                propagates NaN), −0 gives +0, nothing is rounded. out may equal x, no other
+ *                overlap.
  * cs_avg_pool:   x (batch, height, width, channels) → out (batch, height / kernel_h, width /
  *                kernel_w, channels): the mean of each kernel_h × kernel_w window, stride = kernel,
  *                no padding, rows and columns past the last whole window dropped (torch's
  *                AvgPool2d(k) for kernel_h = kernel_w = k; with kernel_h = height and kernel_w =
- *                width, the mean over all positions). out must not overlap x.
+ *                width, the mean over all positions); kernel_h <= height, kernel_w <= width. The
+ *                window is summed in fp32 and divided by kernel_h·kernel_w. out must not overlap x.
  * ------------------------------------------------------------------------------------------- */
 CS_API int cs_im2col_cpu(const void *x, int x_dtype, int layout, int64_t batch, int64_t channels,
                          int64_t height, int64_t width, int64_t kernel, int64_t stride,

@@ -84,6 +84,11 @@ int check_class_token_copy_args(const void *src, const void *dst, int dtype, int
 int check_add_args(const void *a, const void *b, int64_t b_rows, int dtype, int64_t rows,
                    int64_t cols, const void *out);
 int check_convert_args(const void *x, int x_dtype, int64_t n, const void *out, int out_dtype);
+int check_gather_rows_args(const void *table, int64_t table_rows, int64_t row_bytes,
+                           const int32_t *index, int64_t rows, const void *out);
+int check_attention_args(const void *q, const void *k, const void *v, int64_t row_stride,
+                         int dtype, int64_t batch, int64_t tokens, int64_t channels,
+                         int64_t heads, float scale, int causal, const void *out);
 int check_im2col_args(const void *x, int x_dtype, int layout, int64_t batch, int64_t channels,
                       int64_t height, int64_t width, int64_t kernel, int64_t stride,
                       int64_t padding, int out_dtype, const void *out);
@@ -93,11 +98,6 @@ int check_batch_norm_args(const void *x, int dtype, int64_t rows, int64_t channe
 int check_relu_args(const void *x, int dtype, int64_t n, const void *out);
 int check_avg_pool_args(const void *x, int dtype, int64_t batch, int64_t height, int64_t width,
                         int64_t channels, int64_t kernel_h, int64_t kernel_w, const void *out);
-int check_gather_rows_args(const void *table, int64_t table_rows, int64_t row_bytes,
-                           const int32_t *index, int64_t rows, const void *out);
-int check_attention_args(const void *q, const void *k, const void *v, int64_t row_stride,
-                         int dtype, int64_t batch, int64_t tokens, int64_t channels,
-                         int64_t heads, float scale, int causal, const void *out);
 
 // Whether the byte ranges [a, a + a_bytes) and [b, b + b_bytes) share a byte (host or device
 // addresses alike: only the numbers are compared).

@@ -74,6 +74,16 @@ int cs_convert_cuda(const void *, int, int64_t, void *, int, cs_stream) {
     CS_NO_CUDA(cs_convert_cuda);
 }
 
+int cs_gather_rows_cuda(const void *, int64_t, int64_t, const int32_t *, int64_t, void *,
+                        cs_stream) {
+    CS_NO_CUDA(cs_gather_rows_cuda);
+}
+
+int cs_attention_cuda(const void *, const void *, const void *, int64_t, int, int64_t, int64_t,
+                      int64_t, int64_t, float, int, void *, cs_stream) {
+    CS_NO_CUDA(cs_attention_cuda);
+}
+
 int cs_im2col_cuda(const void *, int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                    int64_t, int, void *, cs_stream) {
     CS_NO_CUDA(cs_im2col_cuda);
@@ -84,23 +94,11 @@ int cs_batch_norm_cuda(const void *, int, int64_t, int64_t, const float *, const
     CS_NO_CUDA(cs_batch_norm_cuda);
 }
 
-int cs_relu_cuda(const void *, int, int64_t, void *, cs_stream) {
-    CS_NO_CUDA(cs_relu_cuda);
-}
+int cs_relu_cuda(const void *, int, int64_t, void *, cs_stream) { CS_NO_CUDA(cs_relu_cuda); }
 
 int cs_avg_pool_cuda(const void *, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                      void *, cs_stream) {
     CS_NO_CUDA(cs_avg_pool_cuda);
-}
-
-int cs_gather_rows_cuda(const void *, int64_t, int64_t, const int32_t *, int64_t, void *,
-                        cs_stream) {
-    CS_NO_CUDA(cs_gather_rows_cuda);
-}
-
-int cs_attention_cuda(const void *, const void *, const void *, int64_t, int, int64_t, int64_t,
-                      int64_t, int64_t, float, int, void *, cs_stream) {
-    CS_NO_CUDA(cs_attention_cuda);
 }
 
 } // extern "C"

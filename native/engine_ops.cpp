@@ -1,6 +1,6 @@
 // CPU twins of the engine helpers (cuda/engine_ops.cu): layer norm, bias + QuickGELU, add with
 // broadcast and biases, class token + position embedding, class-token copy, L2 normalisation,
-// dtype conversion and row gather.
+// dtype conversion and row gather. (Patch extraction is cs_im2col, in resnet_ops.cpp.)
 #include "common.h"
 
 #include <cmath>

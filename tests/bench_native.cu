@@ -6,7 +6,8 @@
 // Usage: bench-native [iterations]      (built with CUDA only; needs a GPU)
 // Shapes: ViT-B/16 at 224 px (N = 197) and 512 px (N = 1025), C = 768, 12 heads; ViT-L/14 at
 // 336 px (N = 577), C = 1024, 16 heads; 59 labels; maps to 480×640; frames 480×640 BGR; the text
-// encoder on a chunk of 256 prompts × 77 tokens, C = 512, 8 heads (causal).
+// encoder on a chunk of 256 prompts × 77 tokens, C = 512, 8 heads (causal); ModifiedResNet RN50
+// at 224 px (im2col, batch norm, ReLU, average pool on f16 channels-last activations).
 //
 // Note: an in-place kernel timed repeatedly (add, bias + QuickGELU) keeps changing its data;
 // the values stay finite for the iterations here and the time does not depend on them.
@@ -214,14 +215,55 @@ int main(int argc, char **argv) {
         row("class_token_copy f16", shape, ms, C * 4.0, 0);
         ms = time_ms([&] { return cs_l2_normalize_cuda(x, CS_F16, N, C, y, nullptr); });
         row("l2_normalize f16", shape, ms, tok * 4.0, 0);
-        // patch extraction for the stride = kernel convolution: 3 fp32 planes → f16 patch rows
+        // patch embedding as im2col (stride = kernel, no padding): 3 fp32 planes → f16 patch rows
         ms = time_ms([&] {
-            return cs_im2col_cuda(planes, CS_F32, CS_NCHW, 1, 3, m.resolution, m.resolution, m.patch, m.patch, 0, CS_F16, x, nullptr);
+            return cs_im2col_cuda(planes, CS_F32, CS_NCHW, 1, 3, m.resolution, m.resolution, m.patch, m.patch, 0, CS_F16, x,
+                                  nullptr);
         });
-        std::snprintf(shape, sizeof shape, "%s 3x%dx%d p=%d", m.name, m.resolution, m.resolution, m.patch);
-        row("im2col (patches) f32 -> f16", shape, ms, 3.0 * m.resolution * m.resolution * (4 + 2), 0);
+        std::snprintf(shape, sizeof shape, "%s 3x%dx%d k=s=%d", m.name, m.resolution, m.resolution, m.patch);
+        row("im2col f32 -> f16 (patches)", shape, ms, 3.0 * m.resolution * m.resolution * (4 + 2), 0);
         std::printf("\n");
         for (void *p : {qkv, o1, o2, img, text, sim, maps, pts, cnt, frame, planes, x, y, hidden, w, b, pos}) cudaFree(p);
+    }
+
+    // ModifiedResNet RN50 at 224 px, one image, f16 activations channels-last: im2col of the
+    // stem's conv1 (3×3/2, pad 1, on the fp32 NCHW pixels) and conv2 (3×3 on 112×112×32), of a
+    // 3×3 convolution in layer1 (56×56×64); batch norm and ReLU on a layer1 output (56·56 × 256);
+    // the 2×2 average pool that halves the grid entering layer2. Bytes: input read once plus
+    // output written (im2col reads each input element k² times, mostly from cache).
+    {
+        const size_t stem_cols = (size_t)112 * 112 * 32 * 9, l1_cols = (size_t)56 * 56 * 64 * 9;
+        const size_t act = (size_t)56 * 56 * 256;
+        void *pix = device_random((size_t)3 * 224 * 224 * 4), *stem = device_random((size_t)112 * 112 * 32 * 2);
+        void *l1 = device_random((size_t)56 * 56 * 64 * 2), *cols = device_random(std::max(stem_cols, l1_cols) * 2);
+        void *a = device_random(act * 2, -3.f, 3.f), *y = device_random(act * 2), *pooled = device_random(act / 4 * 2);
+        // batch norm parameters as real floats (var > 0), from the host
+        std::vector<float> host_params(4 * 256);
+        for (int c = 0; c < 256; c++) {
+            host_params[c] = 1.f + 0.001f * c;              // weight
+            host_params[256 + c] = 0.01f * (c % 7);         // bias
+            host_params[512 + c] = 0.02f * (c % 5) - 0.04f; // running mean
+            host_params[768 + c] = 0.5f + 0.003f * c;       // running var
+        }
+        float *params;
+        CUDA_OK(cudaMalloc(&params, host_params.size() * 4));
+        CUDA_OK(cudaMemcpy(params, host_params.data(), host_params.size() * 4, cudaMemcpyHostToDevice));
+        double ms = time_ms([&] { return cs_im2col_cuda(pix, CS_F32, CS_NCHW, 1, 3, 224, 224, 3, 2, 1, CS_F16, cols, nullptr); });
+        row("im2col f32 -> f16 (stem 1)", "RN50@224 3x224x224 NCHW k3 s2 p1", ms, 3 * 224 * 224 * 4.0 + 112 * 112 * 27 * 2.0, 0);
+        ms = time_ms([&] { return cs_im2col_cuda(stem, CS_F16, CS_NHWC, 1, 32, 112, 112, 3, 1, 1, CS_F16, cols, nullptr); });
+        row("im2col f16 (stem 2)", "RN50@224 112x112x32 NHWC k3 s1 p1", ms, 112 * 112 * 32 * 2.0 + stem_cols * 2.0, 0);
+        ms = time_ms([&] { return cs_im2col_cuda(l1, CS_F16, CS_NHWC, 1, 64, 56, 56, 3, 1, 1, CS_F16, cols, nullptr); });
+        row("im2col f16 (layer1 3x3)", "RN50@224 56x56x64 NHWC k3 s1 p1", ms, 56 * 56 * 64 * 2.0 + l1_cols * 2.0, 0);
+        ms = time_ms([&] {
+            return cs_batch_norm_cuda(a, CS_F16, 56 * 56, 256, params, params + 256, params + 512, params + 768, 1e-5f, y, nullptr);
+        });
+        row("batch_norm f16", "RN50@224 3136x256", ms, act * 4.0 + 4 * 256 * 4.0, 0);
+        ms = time_ms([&] { return cs_relu_cuda(y, CS_F16, (int64_t)act, y, nullptr); });
+        row("relu f16 (in place)", "RN50@224 3136x256", ms, act * 4.0, 0);
+        ms = time_ms([&] { return cs_avg_pool_cuda(a, CS_F16, 1, 56, 56, 256, 2, 2, pooled, nullptr); });
+        row("avg_pool f16 (2x2)", "RN50@224 56x56x256 -> 28x28", ms, act * 2.0 + act / 4 * 2.0, 0);
+        for (void *p : {pix, stem, l1, cols, a, y, pooled, (void *)params}) cudaFree(p);
+        std::printf("\n");
     }
 
     // Text encoder, one chunk of 256 prompts: token embedding gather, position embedding add
@@ -251,33 +293,6 @@ int main(int argc, char **argv) {
         ms = time_ms([&] { return cs_add_cuda(out, nullptr, pos, N, nullptr, CS_F16, (int64_t)P * N, C, out, nullptr); });
         row("add f16 (broadcast pos)", shape, ms, tok * 2 * 2.0 + N * C * 2.0, 0);
         for (void *p : {qkv, out, table, ids, pos}) cudaFree(p);
-        std::printf("\n");
-    }
-    // ResNet-50 at 224 px, batch 1, f16, channels-last: the stem's im2col (3×3 stride 2 on the
-    // pixels), a stage-1 3×3 im2col, batch norm, ReLU and 2×2 average pooling on 56×56×256.
-    {
-        char shape[64];
-        void *pix = device_random((size_t)3 * 224 * 224 * 4), *cols = device_random((size_t)112 * 112 * 27 * 2);
-        std::snprintf(shape, sizeof shape, "RN50 stem 3x224x224 k3 s2 p1");
-        double ms = time_ms([&] { return cs_im2col_cuda(pix, CS_F32, CS_NCHW, 1, 3, 224, 224, 3, 2, 1, CS_F16, cols, nullptr); });
-        row("im2col f32 nchw -> f16", shape, ms, 3.0 * 224 * 224 * 4 + 112.0 * 112 * 27 * 2, 0);
-        const size_t act = (size_t)56 * 56 * 256;
-        void *x = device_random(act * 2), *y = device_random(act * 2), *big = device_random((size_t)56 * 56 * 64 * 9 * 2);
-        void *w = device_random(256 * 4, 0.5f, 1.5f), *b = device_random(256 * 4), *var = device_random(256 * 4, 0.5f, 1.5f);
-        std::snprintf(shape, sizeof shape, "RN50 56x56x64 k3 s1 p1");
-        ms = time_ms([&] { return cs_im2col_cuda(x, CS_F16, CS_NHWC, 1, 64, 56, 56, 3, 1, 1, CS_F16, big, nullptr); });
-        row("im2col f16 nhwc", shape, ms, 56.0 * 56 * 64 * 2 + 56.0 * 56 * 64 * 9 * 2, 0);
-        std::snprintf(shape, sizeof shape, "RN50 56x56x256");
-        ms = time_ms([&] {
-            return cs_batch_norm_cuda(x, CS_F16, 56 * 56, 256, static_cast<float *>(w), static_cast<float *>(b), static_cast<float *>(b),
-                                      static_cast<float *>(var), 1e-5f, y, nullptr);
-        });
-        row("batch_norm f16", shape, ms, act * 4.0, 0);
-        ms = time_ms([&] { return cs_relu_cuda(y, CS_F16, (int64_t)act, y, nullptr); });
-        row("relu f16 (in place)", shape, ms, act * 4.0, 0);
-        ms = time_ms([&] { return cs_avg_pool_cuda(y, CS_F16, 1, 56, 56, 256, 2, 2, x, nullptr); });
-        row("avg_pool 2x2 f16", shape, ms, act * 2.0 * 1.25, 0);
-        for (void *p : {pix, cols, x, y, big, w, b, var}) cudaFree(p);
         std::printf("\n");
     }
     std::printf("PyTorch side by side (two SDPA calls; the official feature surgery) is not part of this\n"

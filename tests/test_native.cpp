@@ -15,7 +15,6 @@
 #include "clip_surgery.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -873,7 +872,7 @@ static void test_engine_ops() {
     EXPECT(cs_l2_normalize_cpu(d, CS_F32, 1, -1, d, nullptr) == CS_ERR_INVALID_ARGUMENT, "l2_normalize cols -1");
 }
 
-// ================================ add, convert, im2col, gather ================================
+// ================================ add, convert, gather ================================
 
 static void test_add() {
     std::mt19937 rng(707);
@@ -1053,217 +1052,6 @@ static void test_convert() {
     invalid(cs_convert_cpu(d, CS_F32, 0, d + 16, CS_F16, nullptr), "n 0");
     invalid(cs_convert_cpu(d, CS_F32, 8, d, CS_F16, nullptr), "f32 -> f16 in place (sizes differ)");
     invalid(cs_convert_cpu(d, CS_F16, 8, d + 1, CS_BF16, nullptr), "a partial overlap");
-}
-
-static void test_im2col() {
-    std::mt19937 rng(909);
-    // B, C, H, W, kernel, stride, padding: patch embeddings (stride = kernel), the ResNet stem,
-    // 3×3 and 1×1 convolutions, a window sum that leaves a remainder ((H + 2p − k) % s != 0)
-    const int shapes[][7] = {{1, 1, 1, 1, 1, 1, 0}, {1, 3, 4, 4, 2, 2, 0}, {2, 3, 32, 48, 16, 16, 0},
-                             {2, 3, 13, 10, 3, 2, 1}, {1, 5, 7, 9, 3, 1, 1},  {2, 4, 6, 5, 1, 1, 0},
-                             {1, 2, 11, 8, 7, 3, 3},  {1, 3, 9, 12, 3, 3, 0}, {1, 2, 5, 6, 3, 2, 2}};
-    for (auto &s : shapes)
-        for (int layout : {CS_NCHW, CS_NHWC})
-            for (int in_dtype : {CS_F32, CS_F16})
-                for (int dtype : {CS_F32, CS_F16, CS_BF16}) {
-                    const int B = s[0], C = s[1], H = s[2], W = s[3], k = s[4], st = s[5], pad = s[6];
-                    const int oh = (H + 2 * pad - k) / st + 1, ow = (W + 2 * pad - k) / st + 1, cols = C * k * k;
-                    const Tensor x = random_tensor(in_dtype, (size_t)B * C * H * W, rng);
-                    auto xat = [&](int b, int c, int y, int xx) { // the image at (b, c, y, x), zero outside
-                        if (y < 0 || y >= H || xx < 0 || xx >= W) return 0.0;
-                        return x.at(layout == CS_NHWC ? (((size_t)b * H + y) * W + xx) * C + c
-                                                      : (((size_t)b * C + c) * H + y) * W + xx);
-                    };
-                    // Written straight from the header: row (b, oy, ox), column (c, ky, kx).
-                    Tensor want = zeros(dtype, (size_t)B * oh * ow * cols);
-                    for (int b = 0; b < B; b++)
-                        for (int oy = 0; oy < oh; oy++)
-                            for (int ox = 0; ox < ow; ox++)
-                                for (int c = 0; c < C; c++)
-                                    for (int ky = 0; ky < k; ky++)
-                                        for (int kx = 0; kx < k; kx++)
-                                            want.set((((size_t)b * oh + oy) * ow + ox) * cols + ((size_t)c * k + ky) * k + kx,
-                                                     (float)xat(b, c, oy * st - pad + ky, ox * st - pad + kx));
-                    char what[128];
-                    std::snprintf(what, sizeof what, "im2col %s %s->%s B=%d C=%d %dx%d k=%d s=%d p=%d",
-                                  layout == CS_NHWC ? "nhwc" : "nchw", type_name(in_dtype), type_name(dtype), B, C, H, W, k, st, pad);
-                    Tensor out = zeros(dtype, want.count());
-                    std::memset(out.data(), 0xFF, out.bytes.size());
-                    expect_ok(cs_im2col_cpu(x.data(), in_dtype, layout, B, C, H, W, k, st, pad, dtype, out.data(), nullptr), what);
-                    EXPECT(out.bytes == want.bytes, "%s: differs from the header's layout", what);
-                    if (dtype == CS_F32 && in_dtype == CS_F32) {
-                        // The point of the layout: rows · weightᵀ, weight (O, C, k, k) flattened, is the
-                        // convolution with zero padding, computed here directly.
-                        const int O = 5;
-                        const auto wt = random_floats((size_t)O * cols, rng);
-                        std::vector<double> conv((size_t)B * oh * ow * O);
-                        Tensor gemm = zeros(CS_F32, conv.size());
-                        for (int b = 0; b < B; b++)
-                            for (int oy = 0; oy < oh; oy++)
-                                for (int ox = 0; ox < ow; ox++)
-                                    for (int o = 0; o < O; o++) {
-                                        double acc = 0, g = 0;
-                                        for (int c = 0; c < C; c++)
-                                            for (int ky = 0; ky < k; ky++)
-                                                for (int kx = 0; kx < k; kx++)
-                                                    acc += (double)wt[(((size_t)o * C + c) * k + ky) * k + kx] *
-                                                           xat(b, c, oy * st - pad + ky, ox * st - pad + kx);
-                                        const size_t row = ((size_t)b * oh + oy) * ow + ox;
-                                        for (int i = 0; i < cols; i++) g += out.at(row * cols + i) * wt[(size_t)o * cols + i];
-                                        conv[row * O + o] = acc;
-                                        gemm.set(row * O + o, (float)g);
-                                    }
-                        expect_nmse(std::string(what) + " as a convolution", gemm, conv);
-                    }
-#ifdef CS_TEST_CUDA
-                    if (!g_gpu) continue;
-                    Device dev;
-                    void *dx = dev.upload(x), *dout = dev.output(out.bytes.size());
-                    const std::string w = std::string(what) + " cuda";
-                    expect_ok(cs_im2col_cuda(dx, in_dtype, layout, B, C, H, W, k, st, pad, dtype, dout, nullptr), w);
-                    Tensor got = zeros(dtype, out.count());
-                    if (dev.download(w, dout, got)) EXPECT(got.bytes == out.bytes, "%s: differs from the twin", w.c_str());
-#endif
-                }
-#ifdef CS_TEST_CUDA
-    if (g_gpu) { // ViT-B/16 patches at 224 px and the RN50 stem, two images, f16 (the engine's cases)
-        for (auto &s : {std::array<int, 6>{3, 224, 16, 16, 0, CS_NCHW}, std::array<int, 6>{3, 224, 3, 2, 1, CS_NCHW},
-                        std::array<int, 6>{64, 56, 3, 1, 1, CS_NHWC}}) {
-            const int B = 2, C = s[0], S = s[1], k = s[2], st = s[3], pad = s[4], layout = s[5];
-            const int o = (S + 2 * pad - k) / st + 1;
-            const Tensor x = random_tensor(layout == CS_NCHW ? CS_F32 : CS_F16, (size_t)B * C * S * S, rng);
-            Tensor out = zeros(CS_F16, (size_t)B * o * o * C * k * k), got = out;
-            expect_ok(cs_im2col_cpu(x.data(), x.dtype, layout, B, C, S, S, k, st, pad, CS_F16, out.data(), nullptr), "im2col model cpu");
-            Device dev;
-            void *dx = dev.upload(x), *dout = dev.output(out.bytes.size());
-            expect_ok(cs_im2col_cuda(dx, x.dtype, layout, B, C, S, S, k, st, pad, CS_F16, dout, nullptr), "im2col model cuda");
-            if (dev.download("im2col model cuda", dout, got)) EXPECT(got.bytes == out.bytes, "im2col C=%d %d px k=%d: differs from the twin", C, S, k);
-        }
-    }
-#endif
-    float d[64] = {};
-    auto invalid = [&](int rc, const char *what) {
-        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "im2col %s must be rejected (rc=%d)", what, rc);
-    };
-    invalid(cs_im2col_cpu(nullptr, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 2, 0, CS_F32, d, nullptr), "NULL x");
-    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 2, 0, CS_F32, nullptr, nullptr), "NULL out");
-    invalid(cs_im2col_cpu(d, CS_F32, 2, 1, 1, 2, 2, 2, 2, 0, CS_F32, d + 32, nullptr), "layout 2");
-    invalid(cs_im2col_cpu(d, CS_U8, CS_NCHW, 1, 1, 2, 2, 2, 2, 0, CS_F32, d + 32, nullptr), "u8 x");
-    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 2, 0, CS_I32, d + 32, nullptr), "i32 out");
-    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 0, 1, 0, CS_F32, d + 32, nullptr), "kernel 0");
-    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 0, 0, CS_F32, d + 32, nullptr), "stride 0");
-    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 1, 2, CS_F32, d + 32, nullptr), "padding >= kernel");
-    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 5, 1, 1, CS_F32, d + 32, nullptr), "kernel larger than the padded image");
-    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 4, 4, 2, 2, 0, CS_F32, d + 2, nullptr), "out overlapping x");
-}
-
-// ================================ batch norm, ReLU, average pooling ================================
-
-static void test_resnet_ops() {
-    std::mt19937 rng(1212);
-    for (int dtype : {CS_F32, CS_F16, CS_BF16}) {
-        for (auto &s : {std::array<int, 2>{1, 1}, std::array<int, 2>{7, 3}, std::array<int, 2>{2 * 56 * 5, 64}}) {
-            const int R = s[0], Ch = s[1];
-            const Tensor x = random_tensor(dtype, (size_t)R * Ch, rng, -3.f, 3.f);
-            const auto w = random_floats(Ch, rng, 0.5f, 1.5f), b = random_floats(Ch, rng), m = random_floats(Ch, rng),
-                       v = random_floats(Ch, rng, 0.05f, 2.f);
-            std::vector<double> ref(x.count()), rref(x.count());
-            for (size_t i = 0; i < ref.size(); i++) {
-                const int c = (int)(i % Ch);
-                ref[i] = (x.at(i) - m[c]) / std::sqrt((double)v[c] + 1e-5) * w[c] + b[c];
-                rref[i] = std::fmax(x.at(i), 0.0);
-            }
-            char what[96];
-            std::snprintf(what, sizeof what, "batch_norm %s %dx%d", type_name(dtype), R, Ch);
-            Tensor out = zeros(dtype, x.count());
-            expect_ok(cs_batch_norm_cpu(x.data(), dtype, R, Ch, w.data(), b.data(), m.data(), v.data(), 1e-5f, out.data(), nullptr), what);
-            expect_nmse(what, out, ref);
-            Tensor inplace = x;
-            expect_ok(cs_batch_norm_cpu(inplace.data(), dtype, R, Ch, w.data(), b.data(), m.data(), v.data(), 1e-5f, inplace.data(), nullptr),
-                      std::string(what) + " in place");
-            EXPECT(inplace.bytes == out.bytes, "%s: in place differs", what);
-            Tensor relu = zeros(dtype, x.count());
-            expect_ok(cs_relu_cpu(x.data(), dtype, (int64_t)x.count(), relu.data(), nullptr), "relu");
-            expect_nmse(std::string("relu ") + type_name(dtype), relu, rref, 0); // exact: max is exact
-#ifdef CS_TEST_CUDA
-            if (g_gpu) {
-                Device dev;
-                void *dx = dev.upload(x), *dw = dev.upload(w.data(), 4 * Ch), *db = dev.upload(b.data(), 4 * Ch),
-                     *dm = dev.upload(m.data(), 4 * Ch), *dv = dev.upload(v.data(), 4 * Ch), *dout = dev.output(out.bytes.size()),
-                     *dr = dev.output(out.bytes.size()), *dip = dev.copy_of(x);
-                const std::string wn = std::string(what) + " cuda";
-                expect_ok(cs_batch_norm_cuda(dx, dtype, R, Ch, static_cast<float *>(dw), static_cast<float *>(db),
-                                             static_cast<float *>(dm), static_cast<float *>(dv), 1e-5f, dout, nullptr), wn);
-                expect_ok(cs_batch_norm_cuda(dip, dtype, R, Ch, static_cast<float *>(dw), static_cast<float *>(db),
-                                             static_cast<float *>(dm), static_cast<float *>(dv), 1e-5f, dip, nullptr), wn + " in place");
-                expect_ok(cs_relu_cuda(dx, dtype, (int64_t)x.count(), dr, nullptr), "relu cuda");
-                Tensor got = zeros(dtype, x.count());
-                if (dev.download(wn, dout, got)) expect_close(wn, got, out);
-                if (dev.download(wn + " in place", dip, got)) expect_close(wn + " in place", got, out);
-                if (dev.download("relu cuda", dr, got)) EXPECT(got.bytes == relu.bytes, "relu %s cuda: differs from the twin", type_name(dtype));
-            }
-#endif
-        }
-        // relu: NaN and −0 pass through, −inf becomes 0
-        {
-            Tensor sp = zeros(CS_F32, 4);
-            sp.set(0, NAN);
-            sp.set(1, -0.f);
-            sp.set(2, -INFINITY);
-            sp.set(3, 2.5f);
-            Tensor o = zeros(CS_F32, 4);
-            expect_ok(cs_relu_cpu(sp.data(), CS_F32, 4, o.data(), nullptr), "relu specials");
-            EXPECT(std::isnan(o.at(0)) && o.at(1) == 0 && std::signbit(o.at(1)) && o.at(2) == 0 && !std::signbit(o.at(2)) && o.at(3) == 2.5,
-                   "relu specials: %g %g %g %g", o.at(0), o.at(1), o.at(2), o.at(3));
-        }
-        // average pooling, NHWC: k = 2, k = 3 with remainders, kh != kw, the global mean
-        for (auto &s : {std::array<int, 6>{1, 2, 2, 1, 2, 2}, std::array<int, 6>{2, 8, 6, 5, 2, 2}, std::array<int, 6>{1, 7, 11, 3, 3, 3},
-                        std::array<int, 6>{2, 6, 9, 4, 3, 2}, std::array<int, 6>{2, 5, 7, 6, 5, 7}, std::array<int, 6>{3, 50, 1, 8, 50, 1}}) {
-            const int B = s[0], H = s[1], W = s[2], Ch = s[3], kh = s[4], kw = s[5], oh = H / kh, ow = W / kw;
-            const Tensor x = random_tensor(dtype, (size_t)B * H * W * Ch, rng);
-            std::vector<double> ref((size_t)B * oh * ow * Ch);
-            for (int b = 0; b < B; b++)
-                for (int oy = 0; oy < oh; oy++)
-                    for (int ox = 0; ox < ow; ox++)
-                        for (int c = 0; c < Ch; c++) {
-                            double acc = 0;
-                            for (int dy = 0; dy < kh; dy++)
-                                for (int dx = 0; dx < kw; dx++) acc += x.at((((size_t)b * H + oy * kh + dy) * W + ox * kw + dx) * Ch + c);
-                            ref[(((size_t)b * oh + oy) * ow + ox) * Ch + c] = acc / (kh * kw);
-                        }
-            char what[96];
-            std::snprintf(what, sizeof what, "avg_pool %s B=%d %dx%dx%d k=%dx%d", type_name(dtype), B, H, W, Ch, kh, kw);
-            Tensor out = zeros(dtype, ref.size());
-            std::memset(out.data(), 0xFF, out.bytes.size());
-            expect_ok(cs_avg_pool_cpu(x.data(), dtype, B, H, W, Ch, kh, kw, out.data(), nullptr), what);
-            expect_nmse(what, out, ref);
-#ifdef CS_TEST_CUDA
-            if (!g_gpu) continue;
-            Device dev;
-            void *dx = dev.upload(x), *dout = dev.output(out.bytes.size());
-            const std::string wn = std::string(what) + " cuda";
-            expect_ok(cs_avg_pool_cuda(dx, dtype, B, H, W, Ch, kh, kw, dout, nullptr), wn);
-            Tensor got = zeros(dtype, out.count());
-            if (dev.download(wn, dout, got)) expect_close(wn, got, out);
-#endif
-        }
-    }
-    float d[64] = {};
-    auto invalid = [&](int rc, const char *what) {
-        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "%s must be rejected (rc=%d)", what, rc);
-    };
-    invalid(cs_batch_norm_cpu(d, CS_F32, 1, 4, nullptr, d, d, d, 1e-5f, d + 16, nullptr), "batch_norm NULL weight");
-    invalid(cs_batch_norm_cpu(d, CS_F32, 1, 4, d, d, d, nullptr, 1e-5f, d + 16, nullptr), "batch_norm NULL var");
-    invalid(cs_batch_norm_cpu(d, CS_F32, 1, 4, d, d, d, d, -1.f, d + 16, nullptr), "batch_norm negative eps");
-    invalid(cs_batch_norm_cpu(d, CS_F32, 2, 4, d, d, d, d, 1e-5f, d + 2, nullptr), "batch_norm out overlapping x");
-    invalid(cs_batch_norm_cpu(d, CS_U8, 1, 4, d, d, d, d, 1e-5f, d + 16, nullptr), "batch_norm u8");
-    invalid(cs_relu_cpu(nullptr, CS_F32, 4, d, nullptr), "relu NULL x");
-    invalid(cs_relu_cpu(d, CS_F32, 0, d, nullptr), "relu n 0");
-    invalid(cs_relu_cpu(d, CS_F32, 8, d + 2, nullptr), "relu out overlapping x");
-    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 2, 2, 1, 3, 1, d + 16, nullptr), "avg_pool window taller than the image");
-    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 2, 2, 1, 1, 0, d + 16, nullptr), "avg_pool kernel_w 0");
-    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 4, 4, 1, 2, 2, d + 2, nullptr), "avg_pool out overlapping x");
-    invalid(cs_avg_pool_cpu(d, CS_BF16, 1, 2, 2, 1, 2, 2, nullptr, nullptr), "avg_pool NULL out");
 }
 
 static void test_gather_rows() {
@@ -1487,6 +1275,478 @@ static void test_single_attention() {
     invalid(cs_attention_cpu(d, d + 64, d + 96, 4, CS_F32, 1, 2, 4, 1, 1.f, 0, d + 100, nullptr), "out overlapping v");
 }
 
+// ================================ im2col, batch norm, relu, avg pool ================================
+
+// Offset of element (b, c, y, x) of a (B, C, H, W) image stored in `layout`.
+static size_t image_index(int layout, int b, int c, int y, int x, int C, int H, int W) {
+    return layout == CS_NHWC ? (((size_t)b * H + y) * W + x) * C + c : (((size_t)b * C + c) * H + y) * W + x;
+}
+
+// The image whose element (b, c, y, x) is logical[(b, c, y, x) in NCHW order], stored in `layout`.
+static Tensor in_layout(const Tensor &logical, int layout, int B, int C, int H, int W) {
+    Tensor t = zeros(logical.dtype, logical.count());
+    const size_t es = type_size(logical.dtype);
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    std::memcpy(&t.bytes[image_index(layout, b, c, y, x, C, H, W) * es],
+                                &logical.bytes[image_index(CS_NCHW, b, c, y, x, C, H, W) * es], es);
+    return t;
+}
+
+// im2col from the header in double: v (B, C, H, W) logical values → (B·oh·ow, C·k·k), row
+// (b, oy, ox), column (c, ky, kx), the window at (oy·s − p, ox·s − p), zero outside the image.
+static std::vector<double> im2col_reference(const std::vector<double> &v, int B, int C, int H, int W, int k,
+                                            int s, int p, int &oh, int &ow) {
+    oh = (H + 2 * p - k) / s + 1;
+    ow = (W + 2 * p - k) / s + 1;
+    const size_t cols = (size_t)C * k * k;
+    std::vector<double> out((size_t)B * oh * ow * cols);
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++)
+                for (int c = 0; c < C; c++)
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            const int y = oy * s - p + ky, x = ox * s - p + kx;
+                            const bool inside = y >= 0 && y < H && x >= 0 && x < W;
+                            out[(((size_t)b * oh + oy) * ow + ox) * cols + ((size_t)c * k + ky) * k + kx] =
+                                inside ? v[image_index(CS_NCHW, b, c, y, x, C, H, W)] : 0.0;
+                        }
+    return out;
+}
+
+// The convolution computed directly in double on an explicitly zero-padded copy of the image:
+// conv[b, oy, ox, o] = Σ w[o, c, ky, kx] · padded[b, c, oy·s + ky, ox·s + kx], channels-last.
+static std::vector<double> conv_reference(const std::vector<double> &v, const std::vector<float> &w, int O, int B,
+                                          int C, int H, int W, int k, int s, int p) {
+    const int PH = H + 2 * p, PW = W + 2 * p, oh = (PH - k) / s + 1, ow = (PW - k) / s + 1;
+    std::vector<double> padded((size_t)B * C * PH * PW, 0.0);
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    padded[(((size_t)b * C + c) * PH + y + p) * PW + x + p] = v[image_index(CS_NCHW, b, c, y, x, C, H, W)];
+    std::vector<double> conv((size_t)B * oh * ow * O);
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++)
+                for (int o = 0; o < O; o++) {
+                    double acc = 0;
+                    for (int c = 0; c < C; c++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++)
+                                acc += (double)w[(((size_t)o * C + c) * k + ky) * k + kx] *
+                                       padded[(((size_t)b * C + c) * PH + oy * s + ky) * PW + ox * s + kx];
+                    conv[(((size_t)b * oh + oy) * ow + ox) * O + o] = acc;
+                }
+    return conv;
+}
+
+#ifdef CS_TEST_CUDA
+// The kernel on a poisoned output with guard bytes, compared bit for bit with the twin's `want`
+// (im2col only moves values; both round the same float once).
+static void im2col_cuda_case(const Tensor &x, int layout, int B, int C, int H, int W, int k, int s, int p,
+                             const Tensor &want, const std::string &what) {
+    Device dev;
+    void *dx = dev.upload(x), *dout = dev.output(want.bytes.size());
+    const std::string w = what + " cuda";
+    expect_ok(cs_im2col_cuda(dx, x.dtype, layout, B, C, H, W, k, s, p, want.dtype, dout, nullptr), w);
+    Tensor got = zeros(want.dtype, want.count());
+    if (dev.download(w, dout, got)) EXPECT(got.bytes == want.bytes, "%s: differs from the twin", w.c_str());
+}
+#endif
+
+static void test_im2col() {
+    std::mt19937 rng(909);
+    // B, C, H, W, kernel, stride, padding
+    const int shapes[][7] = {
+        {1, 1, 1, 1, 1, 1, 0},     // one pixel
+        {1, 3, 4, 4, 2, 2, 0},     // patches (stride = kernel)
+        {2, 3, 32, 48, 16, 16, 0}, // ViT-like patch embedding, non-square
+        {2, 4, 8, 11, 3, 3, 0},    // stride = kernel = 3, remainders 2 and 2 dropped
+        {1, 2, 5, 7, 3, 1, 1},     // 3×3 "same" convolution, non-square
+        {2, 3, 10, 9, 3, 2, 1},    // stride 2: 10 + 2 − 3 = 9 is odd (last row of windows dropped)
+        {1, 3, 16, 13, 7, 2, 3},   // a 7×7/2 stem with padding 3: 16 + 6 − 7 = 15 is odd
+        {1, 4, 8, 11, 3, 3, 1},    // stride 3 with padding
+        {2, 5, 6, 6, 1, 1, 0},     // 1×1 convolution (NCHW in: a transpose to channels-last)
+        {1, 2, 7, 5, 1, 2, 0},     // 1×1 stride 2
+        {1, 2, 3, 4, 3, 1, 3},     // padding = kernel: some windows lie wholly in the padding
+        {1, 3, 5, 4, 7, 1, 3},     // kernel larger than the image, not than the padded image
+    };
+    for (auto &s : shapes)
+        for (int layout : {CS_NCHW, CS_NHWC})
+            for (int xt : {CS_F32, CS_F16, CS_BF16}) {
+                const int B = s[0], C = s[1], H = s[2], W = s[3], k = s[4], st = s[5], p = s[6];
+                const Tensor logical = random_tensor(xt, (size_t)B * C * H * W, rng);
+                const Tensor x = in_layout(logical, layout, B, C, H, W);
+                int oh, ow;
+                const auto ref = im2col_reference(logical.values(), B, C, H, W, k, st, p, oh, ow);
+                for (int ot : {CS_F32, CS_F16, CS_BF16}) {
+                    char what[160];
+                    std::snprintf(what, sizeof what, "im2col %s %s -> %s B=%d C=%d %dx%d k=%d s=%d p=%d",
+                                  layout == CS_NHWC ? "nhwc" : "nchw", type_name(xt), type_name(ot), B, C, H, W, k, st, p);
+                    // The values are exact in float: the expected bits are one rounding to `ot`.
+                    Tensor want = zeros(ot, ref.size());
+                    for (size_t i = 0; i < ref.size(); i++) want.set(i, (float)ref[i]);
+                    Tensor out = zeros(ot, ref.size());
+                    std::memset(out.data(), 0xFF, out.bytes.size()); // every element must be written
+                    expect_ok(cs_im2col_cpu(x.data(), xt, layout, B, C, H, W, k, st, p, ot, out.data(), nullptr), what);
+                    EXPECT(out.bytes == want.bytes, "%s: differs from the header's layout", what);
+                    if (ot == CS_F32) {
+                        // The point of the layout: rows · weightᵀ, weight (O, C, k, k) flattened, is
+                        // the convolution, computed here directly on a zero-padded image.
+                        const int O = 5;
+                        const size_t cols = (size_t)C * k * k, rows = (size_t)B * oh * ow;
+                        const auto wt = random_floats((size_t)O * cols, rng);
+                        Tensor gemm = zeros(CS_F32, rows * O);
+                        for (size_t r = 0; r < rows; r++)
+                            for (int o = 0; o < O; o++) {
+                                double g = 0;
+                                for (size_t j = 0; j < cols; j++) g += out.at(r * cols + j) * wt[o * cols + j];
+                                gemm.set(r * O + o, (float)g);
+                            }
+                        expect_nmse(std::string(what) + " as a convolution", gemm,
+                                    conv_reference(logical.values(), wt, O, B, C, H, W, k, st, p));
+                    }
+#ifdef CS_TEST_CUDA
+                    if (g_gpu) im2col_cuda_case(x, layout, B, C, H, W, k, st, p, out, what);
+#endif
+                }
+            }
+
+    // cs_patchify's cases (it was im2col with NCHW f32 input, stride = kernel, padding 0),
+    // against its own formula: row (b, gy, gx) holds patch pixels in (channel, ky, kx) order.
+    const int pshapes[][5] = {{1, 1, 1, 1, 1}, {1, 3, 4, 4, 2}, {2, 3, 32, 48, 16}, {1, 1, 5, 5, 5}, {2, 4, 6, 9, 3}}; // B, C, H, W, p
+    for (auto &s : pshapes)
+        for (int dtype : {CS_F32, CS_F16, CS_BF16}) {
+            const int B = s[0], C = s[1], H = s[2], W = s[3], p = s[4], gh = H / p, gw = W / p, cols = C * p * p;
+            const auto pix = random_floats((size_t)B * C * H * W, rng);
+            Tensor want = zeros(dtype, (size_t)B * gh * gw * cols);
+            for (int b = 0; b < B; b++)
+                for (int gy = 0; gy < gh; gy++)
+                    for (int gx = 0; gx < gw; gx++)
+                        for (int c = 0; c < C; c++)
+                            for (int ky = 0; ky < p; ky++)
+                                for (int kx = 0; kx < p; kx++)
+                                    want.set((((size_t)b * gh + gy) * gw + gx) * cols + ((size_t)c * p + ky) * p + kx,
+                                             pix[(((size_t)b * C + c) * H + gy * p + ky) * W + gx * p + kx]);
+            char what[96];
+            std::snprintf(what, sizeof what, "im2col as patchify %s B=%d C=%d %dx%d p=%d", type_name(dtype), B, C, H, W, p);
+            Tensor out = zeros(dtype, want.count());
+            std::memset(out.data(), 0xFF, out.bytes.size());
+            expect_ok(cs_im2col_cpu(pix.data(), CS_F32, CS_NCHW, B, C, H, W, p, p, 0, dtype, out.data(), nullptr), what);
+            EXPECT(out.bytes == want.bytes, "%s: differs from the patch layout", what);
+        }
+
+#ifdef CS_TEST_CUDA
+    if (g_gpu) { // larger launch shapes: the engine's cases and both loops' strides
+        const int gshapes[][9] = {
+            // layout, x dtype, out dtype, B, C, H, W, k, s (padding below)
+            {CS_NCHW, CS_F32, CS_F16, 2, 3, 224, 224, 16, 16},  // ViT-B/16 patch embedding at 224 px
+            {CS_NCHW, CS_F32, CS_F16, 2, 3, 224, 224, 3, 2},    // the RN50 stem's conv1 (27 columns, 8 rows a block)
+            {CS_NHWC, CS_F16, CS_F16, 1, 64, 56, 56, 3, 1},     // a 3×3 convolution in layer1 (576 columns, 3 blocks)
+            {CS_NHWC, CS_BF16, CS_BF16, 1, 64, 260, 260, 2, 1}, // 67081 rows of 256 columns: more rows than grid.y
+            {CS_NCHW, CS_F16, CS_F32, 1, 7, 30, 31, 7, 2},      // 343 columns: a partial second block in x
+        };
+        const int gpad[] = {0, 1, 1, 0, 3};
+        for (int i = 0; i < 5; i++) {
+            const int *g = gshapes[i];
+            const int layout = g[0], xt = g[1], ot = g[2], B = g[3], C = g[4], H = g[5], W = g[6], k = g[7], st = g[8], p = gpad[i];
+            const Tensor x = random_tensor(xt, (size_t)B * C * H * W, rng);
+            const int64_t oh = (H + 2 * p - k) / st + 1, ow = (W + 2 * p - k) / st + 1;
+            Tensor out = zeros(ot, (size_t)B * oh * ow * C * k * k);
+            char what[160];
+            std::snprintf(what, sizeof what, "im2col %s %s -> %s B=%d C=%d %dx%d k=%d s=%d p=%d", layout == CS_NHWC ? "nhwc" : "nchw",
+                          type_name(xt), type_name(ot), B, C, H, W, k, st, p);
+            expect_ok(cs_im2col_cpu(x.data(), xt, layout, B, C, H, W, k, st, p, ot, out.data(), nullptr), what);
+            im2col_cuda_case(x, layout, B, C, H, W, k, st, p, out, what);
+        }
+    }
+#endif
+    float d[64] = {};
+    auto invalid = [&](int rc, const char *what) {
+        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "im2col %s must be rejected (rc=%d)", what, rc);
+    };
+    // valid: 1×1×2×2 f32 at d, k = 2 → 4 floats at d + 32
+    expect_ok(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 1, 0, CS_F32, d + 32, nullptr), "im2col small valid call");
+    expect_ok(cs_im2col_cpu(d, CS_F32, CS_NHWC, 1, 1, 2, 2, 4, 1, 1, CS_F32, d + 32, nullptr), "im2col kernel = padded size");
+    invalid(cs_im2col_cpu(nullptr, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 1, 0, CS_F32, d + 32, nullptr), "NULL x");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 1, 0, CS_F32, nullptr, nullptr), "NULL out");
+    invalid(cs_im2col_cpu(d, CS_U8, CS_NCHW, 1, 1, 2, 2, 2, 1, 0, CS_F32, d + 32, nullptr), "u8 x");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 1, 0, CS_I32, d + 32, nullptr), "i32 out");
+    invalid(cs_im2col_cpu(d, CS_F32, 2, 1, 1, 2, 2, 2, 1, 0, CS_F32, d + 32, nullptr), "layout 2");
+    invalid(cs_im2col_cpu(d, CS_F32, -1, 1, 1, 2, 2, 2, 1, 0, CS_F32, d + 32, nullptr), "layout -1");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 0, 1, 2, 2, 2, 1, 0, CS_F32, d + 32, nullptr), "batch 0");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 0, 2, 2, 2, 1, 0, CS_F32, d + 32, nullptr), "channels 0");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 0, 2, 1, 1, 0, CS_F32, d + 32, nullptr), "height 0");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 0, 1, 0, CS_F32, d + 32, nullptr), "kernel 0");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 0, 0, CS_F32, d + 32, nullptr), "stride 0");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 1, -1, CS_F32, d + 32, nullptr), "padding -1");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 6, 5, 1, 1, CS_F32, d + 32, nullptr), "kernel > padded height");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NHWC, 1, 1, 6, 2, 5, 1, 1, CS_F32, d + 32, nullptr), "kernel > padded width");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 1, 1, 0, CS_F32, d + 3, nullptr), "out overlapping x's end");
+    invalid(cs_im2col_cpu(d + 8, CS_F16, CS_NCHW, 1, 1, 2, 2, 2, 1, 0, CS_F32, d + 5, nullptr), "out overlapping x's start");
+    invalid(cs_im2col_cpu(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 1, 0, CS_F32, d, nullptr), "out = x");
+}
+
+static void test_batch_norm() {
+    std::mt19937 rng(1212);
+    const int shapes[][2] = {{1, 1}, {3, 7}, {17, 64}, {100, 3}, {5, 768}, {2, 1030}, {64, 256}}; // rows, channels
+    for (auto &s : shapes)
+        for (int dtype : {CS_F32, CS_F16, CS_BF16}) {
+            const int R = s[0], C = s[1];
+            const size_t n = (size_t)R * C;
+            const float eps = 1e-5f;
+            Tensor x = random_tensor(dtype, n, rng, -3.f, 3.f);
+            const auto w = random_floats(C, rng, 0.5f, 1.5f), b = random_floats(C, rng), m = random_floats(C, rng),
+                       var = random_floats(C, rng, 0.05f, 2.f);
+            const auto xv = x.values();
+            std::vector<double> ref(n);
+            for (int r = 0; r < R; r++)
+                for (int c = 0; c < C; c++)
+                    ref[(size_t)r * C + c] = (xv[(size_t)r * C + c] - m[c]) / std::sqrt((double)var[c] + eps) * w[c] + b[c];
+            char what[96];
+            std::snprintf(what, sizeof what, "batch_norm %s rows=%d channels=%d", type_name(dtype), R, C);
+            Tensor out = zeros(dtype, n);
+            expect_ok(cs_batch_norm_cpu(x.data(), dtype, R, C, w.data(), b.data(), m.data(), var.data(), eps, out.data(), nullptr), what);
+            expect_nmse(what, out, ref);
+            Tensor in_place = x;
+            expect_ok(cs_batch_norm_cpu(in_place.data(), dtype, R, C, w.data(), b.data(), m.data(), var.data(), eps,
+                                        in_place.data(), nullptr), what);
+            EXPECT(in_place.bytes == out.bytes, "%s in place: differs from out of place", what);
+#ifdef CS_TEST_CUDA
+            if (!g_gpu) continue;
+            Device dev;
+            void *dx = dev.upload(x), *dout = dev.output(out.bytes.size()), *dinp = dev.copy_of(x);
+            float *p[4];
+            const std::vector<float> *host[4] = {&w, &b, &m, &var};
+            for (int i = 0; i < 4; i++) p[i] = static_cast<float *>(dev.upload(host[i]->data(), C * 4));
+            const std::string wh = std::string(what) + " cuda";
+            expect_ok(cs_batch_norm_cuda(dx, dtype, R, C, p[0], p[1], p[2], p[3], eps, dout, nullptr), wh);
+            expect_ok(cs_batch_norm_cuda(dinp, dtype, R, C, p[0], p[1], p[2], p[3], eps, dinp, nullptr), wh + " in place");
+            Tensor got = zeros(dtype, n);
+            if (dev.download(wh, dout, got)) expect_close(wh, got, out);
+            if (dev.download(wh + " in place", dinp, got)) expect_close(wh + " in place", got, out);
+#endif
+        }
+#ifdef CS_TEST_CUDA
+    if (g_gpu) {
+        // RN50 layer1 (3136 × 256), narrow rows (3 channels: 4 × 64 threads a block) and wide
+        // ones (9 blocks in x). Each runs past the kernel's cap of blocks in y (2048 over the
+        // blocks in x), so threads loop over rows with their channel's parameters.
+        const int gshapes[][2] = {{3136, 256}, {200000, 3}, {4099, 2050}};
+        for (auto &s : gshapes) {
+            const int R = s[0], C = s[1];
+            Tensor x = random_tensor(CS_F16, (size_t)R * C, rng, -3.f, 3.f), out = zeros(CS_F16, (size_t)R * C);
+            const auto w = random_floats(C, rng, 0.5f, 1.5f), b = random_floats(C, rng), m = random_floats(C, rng),
+                       var = random_floats(C, rng, 0.05f, 2.f);
+            char what[96];
+            std::snprintf(what, sizeof what, "batch_norm f16 rows=%d channels=%d cuda", R, C);
+            expect_ok(cs_batch_norm_cpu(x.data(), CS_F16, R, C, w.data(), b.data(), m.data(), var.data(), 1e-5f, out.data(), nullptr), what);
+            Device dev;
+            void *dx = dev.copy_of(x);
+            float *p[4];
+            const std::vector<float> *host[4] = {&w, &b, &m, &var};
+            for (int i = 0; i < 4; i++) p[i] = static_cast<float *>(dev.upload(host[i]->data(), C * 4));
+            expect_ok(cs_batch_norm_cuda(dx, CS_F16, R, C, p[0], p[1], p[2], p[3], 1e-5f, dx, nullptr), what);
+            Tensor got = zeros(CS_F16, out.count());
+            if (dev.download(what, dx, got)) expect_close(what, got, out);
+        }
+    }
+#endif
+    float d[64] = {};
+    auto invalid = [&](int rc, const char *what) {
+        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "batch_norm %s must be rejected (rc=%d)", what, rc);
+    };
+    float *w = d + 48, *b = d + 52, *m = d + 56, *v = d + 60; // 4 channels each
+    invalid(cs_batch_norm_cpu(nullptr, CS_F32, 2, 4, w, b, m, v, 1e-5f, d + 16, nullptr), "NULL x");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 2, 4, w, b, m, v, 1e-5f, nullptr, nullptr), "NULL out");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 2, 4, nullptr, b, m, v, 1e-5f, d + 16, nullptr), "NULL weight");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 2, 4, w, nullptr, m, v, 1e-5f, d + 16, nullptr), "NULL bias");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 2, 4, w, b, nullptr, v, 1e-5f, d + 16, nullptr), "NULL mean");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 2, 4, w, b, m, nullptr, 1e-5f, d + 16, nullptr), "NULL var");
+    invalid(cs_batch_norm_cpu(d, CS_U8, 2, 4, w, b, m, v, 1e-5f, d + 16, nullptr), "u8");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 0, 4, w, b, m, v, 1e-5f, d + 16, nullptr), "rows 0");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 2, 0, w, b, m, v, 1e-5f, d + 16, nullptr), "channels 0");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 2, 4, w, b, m, v, -1e-5f, d + 16, nullptr), "eps < 0");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 2, 4, w, b, m, v, NAN, d + 16, nullptr), "eps NaN");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 2, 4, w, b, m, v, INFINITY, d + 16, nullptr), "eps inf");
+    invalid(cs_batch_norm_cpu(d, CS_F32, 2, 4, w, b, m, v, 1e-5f, d + 4, nullptr), "out overlapping x (not equal)");
+    expect_ok(cs_batch_norm_cpu(d, CS_F32, 2, 4, w, b, m, v, 0.f, d + 16, nullptr), "batch_norm eps 0");
+}
+
+// The expected bits of relu(x[i]): x's bits where x > 0 or NaN (torch propagates NaN), else
+// +0 (negative zero too: IEEE max(-0, 0) may return either zero; the header picks +0).
+static Tensor relu_reference(const Tensor &x) {
+    Tensor want = zeros(x.dtype, x.count());
+    const size_t es = type_size(x.dtype);
+    for (size_t i = 0; i < x.count(); i++) {
+        const double v = x.at(i);
+        if (std::isnan(v) || v > 0) std::memcpy(&want.bytes[i * es], &x.bytes[i * es], es);
+    }
+    return want;
+}
+
+// Elements whose bits differ (NaN payloads and the sign of zero count).
+static size_t differing_bits(const Tensor &got, const Tensor &want) {
+    const size_t es = type_size(want.dtype);
+    size_t bad = 0;
+    for (size_t i = 0; i < want.count(); i++) bad += std::memcmp(&got.bytes[i * es], &want.bytes[i * es], es) != 0;
+    return bad;
+}
+
+static void test_relu() {
+    std::mt19937 rng(1313);
+    // Specials, as bits: +0, -0, +inf, -inf, NaN, -NaN, NaN with a payload, ± the smallest
+    // subnormal, ± the largest finite value, ±1.
+    const uint32_t f32_specials[] = {0, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00000u, 0x7f800123u,
+                                     1, 0x80000001u, 0x7f7fffffu, 0xff7fffffu, 0x3f800000u, 0xbf800000u};
+    const uint16_t f16_specials[] = {0, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0xfe00, 0x7c21, 1, 0x8001, 0x7bff, 0xfbff, 0x3c00, 0xbc00};
+    const uint16_t bf16_specials[] = {0, 0x8000, 0x7f80, 0xff80, 0x7fc0, 0xffc0, 0x7f81, 1, 0x8001, 0x7f7f, 0xff7f, 0x3f80, 0xbf80};
+    const int nspecial = 13;
+    for (int n : {1, 7, 13, 1000, 4099})
+        for (int dtype : {CS_F32, CS_F16, CS_BF16}) {
+            Tensor x = random_tensor(dtype, n, rng);
+            if (n >= nspecial)
+                for (int i = 0; i < nspecial; i++) {
+                    if (dtype == CS_F32) std::memcpy(&x.bytes[4 * i], &f32_specials[i], 4);
+                    else std::memcpy(&x.bytes[2 * i], dtype == CS_F16 ? &f16_specials[i] : &bf16_specials[i], 2);
+                }
+            char what[64];
+            std::snprintf(what, sizeof what, "relu %s n=%d", type_name(dtype), n);
+            const Tensor want = relu_reference(x);
+            Tensor out = zeros(dtype, n);
+            std::memset(out.data(), 0xA5, out.bytes.size());
+            expect_ok(cs_relu_cpu(x.data(), dtype, n, out.data(), nullptr), what);
+            EXPECT(out.bytes == want.bytes, "%s: %zu elements differ from max(x, 0) with NaN kept", what, differing_bits(out, want));
+            if (n >= nspecial) {
+                EXPECT(std::signbit(out.at(1)) == 0 && out.at(1) == 0, "%s: relu(-0) must be +0", what);
+                EXPECT(std::isnan(out.at(4)) && std::isnan(out.at(5)) && std::isnan(out.at(6)), "%s: relu(NaN) must be NaN", what);
+                EXPECT(std::isinf(out.at(2)) && out.at(3) == 0 && out.at(8) == 0 && out.at(7) > 0, "%s: inf, -inf, subnormals", what);
+            }
+            Tensor in_place = x;
+            expect_ok(cs_relu_cpu(in_place.data(), dtype, n, in_place.data(), nullptr), what);
+            EXPECT(in_place.bytes == want.bytes, "%s in place: differs", what);
+#ifdef CS_TEST_CUDA
+            if (!g_gpu) continue;
+            Device dev;
+            void *dx = dev.upload(x), *dout = dev.output(out.bytes.size()), *dinp = dev.copy_of(x);
+            const std::string w = std::string(what) + " cuda";
+            expect_ok(cs_relu_cuda(dx, dtype, n, dout, nullptr), w);
+            expect_ok(cs_relu_cuda(dinp, dtype, n, dinp, nullptr), w + " in place");
+            Tensor got = zeros(dtype, n);
+            if (dev.download(w, dout, got)) EXPECT(got.bytes == want.bytes, "%s: differs from the twin", w.c_str());
+            if (dev.download(w + " in place", dinp, got)) EXPECT(got.bytes == want.bytes, "%s in place: differs from the twin", w.c_str());
+#endif
+        }
+#ifdef CS_TEST_CUDA
+    if (g_gpu) // lengths around block and grid sizes
+        for (int n : {31, 33, 257, 65537, (1 << 20) + 3}) {
+            Tensor x = random_tensor(CS_BF16, n, rng);
+            const Tensor want = relu_reference(x);
+            Device dev;
+            void *dx = dev.upload(x), *dout = dev.output(x.bytes.size());
+            const std::string w = "relu bf16 n=" + std::to_string(n) + " cuda";
+            expect_ok(cs_relu_cuda(dx, CS_BF16, n, dout, nullptr), w);
+            Tensor got = zeros(CS_BF16, n);
+            if (dev.download(w, dout, got)) EXPECT(got.bytes == want.bytes, "%s: differs from the reference", w.c_str());
+        }
+#endif
+    float d[64] = {};
+    auto invalid = [&](int rc, const char *what) {
+        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "relu %s must be rejected (rc=%d)", what, rc);
+    };
+    invalid(cs_relu_cpu(nullptr, CS_F32, 4, d, nullptr), "NULL x");
+    invalid(cs_relu_cpu(d, CS_F32, 4, nullptr, nullptr), "NULL out");
+    invalid(cs_relu_cpu(d, CS_I32, 4, d + 16, nullptr), "i32");
+    invalid(cs_relu_cpu(d, CS_F32, 0, d + 16, nullptr), "n 0");
+    invalid(cs_relu_cpu(d, CS_F16, 8, d + 1, nullptr), "out overlapping x (not equal)");
+}
+
+static void test_avg_pool() {
+    std::mt19937 rng(1414);
+    // B, H, W, C, kernel_h, kernel_w
+    const int shapes[][6] = {
+        {1, 1, 1, 1, 1, 1},    // identity
+        {1, 2, 2, 1, 2, 2},    // one window
+        {2, 8, 6, 5, 2, 2},    // AvgPool2d(2), even sides
+        {1, 7, 10, 3, 3, 3},   // AvgPool2d(3) with remainders 1 and 1 (dropped)
+        {2, 5, 7, 4, 5, 7},    // kernel = the image: the mean over all positions
+        {1, 7, 7, 64, 7, 7},   // RN50's last grid, global mean
+        {1, 56, 56, 3, 56, 56},// a 3136-term mean
+        {1, 6, 9, 4, 2, 3},    // kernel_h ≠ kernel_w
+        {2, 11, 13, 6, 4, 3},  // kernel_h ≠ kernel_w with remainders 3 and 1
+        {1, 9, 4, 2, 3, 1},    // a column kernel
+        {3, 4, 8, 300, 2, 2},  // channels over more than one block
+    };
+    for (auto &s : shapes)
+        for (int dtype : {CS_F32, CS_F16, CS_BF16}) {
+            const int B = s[0], H = s[1], W = s[2], C = s[3], kh = s[4], kw = s[5], oh = H / kh, ow = W / kw;
+            Tensor x = random_tensor(dtype, (size_t)B * H * W * C, rng);
+            const auto xv = x.values();
+            std::vector<double> ref((size_t)B * oh * ow * C);
+            for (int b = 0; b < B; b++)
+                for (int oy = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++)
+                        for (int c = 0; c < C; c++) {
+                            double sum = 0;
+                            for (int y = oy * kh; y < (oy + 1) * kh; y++)
+                                for (int xx = ox * kw; xx < (ox + 1) * kw; xx++) sum += xv[(((size_t)b * H + y) * W + xx) * C + c];
+                            ref[(((size_t)b * oh + oy) * ow + ox) * C + c] = sum / (kh * kw);
+                        }
+            char what[96];
+            std::snprintf(what, sizeof what, "avg_pool %s B=%d %dx%d C=%d k=%dx%d", type_name(dtype), B, H, W, C, kh, kw);
+            Tensor out = zeros(dtype, ref.size());
+            std::memset(out.data(), 0xFF, out.bytes.size());
+            expect_ok(cs_avg_pool_cpu(x.data(), dtype, B, H, W, C, kh, kw, out.data(), nullptr), what);
+            expect_nmse(what, out, ref);
+#ifdef CS_TEST_CUDA
+            if (!g_gpu) continue;
+            Device dev;
+            void *dx = dev.upload(x), *dout = dev.output(out.bytes.size());
+            const std::string w = std::string(what) + " cuda";
+            expect_ok(cs_avg_pool_cuda(dx, dtype, B, H, W, C, kh, kw, dout, nullptr), w);
+            Tensor got = zeros(dtype, out.count());
+            if (dev.download(w, dout, got)) expect_close(w, got, out);
+#endif
+        }
+#ifdef CS_TEST_CUDA
+    if (g_gpu) { // RN50 shapes, wide channels, more rows than grid.y
+        const int gshapes[][6] = {{1, 56, 56, 256, 2, 2}, {2, 7, 7, 2048, 7, 7}, {1, 264, 264, 256, 1, 1}, {1, 15, 17, 1030, 3, 2}};
+        for (auto &s : gshapes) {
+            const int B = s[0], H = s[1], W = s[2], C = s[3], kh = s[4], kw = s[5];
+            Tensor x = random_tensor(CS_F16, (size_t)B * H * W * C, rng), out = zeros(CS_F16, (size_t)B * (H / kh) * (W / kw) * C);
+            char what[96];
+            std::snprintf(what, sizeof what, "avg_pool f16 B=%d %dx%d C=%d k=%dx%d cuda", B, H, W, C, kh, kw);
+            expect_ok(cs_avg_pool_cpu(x.data(), CS_F16, B, H, W, C, kh, kw, out.data(), nullptr), what);
+            Device dev;
+            void *dx = dev.upload(x), *dout = dev.output(out.bytes.size());
+            expect_ok(cs_avg_pool_cuda(dx, CS_F16, B, H, W, C, kh, kw, dout, nullptr), what);
+            Tensor got = zeros(CS_F16, out.count());
+            if (dev.download(what, dout, got)) expect_close(what, got, out);
+        }
+    }
+#endif
+    float d[64] = {};
+    auto invalid = [&](int rc, const char *what) {
+        EXPECT(rc == CS_ERR_INVALID_ARGUMENT, "avg_pool %s must be rejected (rc=%d)", what, rc);
+    };
+    expect_ok(cs_avg_pool_cpu(d, CS_F32, 1, 4, 4, 2, 2, 2, d + 32, nullptr), "avg_pool small valid call");
+    invalid(cs_avg_pool_cpu(nullptr, CS_F32, 1, 4, 4, 2, 2, 2, d + 32, nullptr), "NULL x");
+    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 4, 4, 2, 2, 2, nullptr, nullptr), "NULL out");
+    invalid(cs_avg_pool_cpu(d, CS_U8, 1, 4, 4, 2, 2, 2, d + 32, nullptr), "u8");
+    invalid(cs_avg_pool_cpu(d, CS_F32, 0, 4, 4, 2, 2, 2, d + 32, nullptr), "batch 0");
+    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 4, 4, 0, 2, 2, d + 32, nullptr), "channels 0");
+    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 4, 4, 2, 0, 2, d + 32, nullptr), "kernel_h 0");
+    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 4, 4, 2, 2, 0, d + 32, nullptr), "kernel_w 0");
+    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 4, 4, 2, 5, 2, d + 32, nullptr), "kernel_h > height");
+    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 4, 4, 2, 2, 5, d + 32, nullptr), "kernel_w > width");
+    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 4, 4, 2, 2, 2, d + 30, nullptr), "out overlapping x");
+    invalid(cs_avg_pool_cpu(d, CS_F32, 1, 4, 4, 2, 2, 2, d, nullptr), "out = x");
+}
+
 // Every CUDA entry point on a library without CUDA (or without a device) fails cleanly.
 static void test_cuda_entry_points_fail_cleanly() {
     if (g_gpu) return;
@@ -1508,15 +1768,15 @@ static void test_cuda_entry_points_fail_cleanly() {
     expect_status(cs_bias_quick_gelu_cuda(d, CS_F32, 1, 4, d, d, nullptr), "bias_quick_gelu_cuda");
     expect_status(cs_add_cuda(d, d + 4, d + 8, 1, d + 12, CS_F32, 1, 4, d + 16, nullptr), "add_cuda");
     expect_status(cs_convert_cuda(d, CS_F32, 4, d + 16, CS_F16, nullptr), "convert_cuda");
-    expect_status(cs_im2col_cuda(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 2, 0, CS_BF16, d + 16, nullptr), "im2col_cuda");
-    expect_status(cs_batch_norm_cuda(d, CS_F32, 1, 4, d, d, d, d, 1e-5f, d + 16, nullptr), "batch_norm_cuda");
-    expect_status(cs_relu_cuda(d, CS_F32, 4, d + 16, nullptr), "relu_cuda");
-    expect_status(cs_avg_pool_cuda(d, CS_F32, 1, 2, 2, 1, 2, 2, d + 16, nullptr), "avg_pool_cuda");
     expect_status(cs_gather_rows_cuda(d, 2, 8, ip, 1, d + 16, nullptr), "gather_rows_cuda");
     expect_status(cs_attention_cuda(d, d + 1, d + 2, 12, CS_F32, 1, 2, 4, 2, 0.5f, 1, d + 32, nullptr), "attention_cuda");
     expect_status(cs_embed_tokens_cuda(d, CS_F32, 1, 1, 4, d, d, 1, d + 16, nullptr), "embed_tokens_cuda");
     expect_status(cs_class_token_copy_cuda(d, d + 8, CS_F32, 1, 1, 4, nullptr), "class_token_copy_cuda");
     expect_status(cs_l2_normalize_cuda(d, CS_F32, 1, 4, d, nullptr), "l2_normalize_cuda");
+    expect_status(cs_im2col_cuda(d, CS_F32, CS_NHWC, 1, 1, 2, 2, 2, 2, 0, CS_BF16, d + 16, nullptr), "im2col_cuda");
+    expect_status(cs_batch_norm_cuda(d, CS_F16, 2, 4, d + 8, d + 12, d + 16, d + 20, 1e-5f, d, nullptr), "batch_norm_cuda");
+    expect_status(cs_relu_cuda(d, CS_BF16, 8, d, nullptr), "relu_cuda");
+    expect_status(cs_avg_pool_cuda(d, CS_F32, 1, 2, 2, 4, 2, 2, d + 16, nullptr), "avg_pool_cuda");
     // Arguments are checked before CUDA is touched, in every build.
     EXPECT(cs_attention_dual_cuda(nullptr, CS_F32, 1, 2, 64, 1, 1.f, d, nullptr, nullptr) ==
                (cs_cuda_built() ? CS_ERR_INVALID_ARGUMENT : CS_ERR_NO_CUDA),
@@ -1527,6 +1787,16 @@ static void test_cuda_entry_points_fail_cleanly() {
     EXPECT(cs_add_cuda(d, nullptr, d + 8, 3, nullptr, CS_F32, 4, 2, d + 16, nullptr) ==
                (cs_cuda_built() ? CS_ERR_INVALID_ARGUMENT : CS_ERR_NO_CUDA),
            "add_cuda with b_rows not dividing rows");
+    const int invalid_or_no_cuda = cs_cuda_built() ? CS_ERR_INVALID_ARGUMENT : CS_ERR_NO_CUDA;
+    EXPECT(cs_im2col_cuda(d, CS_F32, 2, 1, 1, 2, 2, 2, 2, 0, CS_F32, d + 16, nullptr) == invalid_or_no_cuda,
+           "im2col_cuda with layout 2");
+    EXPECT(cs_im2col_cuda(d, CS_F32, CS_NCHW, 1, 1, 2, 2, 2, 1, 0, CS_F32, d + 2, nullptr) == invalid_or_no_cuda,
+           "im2col_cuda with out overlapping x");
+    EXPECT(cs_batch_norm_cuda(d, CS_F32, 2, 4, d + 8, nullptr, d + 16, d + 20, 1e-5f, d, nullptr) == invalid_or_no_cuda,
+           "batch_norm_cuda with NULL bias");
+    EXPECT(cs_relu_cuda(d, CS_F32, 8, d + 1, nullptr) == invalid_or_no_cuda, "relu_cuda with a partial overlap");
+    EXPECT(cs_avg_pool_cuda(d, CS_F32, 1, 2, 2, 4, 3, 2, d + 16, nullptr) == invalid_or_no_cuda,
+           "avg_pool_cuda with kernel_h > height");
 }
 
 int main() {
@@ -1547,7 +1817,9 @@ int main() {
     test_add();
     test_convert();
     test_im2col();
-    test_resnet_ops();
+    test_batch_norm();
+    test_relu();
+    test_avg_pool();
     test_gather_rows();
     test_single_attention();
     test_cuda_entry_points_fail_cleanly();

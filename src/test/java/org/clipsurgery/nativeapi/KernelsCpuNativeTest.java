@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Arrays;
 import java.util.Random;
 import java.util.function.IntSupplier;
 import org.bytedeco.javacpp.BytePointer;
@@ -238,61 +239,141 @@ class KernelsCpuNativeTest {
         }
     }
 
+    /** Offset of (n, c, y, x) in a (b, ch, h, w) image stored NCHW or NHWC. */
+    private static int imageIndex(boolean nhwc, int n, int c, int y, int x, int ch, int h, int w) {
+        return nhwc ? ((n * h + y) * w + x) * ch + c : ((n * ch + c) * h + y) * w + x;
+    }
+
+    /** im2col from the header: img (b, ch, h, w) NCHW → rows (n, oy, ox), columns (c, ky, kx), the
+     * window at (oy·s − p, ox·s − p), zeros in the padding. */
+    private static double[] im2colReference(float[] img, int b, int ch, int h, int w, int k, int s, int p) {
+        int oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1, cols = ch * k * k;
+        double[] out = new double[b * oh * ow * cols];
+        for (int n = 0; n < b; n++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++)
+                    for (int c = 0; c < ch; c++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int y = oy * s - p + ky, x = ox * s - p + kx;
+                                boolean inside = y >= 0 && y < h && x >= 0 && x < w;
+                                out[((n * oh + oy) * ow + ox) * cols + (c * k + ky) * k + kx] =
+                                        inside ? img[imageIndex(false, n, c, y, x, ch, h, w)] : 0;
+                            }
+        return out;
+    }
+
     @Test
     void im2colLaysOutWindowsAsConvolutionRows() {
         Random rng = new Random(23);
-        // a 3×3, stride 2, padding 1 window over NCHW and over the same image channels-last
-        int b = 2, ch = 3, h = 7, w = 6, k = 3, st = 2, pad = 1, oh = (h + 2 * pad - k) / st + 1, ow = (w + 2 * pad - k) / st + 1,
-                cols = ch * k * k;
-        float[] nchw = random(rng, b * ch * h * w, -1, 1), nhwc = new float[nchw.length];
-        for (int n = 0; n < b; n++) for (int c = 0; c < ch; c++) for (int y = 0; y < h; y++) for (int x = 0; x < w; x++) {
-            nhwc[((n * h + y) * w + x) * ch + c] = nchw[((n * ch + c) * h + y) * w + x];
-        }
-        double[] want = new double[b * oh * ow * cols];
-        for (int n = 0; n < b; n++) for (int oy = 0; oy < oh; oy++) for (int ox = 0; ox < ow; ox++)
-            for (int c = 0; c < ch; c++) for (int ky = 0; ky < k; ky++) for (int kx = 0; kx < k; kx++) {
-                int y = oy * st - pad + ky, x = ox * st - pad + kx;
-                want[((n * oh + oy) * ow + ox) * cols + (c * k + ky) * k + kx] =
-                        y < 0 || y >= h || x < 0 || x >= w ? 0 : nchw[((n * ch + c) * h + y) * w + x];
+        // b, ch, h, w, kernel, stride, padding: patches (stride = kernel, padding 0: what cs_patchify
+        // was), a padded 3×3/2 with an odd remainder (7 + 2 − 3 = 6 rows, 8 + 2 − 3 = 7 columns), a
+        // 1×1 and a 7×7/2 stem with padding 3
+        int[][] shapes = {{2, 3, 8, 12, 4, 4, 0}, {1, 2, 7, 8, 3, 2, 1}, {2, 4, 3, 5, 1, 1, 0}, {1, 3, 9, 8, 7, 2, 3}};
+        for (int[] sh : shapes) {
+            int b = sh[0], ch = sh[1], h = sh[2], w = sh[3], k = sh[4], s = sh[5], p = sh[6];
+            float[] img = random(rng, b * ch * h * w, -1, 1);
+            double[] want = im2colReference(img, b, ch, h, w, k, s, p);
+            for (int layout : new int[] {ClipSurgeryNative.CS_NCHW, ClipSurgeryNative.CS_NHWC}) {
+                boolean nhwc = layout == ClipSurgeryNative.CS_NHWC;
+                float[] stored = new float[img.length];
+                for (int n = 0; n < b; n++)
+                    for (int c = 0; c < ch; c++)
+                        for (int y = 0; y < h; y++)
+                            for (int x = 0; x < w; x++)
+                                stored[imageIndex(nhwc, n, c, y, x, ch, h, w)] = img[imageIndex(false, n, c, y, x, ch, h, w)];
+                String what = "im2col " + (nhwc ? "nhwc " : "nchw ") + Arrays.toString(sh);
+                try (FloatPointer px = new FloatPointer(stored); FloatPointer out = new FloatPointer(want.length);
+                        ShortPointer half = new ShortPointer(want.length)) {
+                    out.fill(0xFF); // NaN: every element must be written
+                    NativeCalls.check(ClipSurgeryNative.cs_im2col_cpu(px, F32, layout, b, ch, h, w, k, s, p, F32, out, null), what);
+                    assertClose(want, read(out), 0, what + " f32");
+                    NativeCalls.check(ClipSurgeryNative.cs_im2col_cpu(px, F32, layout, b, ch, h, w, k, s, p, ClipSurgeryNative.CS_F16,
+                            half, null), what + " f16");
+                    for (int i = 0; i < want.length; i++) assertEquals(Half.fromFloat((float) want[i]), half.get(i), what + " f16 " + i);
+                }
             }
-        try (FloatPointer px = new FloatPointer(nchw); FloatPointer pl = new FloatPointer(nhwc); FloatPointer out = new FloatPointer(want.length);
-                ShortPointer half = new ShortPointer(want.length)) {
-            NativeCalls.check(ClipSurgeryNative.cs_im2col_cpu(px, F32, ClipSurgeryNative.CS_NCHW, b, ch, h, w, k, st, pad, F32, out, null), "nchw");
-            assertClose(want, read(out), 0, "im2col nchw f32");
-            NativeCalls.check(ClipSurgeryNative.cs_im2col_cpu(pl, F32, ClipSurgeryNative.CS_NHWC, b, ch, h, w, k, st, pad,
-                    ClipSurgeryNative.CS_F16, half, null), "nhwc f16");
-            for (int i = 0; i < want.length; i++) assertEquals(Half.fromFloat((float) want[i]), half.get(i), "im2col nhwc f16 " + i);
+        }
+        // f16 input (channels-last, as the ResNet's activations) → f32 out: exact
+        int b = 1, ch = 5, h = 6, w = 5, k = 3, s = 1, p = 1;
+        float[] img = random(rng, b * ch * h * w, -1, 1);
+        try (ShortPointer px = new ShortPointer(img.length); FloatPointer out = new FloatPointer((long) h * w * ch * k * k)) {
+            for (int c = 0; c < ch; c++)
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++) {
+                        int i = imageIndex(false, 0, c, y, x, ch, h, w);
+                        img[i] = Half.toFloat(Half.fromFloat(img[i]));
+                        px.put(imageIndex(true, 0, c, y, x, ch, h, w), Half.fromFloat(img[i]));
+                    }
+            NativeCalls.check(ClipSurgeryNative.cs_im2col_cpu(px, ClipSurgeryNative.CS_F16, ClipSurgeryNative.CS_NHWC, b, ch, h, w, k, s,
+                    p, F32, out, null), "im2col f16 nhwc");
+            assertClose(im2colReference(img, b, ch, h, w, k, s, p), read(out), 0, "im2col f16 nhwc -> f32");
         }
     }
 
     @Test
-    void batchNormReluAndAveragePoolOnChannelsLast() {
-        Random rng = new Random(24);
-        int b = 2, h = 5, w = 4, c = 6, rows = b * h * w;
-        float[] x = random(rng, rows * c, -3, 3), g = random(rng, c, 0.5f, 1.5f), be = random(rng, c, -1, 1), m = random(rng, c, -1, 1),
-                v = random(rng, c, 0.1f, 2);
-        double[] bn = new double[x.length], relu = new double[x.length];
-        for (int i = 0; i < x.length; i++) {
-            int ch = i % c;
-            bn[i] = (x[i] - m[ch]) / Math.sqrt(v[ch] + 1e-5) * g[ch] + be[ch];
-            relu[i] = Math.max(x[i], 0);
+    void batchNormInPlaceAndOutOfPlace() {
+        Random rng = new Random(31);
+        int rows = 6, ch = 10;
+        float eps = 1e-5f;
+        float[] x = random(rng, rows * ch, -3, 3), wt = random(rng, ch, 0.5f, 1.5f), bias = random(rng, ch, -1, 1);
+        float[] mean = random(rng, ch, -1, 1), var = random(rng, ch, 0.05f, 2);
+        double[] want = new double[x.length];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < ch; c++)
+                want[r * ch + c] = (x[r * ch + c] - (double) mean[c]) / Math.sqrt((double) var[c] + eps) * wt[c] + bias[c];
+        try (FloatPointer px = new FloatPointer(x); FloatPointer pw = new FloatPointer(wt); FloatPointer pb = new FloatPointer(bias);
+                FloatPointer pm = new FloatPointer(mean); FloatPointer pv = new FloatPointer(var); FloatPointer out = new FloatPointer(x.length)) {
+            NativeCalls.check(ClipSurgeryNative.cs_batch_norm_cpu(px, F32, rows, ch, pw, pb, pm, pv, eps, out, null), "batch_norm");
+            assertClose(want, read(out), 1e-5, "batch_norm");
+            out.put(x);
+            NativeCalls.check(ClipSurgeryNative.cs_batch_norm_cpu(out, F32, rows, ch, pw, pb, pm, pv, eps, out, null), "in place");
+            assertClose(want, read(out), 1e-5, "batch_norm in place");
         }
-        int k = 2, oh = h / k, ow = w / k; // 5 rows: the last is dropped
-        double[] pool = new double[b * oh * ow * c];
-        for (int n = 0; n < b; n++) for (int oy = 0; oy < oh; oy++) for (int ox = 0; ox < ow; ox++) for (int ch = 0; ch < c; ch++) {
-            double s = 0;
-            for (int dy = 0; dy < k; dy++) for (int dx = 0; dx < k; dx++) s += x[((n * h + oy * k + dy) * w + ox * k + dx) * c + ch];
-            pool[((n * oh + oy) * ow + ox) * c + ch] = s / (k * k);
+    }
+
+    @Test
+    void reluKeepsPositivesAndNaN() {
+        Random rng = new Random(37);
+        float[] x = random(rng, 40, -1, 1);
+        float[] specials = {-0f, 0f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.MIN_VALUE, -Float.MIN_VALUE};
+        System.arraycopy(specials, 0, x, 0, specials.length);
+        try (FloatPointer px = new FloatPointer(x); FloatPointer out = new FloatPointer(x.length)) {
+            for (boolean inPlace : new boolean[] {false, true}) {
+                FloatPointer dst = inPlace ? px : out;
+                NativeCalls.check(ClipSurgeryNative.cs_relu_cpu(px, F32, x.length, dst, null), "relu");
+                for (int i = 0; i < x.length; i++) {
+                    // torch: NaN propagates; negatives and -0 give +0 (the bits of 0f)
+                    float expected = Float.isNaN(x[i]) ? Float.NaN : x[i] > 0 ? x[i] : 0f;
+                    assertEquals(Float.floatToIntBits(expected), Float.floatToIntBits(dst.get(i)),
+                            "relu(" + x[i] + ")" + (inPlace ? " in place" : "") + ": " + dst.get(i));
+                }
+            }
         }
-        try (FloatPointer px = new FloatPointer(x); FloatPointer pg = new FloatPointer(g); FloatPointer pb = new FloatPointer(be);
-                FloatPointer pm = new FloatPointer(m); FloatPointer pv = new FloatPointer(v); FloatPointer out = new FloatPointer(x.length);
-                FloatPointer pooled = new FloatPointer(pool.length)) {
-            NativeCalls.check(ClipSurgeryNative.cs_batch_norm_cpu(px, F32, rows, c, pg, pb, pm, pv, 1e-5f, out, null), "batch_norm");
-            assertClose(bn, read(out), 1e-5, "batch_norm");
-            NativeCalls.check(ClipSurgeryNative.cs_relu_cpu(px, F32, x.length, out, null), "relu");
-            assertClose(relu, read(out), 0, "relu");
-            NativeCalls.check(ClipSurgeryNative.cs_avg_pool_cpu(px, F32, b, h, w, c, k, k, pooled, null), "avg_pool");
-            assertClose(pool, read(pooled), 1e-6, "avg_pool");
+    }
+
+    @Test
+    void avgPoolMeansWholeWindows() {
+        Random rng = new Random(41);
+        int b = 2, h = 7, w = 9, ch = 3;
+        float[] x = random(rng, b * h * w * ch, -1, 1);
+        // AvgPool2d(2) and (3, 2) with rows/columns past the last window dropped; the global mean
+        for (int[] k : new int[][] {{2, 2}, {3, 2}, {h, w}}) {
+            int kh = k[0], kw = k[1], oh = h / kh, ow = w / kw;
+            double[] want = new double[b * oh * ow * ch];
+            for (int n = 0; n < b; n++)
+                for (int oy = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++)
+                        for (int c = 0; c < ch; c++) {
+                            double sum = 0;
+                            for (int y = oy * kh; y < oy * kh + kh; y++)
+                                for (int xx = ox * kw; xx < ox * kw + kw; xx++) sum += x[((n * h + y) * w + xx) * ch + c];
+                            want[((n * oh + oy) * ow + ox) * ch + c] = sum / (kh * kw);
+                        }
+            try (FloatPointer px = new FloatPointer(x); FloatPointer out = new FloatPointer(want.length)) {
+                NativeCalls.check(ClipSurgeryNative.cs_avg_pool_cpu(px, F32, b, h, w, ch, kh, kw, out, null), "avg_pool");
+                assertClose(want, read(out), 1e-6, "avg_pool " + kh + "x" + kw);
+            }
         }
     }
 
@@ -383,11 +464,16 @@ class KernelsCpuNativeTest {
             assertInvalid(() -> ClipSurgeryNative.cs_bias_quick_gelu_cpu(f, F32, 0, 4, f, f, null), "bias_quick_gelu");
             assertInvalid(() -> ClipSurgeryNative.cs_add_cpu(f, (FloatPointer) null, f.getPointer(64), 4, null, F32, 6, 4, f.getPointer(128), null), "add");
             assertInvalid(() -> ClipSurgeryNative.cs_convert_cpu(f, ClipSurgeryNative.CS_U8, 4, f.getPointer(64), F32, null), "convert");
-            assertInvalid(() -> ClipSurgeryNative.cs_im2col_cpu(f, F32, 7, 1, 1, 4, 4, 2, 2, 0, F32, f.getPointer(64), null), "im2col");
-            assertInvalid(() -> ClipSurgeryNative.cs_batch_norm_cpu(f, F32, 1, 4, f, f, f, (FloatPointer) null, 1e-5f, f.getPointer(64), null),
+            assertInvalid(() -> ClipSurgeryNative.cs_im2col_cpu(f, F32, 2, 1, 1, 4, 4, 2, 2, 0, F32, f.getPointer(64), null), "im2col");
+            assertInvalid(() -> ClipSurgeryNative.cs_im2col_cpu(f, F32, ClipSurgeryNative.CS_NCHW, 1, 1, 4, 4, 7, 1, 1, F32,
+                    f.getPointer(64), null), "im2col");
+            assertInvalid(() -> ClipSurgeryNative.cs_im2col_cpu(f, F32, ClipSurgeryNative.CS_NCHW, 1, 1, 4, 4, 2, 2, 0, F32, f.getPointer(8),
+                    null), "im2col");
+            assertInvalid(() -> ClipSurgeryNative.cs_batch_norm_cpu(f, F32, 2, 4, f, f, f, (FloatPointer) null, 1e-5f, f.getPointer(64), null),
                     "batch_norm");
-            assertInvalid(() -> ClipSurgeryNative.cs_relu_cpu(f, F32, 0, f, null), "relu");
-            assertInvalid(() -> ClipSurgeryNative.cs_avg_pool_cpu(f, F32, 1, 2, 2, 1, 3, 3, f.getPointer(64), null), "avg_pool");
+            assertInvalid(() -> ClipSurgeryNative.cs_relu_cpu(f, F32, 0, f.getPointer(64), null), "relu");
+            assertInvalid(() -> ClipSurgeryNative.cs_relu_cpu(f, F32, 8, f.getPointer(1), null), "relu");
+            assertInvalid(() -> ClipSurgeryNative.cs_avg_pool_cpu(f, F32, 1, 2, 4, 4, 3, 2, f.getPointer(512), null), "avg_pool");
             assertInvalid(() -> ClipSurgeryNative.cs_gather_rows_cpu(f, 4, 3, ip, 2, f.getPointer(64), null), "gather_rows");
             assertInvalid(() -> ClipSurgeryNative.cs_attention_cpu(f, f, f, 8, F32, 1, 4, 8, 2, 1f, 2, f.getPointer(512), null), "attention");
             assertInvalid(() -> ClipSurgeryNative.cs_embed_tokens_cpu(f, F32, 1, 2, 4, f, f, 2, f, null), "embed_tokens");
@@ -415,10 +501,10 @@ class KernelsCpuNativeTest {
                 () -> ClipSurgeryNative.cs_bias_quick_gelu_cuda(f, F32, 1, 4, f, o, null),
                 () -> ClipSurgeryNative.cs_add_cuda(f, f.getPointer(8), f.getPointer(16), 1, f.getPointer(24), F32, 1, 4, o, null),
                 () -> ClipSurgeryNative.cs_convert_cuda(f, F32, 4, o, ClipSurgeryNative.CS_F16, null),
-                () -> ClipSurgeryNative.cs_im2col_cuda(f, F32, ClipSurgeryNative.CS_NCHW, 1, 1, 2, 2, 2, 2, 0, F32, o, null),
+                () -> ClipSurgeryNative.cs_im2col_cuda(f, F32, ClipSurgeryNative.CS_NHWC, 1, 1, 2, 2, 2, 2, 0, F32, o, null),
                 () -> ClipSurgeryNative.cs_batch_norm_cuda(f, F32, 1, 4, f, f, f, f, 1e-5f, o, null),
-                () -> ClipSurgeryNative.cs_relu_cuda(f, F32, 4, o, null),
-                () -> ClipSurgeryNative.cs_avg_pool_cuda(f, F32, 1, 2, 2, 1, 2, 2, o, null),
+                () -> ClipSurgeryNative.cs_relu_cuda(f, F32, 4, f, null),
+                () -> ClipSurgeryNative.cs_avg_pool_cuda(f, F32, 1, 2, 2, 4, 2, 2, o, null),
                 () -> ClipSurgeryNative.cs_gather_rows_cuda(f, 2, 8, ip, 1, o, null),
                 () -> ClipSurgeryNative.cs_attention_cuda(f, f, f, 64, F32, 1, 2, 64, 1, 0.125f, 1, o, null),
                 () -> ClipSurgeryNative.cs_embed_tokens_cuda(f, F32, 1, 1, 4, f, f, 1, o, null),

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import org.bytedeco.cuda.global.cudart;
@@ -262,49 +263,62 @@ class KernelsCudaNativeTest {
     }
 
     @Test
-    void im2colEqualsTwin() {
+    void im2colEqualsTwinBitForBit() {
         Random rng = new Random(28);
-        // the ViT patch embedding (NCHW pixels, stride = kernel) and a ResNet 3×3 on channels-last
-        int[][] shapes = {{2, 3, 64, 96, 16, 16, 0, ClipSurgeryNative.CS_NCHW}, {2, 16, 14, 10, 3, 1, 1, ClipSurgeryNative.CS_NHWC},
-                {1, 3, 33, 31, 3, 2, 1, ClipSurgeryNative.CS_NCHW}};
-        for (int[] s : shapes) {
-            int b = s[0], ch = s[1], h = s[2], w = s[3], k = s[4], st = s[5], pad = s[6], layout = s[7];
-            int total = b * ch * h * w, out = b * ((h + 2 * pad - k) / st + 1) * ((w + 2 * pad - k) / st + 1) * ch * k * k;
-            FloatPointer x = random(rng, total, -2, 2), want = new FloatPointer(out), got = new FloatPointer(out);
-            NativeCalls.check(ClipSurgeryNative.cs_im2col_cpu(x, F32, layout, b, ch, h, w, k, st, pad, F32, want, null), "cpu");
-            Pointer dout = device(4L * out, 0xFF);
-            NativeCalls.check(ClipSurgeryNative.cs_im2col_cuda(upload(x, 4L * total), F32, layout, b, ch, h, w, k, st, pad, F32, dout, null),
-                    "cuda");
-            download(got, dout, 4L * out);
-            for (int i = 0; i < out; i++) assertEquals(want.get(i), got.get(i), "im2col " + java.util.Arrays.toString(s) + " element " + i);
+        // b, ch, h, w, kernel, stride, padding, layout: ViT patches (stride = kernel) from NCHW
+        // pixels; a padded 3×3/2 with an odd remainder on channels-last activations; a 7×7/2 stem
+        int[][] shapes = {{2, 3, 64, 96, 16, 16, 0, ClipSurgeryNative.CS_NCHW}, {2, 64, 15, 14, 3, 2, 1, ClipSurgeryNative.CS_NHWC},
+            {1, 3, 33, 30, 7, 2, 3, ClipSurgeryNative.CS_NCHW}};
+        for (int[] sh : shapes) {
+            int b = sh[0], ch = sh[1], h = sh[2], w = sh[3], k = sh[4], s = sh[5], p = sh[6], layout = sh[7];
+            int in = b * ch * h * w, oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1, total = b * oh * ow * ch * k * k;
+            FloatPointer x = random(rng, in, -2, 2), want = new FloatPointer(total), got = new FloatPointer(total);
+            NativeCalls.check(ClipSurgeryNative.cs_im2col_cpu(x, F32, layout, b, ch, h, w, k, s, p, F32, want, null), "cpu");
+            Pointer dout = device(4L * total, 0xFF);
+            NativeCalls.check(ClipSurgeryNative.cs_im2col_cuda(upload(x, 4L * in), F32, layout, b, ch, h, w, k, s, p, F32, dout, null), "cuda");
+            download(got, dout, 4L * total);
+            for (int i = 0; i < total; i++) assertEquals(want.get(i), got.get(i), "im2col " + Arrays.toString(sh) + " element " + i);
         }
     }
 
     @Test
-    void batchNormReluAveragePoolEqualTwins() {
+    void batchNormReluAvgPoolEqualTwin() {
         Random rng = new Random(31);
-        int b = 2, h = 9, w = 8, c = 64, n = b * h * w * c, pooled = b * (h / 2) * (w / 2) * c;
-        FloatPointer x = random(rng, n, -3, 3), g = random(rng, c, 0.5f, 1.5f), be = random(rng, c, -1, 1), m = random(rng, c, -1, 1),
-                v = random(rng, c, 0.1f, 2);
-        Pointer dx = upload(x, 4L * n);
-        FloatPointer dg = new FloatPointer(upload(g, 4L * c)), db = new FloatPointer(upload(be, 4L * c)),
-                dm = new FloatPointer(upload(m, 4L * c)), dv = new FloatPointer(upload(v, 4L * c));
-        FloatPointer want = new FloatPointer(n), got = new FloatPointer(n);
-        NativeCalls.check(ClipSurgeryNative.cs_batch_norm_cpu(x, F32, b * h * w, c, g, be, m, v, 1e-5f, want, null), "cpu");
-        Pointer dout = device(4L * n, 0xFF);
-        NativeCalls.check(ClipSurgeryNative.cs_batch_norm_cuda(dx, F32, b * h * w, c, dg, db, dm, dv, 1e-5f, dout, null), "cuda");
+        int b = 2, h = 9, w = 7, ch = 96, rows = b * h * w, n = rows * ch;
+        FloatPointer x = random(rng, n, -3, 3), want = new FloatPointer(n), got = new FloatPointer(n);
+        FloatPointer wt = random(rng, ch, 0.5f, 1.5f), bias = random(rng, ch, -1, 1), mean = random(rng, ch, -1, 1),
+                var = random(rng, ch, 0.05f, 2);
+        Pointer dx = upload(x, 4L * n), dout = device(4L * n, 0xFF);
+        NativeCalls.check(ClipSurgeryNative.cs_batch_norm_cpu(x, F32, rows, ch, wt, bias, mean, var, 1e-5f, want, null), "cpu");
+        NativeCalls.check(ClipSurgeryNative.cs_batch_norm_cuda(dx, F32, rows, ch, new FloatPointer(upload(wt, 4L * ch)),
+                new FloatPointer(upload(bias, 4L * ch)), new FloatPointer(upload(mean, 4L * ch)), new FloatPointer(upload(var, 4L * ch)),
+                1e-5f, dout, null), "cuda");
         download(got, dout, 4L * n);
         assertClose(want, got, "batch_norm");
+
+        // relu in place, with -0, NaN and infinities among the inputs: the same bits as the twin
+        float[] specials = {-0f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, -Float.MIN_VALUE};
+        for (int i = 0; i < specials.length; i++) x.put(i, specials[i]);
+        dx = upload(x, 4L * n);
         NativeCalls.check(ClipSurgeryNative.cs_relu_cpu(x, F32, n, want, null), "cpu");
-        NativeCalls.check(ClipSurgeryNative.cs_relu_cuda(dx, F32, n, dout, null), "cuda");
-        download(got, dout, 4L * n);
-        assertClose(want, got, "relu");
-        FloatPointer wantPool = new FloatPointer(pooled), gotPool = new FloatPointer(pooled);
-        NativeCalls.check(ClipSurgeryNative.cs_avg_pool_cpu(x, F32, b, h, w, c, 2, 2, wantPool, null), "cpu");
-        Pointer dpool = device(4L * pooled, 0xFF);
-        NativeCalls.check(ClipSurgeryNative.cs_avg_pool_cuda(dx, F32, b, h, w, c, 2, 2, dpool, null), "cuda");
-        download(gotPool, dpool, 4L * pooled);
-        assertClose(wantPool, gotPool, "avg_pool");
+        NativeCalls.check(ClipSurgeryNative.cs_relu_cuda(dx, F32, n, dx, null), "cuda");
+        download(got, dx, 4L * n);
+        for (int i = 0; i < n; i++) {
+            assertEquals(Float.floatToRawIntBits(want.get(i)), Float.floatToRawIntBits(got.get(i)), "relu element " + i);
+        }
+
+        // average pools over channels-last x: 2×2 and 3×2 with remainders, and the global mean
+        x = random(rng, n, -1, 1);
+        dx = upload(x, 4L * n);
+        for (int[] k : new int[][] {{2, 2}, {3, 2}, {h, w}}) {
+            int total = b * (h / k[0]) * (w / k[1]) * ch;
+            FloatPointer pw = new FloatPointer(total), pg = new FloatPointer(total);
+            NativeCalls.check(ClipSurgeryNative.cs_avg_pool_cpu(x, F32, b, h, w, ch, k[0], k[1], pw, null), "cpu");
+            Pointer dp = device(4L * total, 0xFF);
+            NativeCalls.check(ClipSurgeryNative.cs_avg_pool_cuda(dx, F32, b, h, w, ch, k[0], k[1], dp, null), "cuda");
+            download(pg, dp, 4L * total);
+            assertClose(pw, pg, "avg_pool " + k[0] + "x" + k[1]);
+        }
     }
 
     @Test
