@@ -121,6 +121,44 @@ abstract class AbstractCudaGraphReplayTest {
     }
 
     @ParameterizedTest
+    @EnumSource(value = Precision.class, names = {"FP32", "FP16"})
+    void outputVariantsAgree(Precision precision) throws Exception {
+        SplittableRandom rng = new SplittableRandom(9);
+        try (WeightStore weights = WeightStore.of(RandomWeights.generate(SMALL, 14));
+                CudaEngine engine = CudaEngine.open(weights, precision, newGpu())) {
+            CudaEngine.Labels labels = engine.labels(List.of("cat", "dog", "sky"), PromptTemplates.defaults().subList(0, 3), false);
+            int batch = 2, res = 64, h = 20, w = 30;
+            float[] pixels = new float[batch * 3 * res * res];
+            for (int i = 0; i < pixels.length; i++) pixels[i] = (float) (rng.nextDouble() * 4 - 2);
+            // reference: fp32 maps of every label, uint8 label map (background 255)
+            CudaEngine.Result ref = engine.runner(new CudaEngine.Request(labels, res).batch(batch).maps(h, w, CudaEngine.Request.all())
+                    .labelMap(0.3f, 255)).run(pixels);
+            // fp16 maps are the fp32 ones rounded; a background past 255 makes the label map int32
+            CudaEngine.Result alt = engine.runner(new CudaEngine.Request(labels, res).batch(batch).maps(h, w, CudaEngine.Request.all())
+                    .halfMaps(true).labelMap(0.3f, 1000)).run(pixels);
+            assertEquals(null, alt.maps, "fp16 maps come as raw bits only");
+            assertEquals(ref.maps.length, alt.mapsHalf.length);
+            for (int i = 0; i < ref.maps.length; i++) {
+                assertEquals(org.clipsurgery.weights.Half.toFloat(org.clipsurgery.weights.Half.fromFloat(ref.maps[i])),
+                        org.clipsurgery.weights.Half.toFloat(alt.mapsHalf[i]), 1e-3, "fp16 map element " + i);
+            }
+            for (int i = 0; i < ref.labelMap.length; i++) {
+                int want = ref.labelMap[i] == 255 ? 1000 : ref.labelMap[i];
+                assertEquals(want, alt.labelMap[i], "int32 label map element " + i);
+            }
+            assertArrayEquals(ref.scores, alt.scores, 0f, "scores do not depend on the outputs asked for");
+            // the same pixels as a float-pixel runner of batch 1, image by image
+            CudaEngine.Runner one = engine.runner(new CudaEngine.Request(labels, res).maps(h, w, CudaEngine.Request.all()));
+            for (int b = 0; b < batch; b++) {
+                float[] img = java.util.Arrays.copyOfRange(pixels, b * 3 * res * res, (b + 1) * 3 * res * res);
+                float[] maps = one.run(img).maps;
+                float[] want = java.util.Arrays.copyOfRange(ref.maps, b * 3 * h * w, (b + 1) * 3 * h * w);
+                assertClose(want, maps, precision == Precision.FP32 ? 1e-5 : 2e-2, "batch 2 image " + b + " vs batch 1");
+            }
+        }
+    }
+
+    @ParameterizedTest
     @EnumSource(value = Precision.class, names = "FP16")
     void badRequestsAreRefusedClearly(Precision precision) throws Exception {
         try (WeightStore weights = WeightStore.of(RandomWeights.generate(SMALL, 12));
