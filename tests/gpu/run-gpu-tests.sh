@@ -5,7 +5,8 @@
 #   tests/gpu/run-gpu-tests.sh prepare      # here: build, fill .device/, check sizes, run the
 #                                           # launcher locally (GPU tests must be found and skip),
 #                                           # print the device command
-#   tests/gpu/run-gpu-tests.sh run [bench]  # there: GPU tests (+ the benchmark), logs under $OUT
+#   tests/gpu/run-gpu-tests.sh run [bench]  # there: kernel tests and GPU tests (+ the engine, kernel
+#                                           # and PyTorch benchmarks), logs under $OUT
 #
 # .device/ (ignored by git) holds: jre.tgz + java.sh (trimmed runtime with java.desktop for image
 # decoding), lib/ (runtime + test jars without LibTorch/OpenBLAS, which the CUDA path does not use,
@@ -117,6 +118,12 @@ run)
         if [ -x .device/bin/bench-native ]; then
             LD_LIBRARY_PATH=$native_lib:${LD_LIBRARY_PATH:-} .device/bin/bench-native > "$out/bench-native.md" 2>&1 || true
             tail -40 "$out/bench-native.md"
+        fi
+        # the PyTorch anchors of the kernel benchmark (two SDPA calls, the official feature
+        # surgery), same shapes, same device: the machine has PyTorch
+        if python3 -c 'import torch' 2>/dev/null; then
+            python3 tests/bench_torch.py 200 > "$out/bench-torch.md" 2>&1 || true
+            cat "$out/bench-torch.md"
         fi
     fi
     exit $status
