@@ -24,6 +24,7 @@ final class CudaGpu implements Gpu {
     private final cublasContext cublasHandle = new cublasContext();
     private final long cublasWorkspace;
     private final FloatPointer one = new FloatPointer(1f), zero = new FloatPointer(0f);
+    private CUevent_st[] timing; // start and end events of elapsedMs, made on first use
     private boolean capturing, closed;
 
     /**
@@ -199,21 +200,17 @@ final class CudaGpu implements Gpu {
 
     @Override
     public double elapsedMs(Runnable enqueue) {
-        CUevent_st start = new CUevent_st(), end = new CUevent_st();
-        CudaRuntime.check(cudart.cudaEventCreate(start), "cudaEventCreate");
-        CudaRuntime.check(cudart.cudaEventCreate(end), "cudaEventCreate");
-        try {
-            CudaRuntime.check(cudart.cudaEventRecord(start, stream), "cudaEventRecord");
-            enqueue.run();
-            CudaRuntime.check(cudart.cudaEventRecord(end, stream), "cudaEventRecord");
-            CudaRuntime.check(cudart.cudaEventSynchronize(end), "cudaEventSynchronize");
-            float[] ms = new float[1];
-            CudaRuntime.check(cudart.cudaEventElapsedTime(ms, start, end), "cudaEventElapsedTime");
-            return ms[0];
-        } finally {
-            cudart.cudaEventDestroy(start);
-            cudart.cudaEventDestroy(end);
+        if (timing == null) {
+            timing = new CUevent_st[] {new CUevent_st(), new CUevent_st()};
+            for (CUevent_st e : timing) CudaRuntime.check(cudart.cudaEventCreate(e), "cudaEventCreate");
         }
+        CudaRuntime.check(cudart.cudaEventRecord(timing[0], stream), "cudaEventRecord");
+        enqueue.run();
+        CudaRuntime.check(cudart.cudaEventRecord(timing[1], stream), "cudaEventRecord");
+        CudaRuntime.check(cudart.cudaEventSynchronize(timing[1]), "cudaEventSynchronize");
+        float[] ms = new float[1];
+        CudaRuntime.check(cudart.cudaEventElapsedTime(ms, timing[0], timing[1]), "cudaEventElapsedTime");
+        return ms[0];
     }
 
     @Override
@@ -233,6 +230,7 @@ final class CudaGpu implements Gpu {
         cudart.cudaSetDevice(device);
         cudart.cudaStreamSynchronize(stream);
         free(cublasWorkspace);
+        if (timing != null) for (CUevent_st e : timing) cudart.cudaEventDestroy(e);
         cublas.cublasDestroy_v2(cublasHandle);
         cudart.cudaStreamDestroy(stream);
         one.close();
