@@ -122,6 +122,11 @@ final class CudaGpu implements Gpu {
         CudaRuntime.check(cudart.cudaMemsetAsync(DevicePointer.of(dst), value, bytes, stream), "cudaMemsetAsync");
     }
 
+    @Override
+    public void discard(long address, long bytes) {
+        // nothing to do: the memory is simply reused
+    }
+
     private static int cudaType(DType t) {
         return switch (t) {
             case F32 -> cudart.CUDA_R_32F;

@@ -66,8 +66,15 @@ final class DeviceArena implements AutoCloseable {
     }
 
     void reset(long mark) {
-        chunk = (int) (mark >>> 40);
-        offset = mark & ((1L << 40) - 1);
+        int c = (int) (mark >>> 40);
+        long off = mark & ((1L << 40) - 1);
+        // tell the device what is released: [mark, current position), chunk by chunk
+        for (int i = c; i <= chunk && i < chunks.size(); i++) {
+            long from = i == c ? off : 0, to = i == chunk ? offset : chunks.get(i)[1];
+            if (to > from) gpu.discard(chunks.get(i)[0] + from, to - from);
+        }
+        chunk = c;
+        offset = off;
     }
 
     void resetTouched() {

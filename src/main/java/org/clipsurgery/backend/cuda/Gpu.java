@@ -66,6 +66,13 @@ interface Gpu extends AutoCloseable {
     void memset(long dst, int value, long bytes);
 
     /**
+     * Device memory that nothing reads again before writing it: a workspace region given back.
+     * The device does nothing; the host emulation fills it with NaN bytes in stream order, so
+     * that a read of released memory shows in the results.
+     */
+    void discard(long address, long bytes);
+
+    /**
      * cublasGemmEx semantics (column-major, fp32 accumulation, alpha 1, beta 0): C (m×n, leading
      * dimension ldc) = op(A) · op(B), op(A) m×k, op(B) k×n; A, B and C all of {@code type}.
      */

@@ -19,8 +19,9 @@ import org.clipsurgery.weights.Half;
  *
  * <p>It checks what a GPU would refuse or what would be wrong there: copies and GEMM operands
  * must lie inside memory of the right kind (device memory on the device side, not host memory),
- * nothing may allocate or synchronise during capture, and fresh allocations are filled with NaN
- * bytes so that reading memory nobody wrote shows up in the results.
+ * nothing may allocate or synchronise during capture, and fresh allocations and released
+ * workspace ({@link #discard}) are filled with NaN bytes so that reading memory nobody wrote, or
+ * memory given back, shows up in the results.
  */
 final class HostGpu implements Gpu {
     /** 0xFF bytes: NaN in fp32, fp16 and bf16. */
@@ -125,6 +126,13 @@ final class HostGpu implements Gpu {
         if (bytes == 0) return;
         within(device, dst, bytes, "memset");
         enqueue(() -> Pointer.memset(DevicePointer.of(dst), value, bytes));
+    }
+
+    @Override
+    public void discard(long address, long bytes) {
+        if (bytes == 0) return;
+        within(device, address, bytes, "discard");
+        enqueue(() -> Pointer.memset(DevicePointer.of(address), POISON, bytes));
     }
 
     @Override
