@@ -13,9 +13,16 @@ import org.clipsurgery.weights.DType;
 import org.clipsurgery.weights.Half;
 
 /**
- * A host emulation of {@link Gpu} for tests: "device" memory is host memory, stream work runs at
- * once in program order (or is recorded while capturing and run on each replay), kernels are the
+ * A host emulation of {@link Gpu} for tests: "device" memory is host memory, kernels are the
  * {@code cs_*_cpu} twins and the GEMM is a plain loop with cuBLAS's column-major arguments.
+ *
+ * <p>The stream is asynchronous as a real one: work is queued and runs, in order, only when the
+ * caller synchronises (or frees memory, which synchronises in CUDA too), so reading a result
+ * without waiting for it reads stale memory here as it would on a GPU. Copies follow CUDA's rules
+ * for pageable host memory: the source of a copy to the device is read at the call, a copy to
+ * pageable host memory completes before the call returns; copies to and from page-locked memory
+ * ({@link #mallocHost}) are queued like any other work. While capturing, work is recorded and
+ * runs on each replay.
  *
  * <p>It checks what a GPU would refuse or what would be wrong there: copies and GEMM operands
  * must lie inside memory of the right kind (device memory on the device side, not host memory),
@@ -31,6 +38,7 @@ final class HostGpu implements Gpu {
     private final TreeMap<Long, Long> pinned = new TreeMap<>();
     private final Map<Long, Pointer> owners = new java.util.HashMap<>();
     private List<Runnable> recording;
+    private final List<Runnable> stream = new ArrayList<>(); // queued work, run by synchronize()
     private long graphsLaunched;
     private int leakedAtClose = -1;
 
@@ -64,6 +72,7 @@ final class HostGpu implements Gpu {
 
     @Override
     public void free(long address) {
+        synchronize(); // cudaFree waits for the device
         release(device, address, "free");
     }
 
@@ -74,6 +83,7 @@ final class HostGpu implements Gpu {
 
     @Override
     public void freeHost(long address) {
+        synchronize(); // so does cudaFreeHost
         release(pinned, address, "freeHost");
     }
 
@@ -89,10 +99,15 @@ final class HostGpu implements Gpu {
         }
     }
 
-    /** Runs stream work now, or records it while capturing. */
+    /** Queues stream work, or records it while capturing. */
     private void enqueue(Runnable work) {
         if (recording != null) recording.add(work);
-        else work.run();
+        else stream.add(work);
+    }
+
+    private boolean isPinned(long address) {
+        Map.Entry<Long, Long> e = pinned.floorEntry(address);
+        return e != null && address < e.getKey() + e.getValue();
     }
 
     @Override
@@ -109,11 +124,33 @@ final class HostGpu implements Gpu {
         if (kind != Copy.TO_DEVICE) within(device, src, srcExtent, kind + " copy source");
         if (kind == Copy.TO_HOST && isDevice(dst)) throw new IllegalStateException("host emulation: TO_HOST copy into device memory");
         if (kind == Copy.TO_DEVICE && isDevice(src)) throw new IllegalStateException("host emulation: TO_DEVICE copy from device memory");
-        enqueue(() -> {
+        long from = src, pitch = spitch;
+        if (kind == Copy.TO_DEVICE && !isPinned(src)) {
+            // pageable source: CUDA stages it before returning, so the caller may reuse it at once
+            if (recording != null) throw new IllegalStateException("host emulation: copy from pageable memory during capture");
+            Pointer staged = Pointer.malloc(width * height);
             for (long r = 0; r < height; r++) {
-                Pointer.memcpy(DevicePointer.of(dst + r * dpitch), DevicePointer.of(src + r * spitch), width);
+                Pointer.memcpy(DevicePointer.of(staged.address() + r * width), DevicePointer.of(src + r * spitch), width);
             }
-        });
+            owners.put(staged.address(), staged);
+            from = staged.address();
+            pitch = width;
+        }
+        long source = from, sourcePitch = pitch;
+        Runnable work = () -> {
+            for (long r = 0; r < height; r++) {
+                Pointer.memcpy(DevicePointer.of(dst + r * dpitch), DevicePointer.of(source + r * sourcePitch), width);
+            }
+            if (source != src) Pointer.free(owners.remove(source));
+        };
+        if (kind == Copy.TO_HOST && !isPinned(dst)) {
+            // pageable destination: the copy has completed when the call returns
+            if (recording != null) throw new IllegalStateException("host emulation: copy to pageable memory during capture");
+            synchronize();
+            work.run();
+        } else {
+            enqueue(work);
+        }
     }
 
     private boolean isDevice(long address) {
@@ -197,6 +234,10 @@ final class HostGpu implements Gpu {
     @Override
     public void synchronize() {
         if (recording != null) throw new IllegalStateException("internal: stream synchronisation during capture");
+        // Work that fails leaves the rest of the stream undone, as a sticky error would.
+        List<Runnable> work = new ArrayList<>(stream);
+        stream.clear();
+        for (Runnable w : work) w.run();
     }
 
     @Override
@@ -239,8 +280,10 @@ final class HostGpu implements Gpu {
 
     @Override
     public double elapsedMs(Runnable enqueue) {
+        synchronize();
         long t = System.nanoTime();
         enqueue.run();
+        synchronize();
         return (System.nanoTime() - t) / 1e6;
     }
 
@@ -267,6 +310,7 @@ final class HostGpu implements Gpu {
     @Override
     public void close() {
         // Like a CUDA context going away: whatever is left is released, and counted as leaked.
+        stream.clear();
         if (leakedAtClose < 0) leakedAtClose = liveAllocations();
         for (long a : new ArrayList<>(device.keySet())) free(a);
         for (long a : new ArrayList<>(pinned.keySet())) freeHost(a);
