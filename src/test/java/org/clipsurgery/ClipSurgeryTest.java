@@ -60,6 +60,23 @@ class ClipSurgeryTest {
     }
 
     @Test
+    void labelSetsFromSavedFeaturesSkipTheTextEncoder() {
+        LabelSet embedded = cs.labels("person+bench", "sky");
+        LabelSet restored = cs.labels(List.of("person+bench", "sky"), embedded.textFeatures());
+        assertEquals(embedded.labels(), restored.labels());
+        assertEquals(embedded.targets(), restored.targets());
+        Explanation a = cs.explain(List.of(image), embedded, Redundancy.LABELS).get(0);
+        Explanation b = cs.explain(List.of(image), restored, Redundancy.LABELS).get(0);
+        assertArrayEquals(a.similarity(), b.similarity(), 0f);
+        assertArrayEquals(a.map("person+bench"), b.map("person+bench"), 0f);
+        float[] f = embedded.textFeatures();
+        assertThrows(IllegalArgumentException.class, () -> cs.labels(List.of("person", "bench"), f)); // 3 labels' rows for 2
+        f[0] += 0.5f;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> cs.labels(List.of("person+bench", "sky"), f));
+        assertTrue(e.getMessage().contains("person") && e.getMessage().contains("norm"), e.getMessage());
+    }
+
+    @Test
     void outputsHaveTheImageSizeAndAreConsistent() {
         LabelSet labels = cs.labels("person", "bench", "person+bench");
         assertEquals(List.of("person", "bench"), labels.labels());
