@@ -103,7 +103,7 @@ public class ClipSurgeryFixtureTest {
     }
 
     /** 1e-4 absolute + 1e-3 relative, element-wise; also reports the largest error seen. */
-    static void close(String key, Map<String, HostTensor> ref, float[] actual) {
+    public static void close(String key, Map<String, HostTensor> ref, float[] actual) {
         float[] expected = ref.get(key).toFloatArray();
         assertEquals(expected.length, actual.length, key + ": size");
         double worst = 0;

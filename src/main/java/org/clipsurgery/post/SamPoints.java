@@ -91,17 +91,9 @@ public final class SamPoints {
             throw new IllegalArgumentException("a " + side + "×" + side + " grid down-sampled by " + downSample
                     + " has no cells");
         }
-        float[] cells = resize(patchSimilarity, side, d);
-        float min = Float.POSITIVE_INFINITY;
-        float max = Float.NEGATIVE_INFINITY;
-        for (float v : cells) {
-            min = Math.min(min, v);
-            max = Math.max(max, v);
-        }
-        float range = max - min;
+        float[] cells = SimilarityMaps.minMaxInPlace(resize(patchSimilarity, side, d));
         int above = 0;
         for (int i = 0; i < cells.length; i++) {
-            cells[i] = (cells[i] - min) / range;
             if (cells[i] >= threshold) above++;
         }
         int num = Math.min(above, cells.length / 2);
@@ -152,14 +144,8 @@ public final class SamPoints {
         }
         float[] mean = new float[patches];
         for (float[] p : parts) {
-            float min = Float.POSITIVE_INFINITY;
-            float max = Float.NEGATIVE_INFINITY;
-            for (float v : p) {
-                min = Math.min(min, v);
-                max = Math.max(max, v);
-            }
-            float range = max - min;
-            for (int i = 0; i < patches; i++) mean[i] += (p[i] - min) / range;
+            float[] n = SimilarityMaps.minMaxInPlace(p.clone());
+            for (int i = 0; i < patches; i++) mean[i] += n[i];
         }
         for (int i = 0; i < patches; i++) mean[i] /= parts.size();
 

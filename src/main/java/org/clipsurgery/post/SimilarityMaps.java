@@ -148,16 +148,23 @@ public final class SimilarityMaps {
 
     /** The min-max normalised g×g grid of one image and label (the input of the upsampling). */
     public static float[] normalisedGrid(float[] similarity, int batch, int tokens, int labels, int image, int label) {
-        float[] grid = patchSimilarity(similarity, batch, tokens, labels, image, label);
+        return minMaxInPlace(patchSimilarity(similarity, batch, tokens, labels, image, label));
+    }
+
+    /**
+     * v rescaled in place to (v − min) / (max − min), as the official code does (no guard: a
+     * constant grid gives NaN there too); returns v.
+     */
+    static float[] minMaxInPlace(float[] v) {
         float min = Float.POSITIVE_INFINITY;
         float max = Float.NEGATIVE_INFINITY;
-        for (float v : grid) {
-            min = Math.min(min, v);
-            max = Math.max(max, v);
+        for (float x : v) {
+            min = Math.min(min, x);
+            max = Math.max(max, x);
         }
         float range = max - min;
-        for (int p = 0; p < grid.length; p++) grid[p] = (grid[p] - min) / range;
-        return grid;
+        for (int i = 0; i < v.length; i++) v[i] = (v[i] - min) / range;
+        return v;
     }
 
     /**

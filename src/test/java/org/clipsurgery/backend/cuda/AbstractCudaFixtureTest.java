@@ -13,18 +13,11 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.clipsurgery.ClipSurgery;
-import org.clipsurgery.Device;
-import org.clipsurgery.Explanation;
-import org.clipsurgery.LabelSet;
+import org.clipsurgery.ClipSurgeryFixtureTest;
 import org.clipsurgery.Precision;
 import org.clipsurgery.graph.Pipeline;
-import org.clipsurgery.text.PromptTemplates;
-import org.clipsurgery.Redundancy;
-import org.clipsurgery.image.Images;
-import org.clipsurgery.image.RgbImage;
-import org.clipsurgery.post.SamPoints;
 import org.clipsurgery.testing.Fixtures;
+import org.clipsurgery.text.PromptTemplates;
 import org.clipsurgery.weights.HostTensor;
 import org.clipsurgery.weights.Safetensors;
 import org.clipsurgery.weights.WeightStore;
@@ -150,16 +143,8 @@ abstract class AbstractCudaFixtureTest {
         }
     }
 
-    /** 1e-4 absolute + 1e-3 relative, element-wise (the fixtures' tolerance). */
+    /** The fixtures' tolerance, 1e-4 absolute + 1e-3 relative, element-wise. */
     static void close(String key, Map<String, HostTensor> ref, float[] actual) {
-        float[] expected = ref.get(key).toFloatArray();
-        assertEquals(expected.length, actual.length, key + ": size");
-        double worst = 0;
-        for (int i = 0; i < expected.length; i++) {
-            double err = Math.abs(actual[i] - expected[i]);
-            worst = Math.max(worst, err);
-            assertTrue(err <= 1e-4 + 1e-3 * Math.abs(expected[i]), key + "[" + i + "]: expected " + expected[i] + ", got " + actual[i]);
-        }
-        System.out.printf("CUDA %-36s max abs error %.3g%n", key, worst);
+        ClipSurgeryFixtureTest.close(key, ref, actual);
     }
 }

@@ -106,7 +106,12 @@ final class HostGpu implements Gpu {
     }
 
     private boolean isPinned(long address) {
-        Map.Entry<Long, Long> e = pinned.floorEntry(address);
+        return contains(pinned, address);
+    }
+
+    /** Whether one allocation of {@code in} holds the byte at {@code address}. */
+    private static boolean contains(TreeMap<Long, Long> in, long address) {
+        Map.Entry<Long, Long> e = in.floorEntry(address);
         return e != null && address < e.getKey() + e.getValue();
     }
 
@@ -154,8 +159,7 @@ final class HostGpu implements Gpu {
     }
 
     private boolean isDevice(long address) {
-        Map.Entry<Long, Long> e = device.floorEntry(address);
-        return e != null && address < e.getKey() + e.getValue();
+        return contains(device, address);
     }
 
     @Override
