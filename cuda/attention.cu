@@ -18,6 +18,7 @@
 //    elements so the fragment loads are free of bank conflicts.
 //  - fp32 (and unaligned inputs): the SIMT kernel below, fp32 FMAs from shared memory.
 #include "common.cuh"
+#include "mma.cuh"
 
 #include <cfloat>
 #include <cstdint>
@@ -122,19 +123,6 @@ constexpr int kMmaWarpsPerPath = 2; // 2 warps × 16 rows = 32 queries per path 
 constexpr int kMmaKeys = 64;        // keys per shared-memory tile
 constexpr int kPad = 8;             // elements of padding per shared-memory row
 
-__device__ __forceinline__ void mma_16816(float c[4], const uint32_t a[4], const uint32_t b[2], __half) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-                 "{%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-__device__ __forceinline__ void mma_16816(float c[4], const uint32_t a[4], const uint32_t b[2], __nv_bfloat16) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-                 "{%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
 // Two floats as a T pair in one register, the first in the low half (the lower index).
 __device__ __forceinline__ uint32_t pack2(float lo, float hi, __half) {
     __half2 h = __floats2half2_rn(lo, hi);
@@ -149,9 +137,7 @@ template <typename T> __device__ __forceinline__ uint32_t pack_raw(const T &lo, 
            ((uint32_t) * reinterpret_cast<const uint16_t *>(&hi) << 16);
 }
 
-// Fragment layouts of mma.m16n8k16 (lane = 4·g + q): A (16×16, row-major) a0 = (g, 2q..2q+1),
-// a1 = (g+8, 2q..), a2 = (g, 8+2q..), a3 = (g+8, 8+2q..); B (16×8, k×n) b0 = (k 2q..2q+1, n g),
-// b1 = (k 8+2q.., n g); C (16×8) c0,c1 = (g, 2q..2q+1), c2,c3 = (g+8, 2q..2q+1).
+// Fragment layouts of mma.m16n8k16: cuda/mma.cuh (q here is the lane's index t in its quad).
 template <typename T, int D>
 __global__ void __launch_bounds__(64 * kMmaWarpsPerPath)
 attention_mma_kernel(const T *__restrict__ qkv, T *__restrict__ out_ori, T *__restrict__ out_vv,
@@ -215,7 +201,7 @@ attention_mma_kernel(const T *__restrict__ qkv, T *__restrict__ out_ori, T *__re
             for (int kk = 0; kk < KS; kk++) {
                 const uint32_t bf[2] = {*reinterpret_cast<const uint32_t *>(&kt[nt * 8 + g][kk * 16 + 2 * q]),
                                         *reinterpret_cast<const uint32_t *>(&kt[nt * 8 + g][kk * 16 + 8 + 2 * q])};
-                mma_16816(s[nt], qf[kk], bf, T{});
+                cs::mma_16816(s[nt], qf[kk], bf, T{});
             }
         }
         // Scale to base 2, mask keys past n, running max per row (over the quad's 4 lanes).
@@ -266,7 +252,7 @@ attention_mma_kernel(const T *__restrict__ qkv, T *__restrict__ out_ori, T *__re
             for (int dt = 0; dt < DT; dt++) {
                 const int d = dt * 8 + g;
                 const uint32_t bf[2] = {pack_raw(vs[key][d], vs[key + 1][d]), pack_raw(vs[key + 8][d], vs[key + 9][d])};
-                mma_16816(o[dt], af, bf, T{});
+                cs::mma_16816(o[dt], af, bf, T{});
             }
         }
     }
@@ -300,19 +286,18 @@ int launch(const void *qkv, void *out_ori, void *out_vv, int64_t batch, int64_t 
         if (aligned) {
             const int rows = 16 * kMmaWarpsPerPath;
             const dim3 grid((unsigned)((tokens + rows - 1) / rows), (unsigned)heads, (unsigned)batch);
-            attention_mma_kernel<T, D><<<grid, 32 * kMmaWarpsPerPath * (paths == 3 ? 2 : 1), 0, stream>>>(
-                static_cast<const T *>(qkv), static_cast<T *>(out_ori), static_cast<T *>(out_vv),
-                (int)tokens, (int)channels, scale * 1.4426950408889634f, paths);
-            return cs::check_launch("attention_dual_cuda (tensor cores)");
+            return cs::launch("attention_dual_cuda (tensor cores)", attention_mma_kernel<T, D>, grid,
+                              32 * kMmaWarpsPerPath * (paths == 3 ? 2 : 1), 0, stream,
+                              static_cast<const T *>(qkv), static_cast<T *>(out_ori), static_cast<T *>(out_vv),
+                              (int)tokens, (int)channels, scale * 1.4426950408889634f, paths);
         }
     }
     const int threads = kQueryTile * (paths == 3 ? 2 : 1);
     const dim3 grid((unsigned)((tokens + kQueryTile - 1) / kQueryTile), (unsigned)heads,
                     (unsigned)batch);
-    attention_dual_kernel<T, D><<<grid, threads, 0, stream>>>(
-        static_cast<const T *>(qkv), static_cast<T *>(out_ori), static_cast<T *>(out_vv),
-        (int)tokens, (int)channels, scale * 1.4426950408889634f, paths);
-    return cs::check_launch("attention_dual_cuda");
+    return cs::launch("attention_dual_cuda", attention_dual_kernel<T, D>, grid, threads, 0, stream,
+                      static_cast<const T *>(qkv), static_cast<T *>(out_ori), static_cast<T *>(out_vv),
+                      (int)tokens, (int)channels, scale * 1.4426950408889634f, paths);
 }
 
 template <typename T>
@@ -368,7 +353,7 @@ __global__ void __launch_bounds__(32 * kSingleWarps)
 attention_short_kernel(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
                        int64_t stride, T *__restrict__ out, int tokens, int channels, int d,
                        float scale, int causal) {
-    extern __shared__ float smem[];
+    CS_DYNAMIC_SHARED(float, smem);
     float *ks = smem, *vs = ks + tokens * d, *scores = vs + tokens * d;
     const int h = blockIdx.x, b = blockIdx.y;
     const int64_t base = (int64_t)b * tokens * stride + (int64_t)h * d;
@@ -413,7 +398,7 @@ __global__ void __launch_bounds__(32 * kSingleWarps)
 attention_long_kernel(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
                       int64_t stride, T *__restrict__ out, int64_t items, int tokens, int channels,
                       int heads, int d, float scale, int causal) {
-    extern __shared__ float smem[];
+    CS_DYNAMIC_SHARED(float, smem);
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
     float *s = smem + warp * tokens;
     // item = (b, h, i) flattened, i fastest: the warps of a block share the keys of one head.
@@ -454,20 +439,20 @@ int launch_single(const void *q, const void *k, const void *v, int64_t stride, v
     const size_t short_bytes = sizeof(float) * ((size_t)2 * tokens * d + (size_t)kSingleWarps * tokens);
     if (short_bytes <= kSharedLimit) {
         const dim3 grid((unsigned)heads, (unsigned)batch);
-        attention_short_kernel<T><<<grid, 32 * kSingleWarps, short_bytes, stream>>>(
-            static_cast<const T *>(q), static_cast<const T *>(k), static_cast<const T *>(v), stride,
-            static_cast<T *>(out), (int)tokens, (int)channels, d, scale, causal);
-        return cs::check_launch("attention_cuda (short sequences)");
+        return cs::launch("attention_cuda (short sequences)", attention_short_kernel<T>, grid, 32 * kSingleWarps,
+                          short_bytes, stream, static_cast<const T *>(q), static_cast<const T *>(k),
+                          static_cast<const T *>(v), stride, static_cast<T *>(out), (int)tokens, (int)channels, d,
+                          scale, causal);
     }
     const size_t long_bytes = sizeof(float) * (size_t)kSingleWarps * tokens;
     if (long_bytes > kSharedLimit)
         return cs::fail(CS_ERR_UNSUPPORTED, "attention_cuda: the scores of " + std::to_string(tokens) +
                                                 " tokens do not fit in shared memory");
     const int64_t items = batch * heads * tokens;
-    attention_long_kernel<T><<<cs::grid_for(items, kSingleWarps), 32 * kSingleWarps, long_bytes, stream>>>(
-        static_cast<const T *>(q), static_cast<const T *>(k), static_cast<const T *>(v), stride,
-        static_cast<T *>(out), items, (int)tokens, (int)channels, (int)heads, d, scale, causal);
-    return cs::check_launch("attention_cuda");
+    return cs::launch("attention_cuda", attention_long_kernel<T>, cs::grid_for(items, kSingleWarps),
+                      32 * kSingleWarps, long_bytes, stream, static_cast<const T *>(q), static_cast<const T *>(k),
+                      static_cast<const T *>(v), stride, static_cast<T *>(out), items, (int)tokens, (int)channels,
+                      (int)heads, d, scale, causal);
 }
 
 } // namespace

@@ -3,9 +3,19 @@
 
 #include "common.h"
 
+#include <cuda_runtime.h> // first: under the SIMT emulation, tests/emu/include's replacement
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <cuda_runtime.h>
+
+#include <utility>
+
+// The block's dynamic shared memory as an array `name` of T (16-byte aligned): CUDA's
+// `extern __shared__`, or the SIMT emulation's per-block buffer.
+#ifdef CS_EMULATION
+#define CS_DYNAMIC_SHARED(T, name) T *name = cs_emu::dynamic_shared<T>()
+#else
+#define CS_DYNAMIC_SHARED(T, name) extern __shared__ __align__(16) T name[]
+#endif
 
 namespace cs {
 
@@ -15,10 +25,23 @@ inline int cuda_fail(cudaError_t err, const char *what) {
                 std::string(what) + ": " + cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
 }
 
-// Checks a launch: configuration errors surface at once, execution errors on the stream later.
-inline int check_launch(const char *what) {
-    cudaError_t err = cudaGetLastError();
-    return err == cudaSuccess ? CS_OK : cuda_fail(err, what);
+// Launches kernel<<<grid, block, shared_bytes, stream>>>(args...) and returns CS_OK or the status
+// of this launch's own error: cudaLaunchKernelEx returns it (configuration, resources), where
+// cudaGetLastError after <<<>>> could report an earlier call's error as this launch's. Execution
+// errors surface on the stream later. `what` names the entry point in messages. Every kernel is
+// launched here: the SIMT emulation (tests/emu) implements cudaLaunchKernelEx to run it on the CPU.
+template <typename... Params, typename... Args>
+int launch(const char *what, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+           cudaStream_t stream, Args &&...args) {
+    cudaLaunchConfig_t config = {};
+    config.gridDim = grid;
+    config.blockDim = block;
+    config.dynamicSmemBytes = shared_bytes;
+    config.stream = stream;
+    const cudaError_t err = cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+    if (err == cudaSuccess) return CS_OK;
+    cudaGetLastError(); // the runtime records the error as the thread's last one too: leave none behind
+    return cuda_fail(err, what);
 }
 
 // Reads one element of a tensor of dtype T as float.

@@ -155,24 +155,27 @@ int cs_layer_norm_cuda(const void *x, int dtype, int64_t rows, int64_t cols, con
     if (int rc = cs::check_rows_args("layer_norm", x, dtype, rows, cols, out)) return rc;
     CS_CHECK_ARG(weight && bias, "layer_norm: weight and bias must not be NULL");
     CS_CHECK_ARG(eps >= 0.f && isfinite(eps), "layer_norm: eps must be finite and >= 0");
+    int rc = CS_OK;
     dispatch(dtype, [&](auto t) {
         using T = decltype(t);
-        layer_norm_kernel<T><<<(unsigned)rows, kThreads, 0, stream>>>(
-            static_cast<const T *>(x), weight, bias, eps, static_cast<T *>(out), (int)cols);
+        rc = cs::launch("layer_norm_cuda", layer_norm_kernel<T>, (unsigned)rows, kThreads, 0, stream,
+                        static_cast<const T *>(x), weight, bias, eps, static_cast<T *>(out), (int)cols);
     });
-    return cs::check_launch("layer_norm_cuda");
+    return rc;
 }
 
 int cs_bias_quick_gelu_cuda(const void *x, int dtype, int64_t rows, int64_t cols,
                             const float *bias, void *out, cs_stream stream) {
     cs::clear_error();
     if (int rc = cs::check_rows_args("bias_quick_gelu", x, dtype, rows, cols, out)) return rc;
+    int rc = CS_OK;
     dispatch(dtype, [&](auto t) {
         using T = decltype(t);
-        bias_quick_gelu_kernel<T><<<cs::grid_for(rows * cols, kThreads), kThreads, 0, stream>>>(
-            static_cast<const T *>(x), bias, static_cast<T *>(out), rows * cols, (int)cols);
+        rc = cs::launch("bias_quick_gelu_cuda", bias_quick_gelu_kernel<T>, cs::grid_for(rows * cols, kThreads),
+                        kThreads, 0, stream, static_cast<const T *>(x), bias, static_cast<T *>(out), rows * cols,
+                        (int)cols);
     });
-    return cs::check_launch("bias_quick_gelu_cuda");
+    return rc;
 }
 
 int cs_add_cuda(const void *a, const float *a_bias, const void *b, int64_t b_rows,
@@ -181,13 +184,13 @@ int cs_add_cuda(const void *a, const float *a_bias, const void *b, int64_t b_row
     cs::clear_error();
     if (int rc = cs::check_add_args(a, b, b_rows, dtype, rows, cols, out)) return rc;
     const RowLaunch l = row_launch(rows, cols);
+    int rc = CS_OK;
     dispatch(dtype, [&](auto t) {
         using T = decltype(t);
-        add_kernel<T><<<l.grid, l.threads, 0, stream>>>(static_cast<const T *>(a), a_bias,
-                                                         static_cast<const T *>(b), b ? b_rows : 1,
-                                                         b_bias, static_cast<T *>(out), rows, (int)cols);
+        rc = cs::launch("add_cuda", add_kernel<T>, l.grid, l.threads, 0, stream, static_cast<const T *>(a), a_bias,
+                        static_cast<const T *>(b), b ? b_rows : 1, b_bias, static_cast<T *>(out), rows, (int)cols);
     });
-    return cs::check_launch("add_cuda");
+    return rc;
 }
 
 int cs_embed_tokens_cuda(const void *patches, int dtype, int64_t batch, int64_t grid,
@@ -198,13 +201,14 @@ int cs_embed_tokens_cuda(const void *patches, int dtype, int64_t batch, int64_t 
                                              class_embedding, pos_embedding, pos_grid, out))
         return rc;
     const int64_t total = batch * (1 + grid * grid) * channels;
+    int rc = CS_OK;
     dispatch(dtype, [&](auto t) {
         using T = decltype(t);
-        embed_tokens_kernel<T><<<cs::grid_for(total, kThreads), kThreads, 0, stream>>>(
-            static_cast<const T *>(patches), class_embedding, pos_embedding, static_cast<T *>(out),
-            (int)batch, (int)grid, (int)channels, (int)pos_grid);
+        rc = cs::launch("embed_tokens_cuda", embed_tokens_kernel<T>, cs::grid_for(total, kThreads), kThreads, 0,
+                        stream, static_cast<const T *>(patches), class_embedding, pos_embedding,
+                        static_cast<T *>(out), (int)batch, (int)grid, (int)channels, (int)pos_grid);
     });
-    return cs::check_launch("embed_tokens_cuda");
+    return rc;
 }
 
 int cs_class_token_copy_cuda(const void *src, void *dst, int dtype, int64_t batch, int64_t tokens,
@@ -221,12 +225,13 @@ int cs_l2_normalize_cuda(const void *x, int dtype, int64_t rows, int64_t cols, v
                          cs_stream stream) {
     cs::clear_error();
     if (int rc = cs::check_rows_args("l2_normalize", x, dtype, rows, cols, out)) return rc;
+    int rc = CS_OK;
     dispatch(dtype, [&](auto t) {
         using T = decltype(t);
-        l2_normalize_kernel<T><<<(unsigned)rows, kThreads, 0, stream>>>(
-            static_cast<const T *>(x), static_cast<T *>(out), (int)cols);
+        rc = cs::launch("l2_normalize_cuda", l2_normalize_kernel<T>, (unsigned)rows, kThreads, 0, stream,
+                        static_cast<const T *>(x), static_cast<T *>(out), (int)cols);
     });
-    return cs::check_launch("l2_normalize_cuda");
+    return rc;
 }
 
 int cs_convert_cuda(const void *x, int x_dtype, int64_t n, void *out, int out_dtype,
@@ -239,15 +244,16 @@ int cs_convert_cuda(const void *x, int x_dtype, int64_t n, void *out, int out_dt
                                           cudaMemcpyDeviceToDevice, stream);
         return err == cudaSuccess ? CS_OK : cs::cuda_fail(err, "convert_cuda: cudaMemcpyAsync");
     }
+    int rc = CS_OK;
     dispatch(x_dtype, [&](auto ti) {
         using In = decltype(ti);
         dispatch(out_dtype, [&](auto to) {
             using Out = decltype(to);
-            convert_kernel<In, Out><<<cs::grid_for(n, kThreads), kThreads, 0, stream>>>(
-                static_cast<const In *>(x), static_cast<Out *>(out), n);
+            rc = cs::launch("convert_cuda", convert_kernel<In, Out>, cs::grid_for(n, kThreads), kThreads, 0, stream,
+                            static_cast<const In *>(x), static_cast<Out *>(out), n);
         });
     });
-    return cs::check_launch("convert_cuda");
+    return rc;
 }
 
 int cs_gather_rows_cuda(const void *table, int64_t table_rows, int64_t row_bytes,
@@ -259,14 +265,13 @@ int cs_gather_rows_cuda(const void *table, int64_t table_rows, int64_t row_bytes
         using U = decltype(unit);
         const int64_t width = row_bytes / (int64_t)sizeof(U);
         const RowLaunch l = row_launch(rows, width);
-        gather_rows_kernel<U><<<l.grid, l.threads, 0, stream>>>(
-            static_cast<const U *>(table), table_rows, index, static_cast<U *>(out), rows, (int)width);
+        return cs::launch("gather_rows_cuda", gather_rows_kernel<U>, l.grid, l.threads, 0, stream,
+                          static_cast<const U *>(table), table_rows, index, static_cast<U *>(out), rows, (int)width);
     };
-    if (align % 16 == 0) launch(uint4{});
-    else if (align % 8 == 0) launch(uint2{});
-    else if (align % 4 == 0) launch(uint32_t{});
-    else launch(uint16_t{});
-    return cs::check_launch("gather_rows_cuda");
+    if (align % 16 == 0) return launch(uint4{});
+    if (align % 8 == 0) return launch(uint2{});
+    if (align % 4 == 0) return launch(uint32_t{});
+    return launch(uint16_t{});
 }
 
 } // extern "C"

@@ -36,7 +36,7 @@ __global__ void feature_surgery_kernel(const T *__restrict__ image, const float 
                                        const float *__restrict__ redundant, float *weights,
                                        float *__restrict__ out, int n_tokens, int channels,
                                        int n_labels, bool class_only) {
-    extern __shared__ float smem[]; // x (C floats) then dots (T floats, up to kMaxLabelsInSmem)
+    CS_DYNAMIC_SHARED(float, smem); // x (C floats) then dots (T floats, up to kMaxLabelsInSmem)
     __shared__ float scratch[kThreads / 32];
     __shared__ float row_mean;
     float *x = smem;
@@ -104,13 +104,14 @@ int launch(const void *image, const float *text, const float *redundant, float *
     const size_t smem = (size_t)(channels + labels) * sizeof(float);
     const T *img = static_cast<const T *>(image);
     if (!redundant) {
-        feature_surgery_kernel<T><<<dim3(1, (unsigned)batch), kThreads, smem, stream>>>(
-            img, text, nullptr, weights, out, (int)tokens, (int)channels, (int)labels, true);
-        if (int rc = cs::check_launch("feature_surgery (class weights)")) return rc;
+        if (int rc = cs::launch("feature_surgery_cuda (class weights)", feature_surgery_kernel<T>,
+                                dim3(1, (unsigned)batch), kThreads, smem, stream, img, text, nullptr, weights, out,
+                                (int)tokens, (int)channels, (int)labels, true))
+            return rc;
     }
-    feature_surgery_kernel<T><<<dim3((unsigned)tokens, (unsigned)batch), kThreads, smem, stream>>>(
-        img, text, redundant, weights, out, (int)tokens, (int)channels, (int)labels, false);
-    return cs::check_launch("feature_surgery");
+    return cs::launch("feature_surgery_cuda", feature_surgery_kernel<T>, dim3((unsigned)tokens, (unsigned)batch),
+                      kThreads, smem, stream, img, text, redundant, weights, out, (int)tokens, (int)channels,
+                      (int)labels, false);
 }
 
 } // namespace

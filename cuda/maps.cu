@@ -107,7 +107,7 @@ __global__ void labels_kernel(const float *__restrict__ sim, const float2 *__res
 __global__ void points_kernel(const float *__restrict__ sim, int n, int g, int t_count, int h,
                               int w, float threshold, int max_points, int *__restrict__ points,
                               int *__restrict__ counts) {
-    extern __shared__ float small[];
+    CS_DYNAMIC_SHARED(float, small);
     __shared__ float scratch[32];
     const int t = blockIdx.x, b = blockIdx.y;
     const int s = g / 2, cells = s * s;
@@ -166,9 +166,8 @@ int launch_stats(const float *sim, int64_t batch, int64_t tokens, int64_t labels
     cudaError_t err = cudaMallocAsync(reinterpret_cast<void **>(stats),
                                       (size_t)(batch * labels) * sizeof(float2), stream);
     if (err != cudaSuccess) return cs::cuda_fail(err, what);
-    minmax_kernel<<<dim3((unsigned)labels, (unsigned)batch), kThreads, 0, stream>>>(
-        sim, *stats, (int)tokens, (int)labels);
-    return cs::check_launch(what);
+    return cs::launch(what, minmax_kernel, dim3((unsigned)labels, (unsigned)batch), kThreads, 0, stream, sim, *stats,
+                      (int)tokens, (int)labels);
 }
 
 int free_stats(float2 *stats, int rc, cudaStream_t stream, const char *what) {
@@ -195,14 +194,13 @@ int cs_map_upsample_cuda(const float *similarity, int64_t batch, int64_t tokens,
         const unsigned blocks = cs::grid_for(batch * labels * height * width, kThreads);
         const int g = (int)cs::grid_side(tokens);
         if (out_dtype == CS_F16)
-            upsample_kernel<__half><<<blocks, kThreads, 0, stream>>>(
-                similarity, stats, static_cast<__half *>(out), (int)batch, (int)tokens, g,
-                (int)labels, (int)height, (int)width, layout);
+            rc = cs::launch(what, upsample_kernel<__half>, blocks, kThreads, 0, stream, similarity, stats,
+                            static_cast<__half *>(out), (int)batch, (int)tokens, g, (int)labels, (int)height,
+                            (int)width, layout);
         else
-            upsample_kernel<float><<<blocks, kThreads, 0, stream>>>(
-                similarity, stats, static_cast<float *>(out), (int)batch, (int)tokens, g,
-                (int)labels, (int)height, (int)width, layout);
-        rc = cs::check_launch(what);
+            rc = cs::launch(what, upsample_kernel<float>, blocks, kThreads, 0, stream, similarity, stats,
+                            static_cast<float *>(out), (int)batch, (int)tokens, g, (int)labels, (int)height,
+                            (int)width, layout);
     }
     return stats ? free_stats(stats, rc, stream, what) : rc;
 }
@@ -221,14 +219,13 @@ int cs_map_labels_cuda(const float *similarity, int64_t batch, int64_t tokens, i
         const unsigned blocks = cs::grid_for(batch * height * width, kThreads);
         const int g = (int)cs::grid_side(tokens);
         if (out_dtype == CS_U8)
-            labels_kernel<uint8_t><<<blocks, kThreads, 0, stream>>>(
-                similarity, stats, static_cast<uint8_t *>(out), (int)batch, (int)tokens, g,
-                (int)labels, (int)height, (int)width, threshold, background);
+            rc = cs::launch(what, labels_kernel<uint8_t>, blocks, kThreads, 0, stream, similarity, stats,
+                            static_cast<uint8_t *>(out), (int)batch, (int)tokens, g, (int)labels, (int)height,
+                            (int)width, threshold, (int)background);
         else
-            labels_kernel<int32_t><<<blocks, kThreads, 0, stream>>>(
-                similarity, stats, static_cast<int32_t *>(out), (int)batch, (int)tokens, g,
-                (int)labels, (int)height, (int)width, threshold, background);
-        rc = cs::check_launch(what);
+            rc = cs::launch(what, labels_kernel<int32_t>, blocks, kThreads, 0, stream, similarity, stats,
+                            static_cast<int32_t *>(out), (int)batch, (int)tokens, g, (int)labels, (int)height,
+                            (int)width, threshold, (int)background);
     }
     return stats ? free_stats(stats, rc, stream, what) : rc;
 }
@@ -243,11 +240,9 @@ int cs_map_points_cuda(const float *similarity, int64_t batch, int64_t tokens, i
     const int g = (int)cs::grid_side(tokens), s = g / 2;
     // The downsampled map lives in shared memory (48 KiB without opt-in, static part included).
     CS_CHECK_ARG((int64_t)s * s <= 12000, "map_points_cuda: the grid must be at most 219x219");
-    points_kernel<<<dim3((unsigned)labels, (unsigned)batch), kThreads,
-                    (size_t)s * s * sizeof(float), stream>>>(
-        similarity, (int)tokens, g, (int)labels, (int)height, (int)width, threshold,
-        (int)max_points, points, counts);
-    return cs::check_launch("map_points_cuda");
+    return cs::launch("map_points_cuda", points_kernel, dim3((unsigned)labels, (unsigned)batch), kThreads,
+                      (size_t)s * s * sizeof(float), stream, similarity, (int)tokens, g, (int)labels, (int)height,
+                      (int)width, threshold, (int)max_points, points, counts);
 }
 
 } // extern "C"

@@ -91,15 +91,15 @@ __global__ void vertical_kernel(const uint8_t *__restrict__ mid, int out_w, int 
 }
 
 template <typename T>
-void launch_vertical(const uint8_t *mid, int out_w, int out_h, int ksize, const int2 *bounds,
-                     const int32_t *k, int bgr, void *out, cudaStream_t stream) {
+int launch_vertical(const uint8_t *mid, int out_w, int out_h, int ksize, const int2 *bounds,
+                    const int32_t *k, int bgr, void *out, cudaStream_t stream) {
     Norm norm;
     for (int c = 0; c < 3; c++) {
         norm.mean[c] = cs::kClipMean[c];
         norm.std[c] = cs::kClipStd[c];
     }
-    vertical_kernel<T><<<cs::grid_for((int64_t)out_w * out_h, kThreads), kThreads, 0, stream>>>(
-        mid, out_w, out_h, ksize, bounds, k, bgr, norm, static_cast<T *>(out));
+    return cs::launch("preprocess_cuda (vertical)", vertical_kernel<T>, cs::grid_for((int64_t)out_w * out_h, kThreads),
+                      kThreads, 0, stream, mid, out_w, out_h, ksize, bounds, k, bgr, norm, static_cast<T *>(out));
 }
 
 } // namespace
@@ -128,23 +128,18 @@ extern "C" int cs_preprocess_cuda(const uint8_t *frame, int64_t height, int64_t 
     uint8_t *mid = reinterpret_cast<uint8_t *>(scratch + bytes_bw + bytes_bh + bytes_kw + bytes_kh);
 
     int rc;
-    coeffs_kernel<<<(out_w + out_h + 127) / 128, 128, 0, stream>>>(in_w, out_w, ksize_w, bounds_w,
-                                                                   k_w, in_h, out_h, ksize_h,
-                                                                   bounds_h, k_h);
-    rc = cs::check_launch("preprocess_cuda (coefficients)");
-    if (rc == CS_OK) {
-        horizontal_kernel<<<cs::grid_for((int64_t)in_h * out_w, kThreads), kThreads, 0, stream>>>(
-            frame, row_pitch, in_h, out_w, ksize_w, bounds_w, k_w, mid);
-        rc = cs::check_launch("preprocess_cuda (horizontal)");
-    }
+    rc = cs::launch("preprocess_cuda (coefficients)", coeffs_kernel, (out_w + out_h + 127) / 128, 128, 0, stream,
+                    in_w, out_w, ksize_w, bounds_w, k_w, in_h, out_h, ksize_h, bounds_h, k_h);
+    if (rc == CS_OK)
+        rc = cs::launch("preprocess_cuda (horizontal)", horizontal_kernel, cs::grid_for((int64_t)in_h * out_w, kThreads),
+                        kThreads, 0, stream, frame, row_pitch, in_h, out_w, ksize_w, bounds_w, k_w, mid);
     if (rc == CS_OK) {
         const int bgr = order == CS_BGR;
         switch (out_dtype) {
-        case CS_F16: launch_vertical<__half>(mid, out_w, out_h, ksize_h, bounds_h, k_h, bgr, out, stream); break;
-        case CS_BF16: launch_vertical<__nv_bfloat16>(mid, out_w, out_h, ksize_h, bounds_h, k_h, bgr, out, stream); break;
-        default: launch_vertical<float>(mid, out_w, out_h, ksize_h, bounds_h, k_h, bgr, out, stream); break;
+        case CS_F16: rc = launch_vertical<__half>(mid, out_w, out_h, ksize_h, bounds_h, k_h, bgr, out, stream); break;
+        case CS_BF16: rc = launch_vertical<__nv_bfloat16>(mid, out_w, out_h, ksize_h, bounds_h, k_h, bgr, out, stream); break;
+        default: rc = launch_vertical<float>(mid, out_w, out_h, ksize_h, bounds_h, k_h, bgr, out, stream); break;
         }
-        rc = cs::check_launch("preprocess_cuda (vertical)");
     }
     err = cudaFreeAsync(scratch, stream);
     if (rc == CS_OK && err != cudaSuccess) return cs::cuda_fail(err, "preprocess_cuda: cudaFreeAsync");

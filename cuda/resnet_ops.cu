@@ -130,16 +130,17 @@ int cs_im2col_cuda(const void *x, int x_dtype, int layout, int64_t batch, int64_
     const int64_t ow = (width + 2 * padding - kernel) / stride + 1;
     const int64_t rows = batch * oh * ow;
     const Launch2D l = launch_2d(rows, channels * kernel * kernel);
+    int rc = CS_OK;
     dispatch(x_dtype, [&](auto ti) {
         using In = decltype(ti);
         dispatch(out_dtype, [&](auto to) {
             using Out = decltype(to);
-            im2col_kernel<In, Out><<<l.grid, l.block, 0, stream>>>(
-                static_cast<const In *>(x), static_cast<Out *>(out), layout, rows, (int)channels,
-                (int)height, (int)width, (int)kernel, (int)stride, (int)padding, (int)oh, (int)ow);
+            rc = cs::launch("im2col_cuda", im2col_kernel<In, Out>, l.grid, l.block, 0, stream,
+                            static_cast<const In *>(x), static_cast<Out *>(out), layout, rows, (int)channels,
+                            (int)height, (int)width, (int)kernel, (int)stride, (int)padding, (int)oh, (int)ow);
         });
     });
-    return cs::check_launch("im2col_cuda");
+    return rc;
 }
 
 int cs_batch_norm_cuda(const void *x, int dtype, int64_t rows, int64_t channels,
@@ -152,24 +153,25 @@ int cs_batch_norm_cuda(const void *x, int dtype, int64_t rows, int64_t channels,
     // of its channel with the parameters loaded once.
     const Launch2D l0 = launch_2d(rows, channels);
     const Launch2D l = launch_2d(rows, channels, std::max<int64_t>(1, 2048 / (int64_t)l0.grid.x));
+    int rc = CS_OK;
     dispatch(dtype, [&](auto t) {
         using T = decltype(t);
-        batch_norm_kernel<T><<<l.grid, l.block, 0, stream>>>(static_cast<const T *>(x), weight, bias,
-                                                             mean, var, eps, static_cast<T *>(out),
-                                                             rows, (int)channels);
+        rc = cs::launch("batch_norm_cuda", batch_norm_kernel<T>, l.grid, l.block, 0, stream, static_cast<const T *>(x),
+                        weight, bias, mean, var, eps, static_cast<T *>(out), rows, (int)channels);
     });
-    return cs::check_launch("batch_norm_cuda");
+    return rc;
 }
 
 int cs_relu_cuda(const void *x, int dtype, int64_t n, void *out, cs_stream stream) {
     cs::clear_error();
     if (int rc = cs::check_relu_args(x, dtype, n, out)) return rc;
+    int rc = CS_OK;
     dispatch(dtype, [&](auto t) {
         using T = decltype(t);
-        relu_kernel<T><<<cs::grid_for(n, kThreads), kThreads, 0, stream>>>(
-            static_cast<const T *>(x), static_cast<T *>(out), n);
+        rc = cs::launch("relu_cuda", relu_kernel<T>, cs::grid_for(n, kThreads), kThreads, 0, stream,
+                        static_cast<const T *>(x), static_cast<T *>(out), n);
     });
-    return cs::check_launch("relu_cuda");
+    return rc;
 }
 
 int cs_avg_pool_cuda(const void *x, int dtype, int64_t batch, int64_t height, int64_t width,
@@ -181,13 +183,14 @@ int cs_avg_pool_cuda(const void *x, int dtype, int64_t batch, int64_t height, in
     const int64_t oh = height / kernel_h, ow = width / kernel_w, rows = batch * oh * ow;
     const float count = (float)(kernel_h * kernel_w); // as the twin converts it
     const Launch2D l = launch_2d(rows, channels);
+    int rc = CS_OK;
     dispatch(dtype, [&](auto t) {
         using T = decltype(t);
-        avg_pool_kernel<T><<<l.grid, l.block, 0, stream>>>(
-            static_cast<const T *>(x), static_cast<T *>(out), rows, (int)height, (int)width,
-            (int)channels, (int)kernel_h, (int)kernel_w, (int)oh, (int)ow, count);
+        rc = cs::launch("avg_pool_cuda", avg_pool_kernel<T>, l.grid, l.block, 0, stream, static_cast<const T *>(x),
+                        static_cast<T *>(out), rows, (int)height, (int)width, (int)channels, (int)kernel_h,
+                        (int)kernel_w, (int)oh, (int)ow, count);
     });
-    return cs::check_launch("avg_pool_cuda");
+    return rc;
 }
 
 } // extern "C"
