@@ -6,6 +6,7 @@
 #include "common.cuh"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace {
 
@@ -249,8 +250,9 @@ int cs_convert_cuda(const void *x, int x_dtype, int64_t n, void *out, int out_dt
         using In = decltype(ti);
         dispatch(out_dtype, [&](auto to) {
             using Out = decltype(to);
-            rc = cs::launch("convert_cuda", convert_kernel<In, Out>, cs::grid_for(n, kThreads), kThreads, 0, stream,
-                            static_cast<const In *>(x), static_cast<Out *>(out), n);
+            if constexpr (!std::is_same<In, Out>::value) // equal types were copied above: no kernel for them
+                rc = cs::launch("convert_cuda", convert_kernel<In, Out>, cs::grid_for(n, kThreads), kThreads, 0,
+                                stream, static_cast<const In *>(x), static_cast<Out *>(out), n);
         });
     });
     return rc;

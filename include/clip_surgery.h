@@ -112,7 +112,9 @@ CS_API int cs_cuda_device_count(int *count);
  *   label-set mode:  p = softmax(2 · x0 · textᵀ), w = p / mean(p),
  *                    out[i,t] = w_t · (x_i·text_t) − (1/T) · Σ_t' w_t' · (x_i·text_t')
  *   redundant mode:  out[i,t] = x_i · (text_t − r)
- * The N×T×C tensor of the official code is never formed.
+ * The N×T×C tensor of the official code is never formed. CUDA: channels + labels <= 12224 (a
+ * token's channels and scores share a block's 48 KiB of shared memory; CS_ERR_UNSUPPORTED
+ * beyond); CPU: any.
  * ------------------------------------------------------------------------------------------- */
 CS_API int cs_feature_surgery_cpu(const void *image, int image_dtype, int64_t batch,
                                   int64_t tokens, int64_t channels, const float *text,
@@ -133,8 +135,9 @@ CS_API int cs_feature_surgery_cuda(const void *image, int image_dtype, int64_t b
  * out_ori: (batch, tokens, channels) of `dtype`, or NULL to skip the original path
  * out_vv:  (batch, tokens, channels) of `dtype`, or NULL to skip the surgery path
  * scale:   the softmax scale, usually d^-1/2
- * At least one output must be non-NULL. Softmax and accumulation are fp32; no tokens×tokens
- * matrix is stored. CUDA: head dims 32, 64, 80 and 128 (others CS_ERR_UNSUPPORTED); CPU: any.
+ * At least one output must be non-NULL; outputs must not overlap qkv or each other. Softmax and
+ * accumulation are fp32; no tokens×tokens matrix is stored. CUDA: head dims 32, 64, 80 and 128
+ * (others CS_ERR_UNSUPPORTED); CPU: any.
  * CUDA with f16/bf16 uses tensor cores where qkv is 16-byte aligned, and there (as
  * FlashAttention does) rounds the softmax weights to the input type before multiplying by v.
  * ------------------------------------------------------------------------------------------- */
@@ -197,8 +200,9 @@ CS_API int cs_map_points_cuda(const float *similarity, int64_t batch, int64_t to
  * frame:     height rows of width·3 bytes, row r at frame + r·row_pitch (row_pitch >= 3·width),
  *            channel order `order` (cs_pixel_order)
  * out:       (3, out_height, out_width) RGB planes of `out_dtype` (f32, f16, bf16)
- * The CPU result equals PIL's uint8 resize exactly before normalisation; the CUDA one as well
- * (same integer arithmetic), allowed to differ by at most one uint8 level.
+ * The CPU result equals PIL's uint8 resize exactly before normalisation; the CUDA result equals
+ * the CPU one bit for bit (the same integer arithmetic, the weights computed without FMA
+ * contraction).
  * ------------------------------------------------------------------------------------------- */
 CS_API int cs_preprocess_cpu(const uint8_t *frame, int64_t height, int64_t width,
                              int64_t row_pitch, int order, int64_t out_height, int64_t out_width,

@@ -82,8 +82,14 @@ int cs::check_attention_dual_args(const void *qkv, int dtype, int64_t batch, int
     CS_CHECK_ARG(batch <= 65535 && heads <= 65535 && tokens <= (1 << 24) && channels <= (1 << 16),
                  "attention_dual: shape too large");
     CS_CHECK_ARG(std::isfinite(scale), "attention_dual: scale must be finite");
-    CS_CHECK_ARG(out_ori != qkv && out_vv != qkv && out_ori != out_vv,
-                 "attention_dual: outputs must not alias qkv or each other");
+    // Outputs are written while other queries still read qkv: no byte may be shared (a pointer
+    // comparison alone would let a partial overlap through).
+    const uint64_t es = cs::dtype_size(dtype);
+    const uint64_t qkv_bytes = (uint64_t)batch * tokens * 3 * channels * es, out_bytes = qkv_bytes / 3;
+    CS_CHECK_ARG((!out_ori || !cs::ranges_overlap(out_ori, out_bytes, qkv, qkv_bytes)) &&
+                     (!out_vv || !cs::ranges_overlap(out_vv, out_bytes, qkv, qkv_bytes)) &&
+                     (!out_ori || !out_vv || !cs::ranges_overlap(out_ori, out_bytes, out_vv, out_bytes)),
+                 "attention_dual: outputs must not overlap qkv or each other");
     return CS_OK;
 }
 

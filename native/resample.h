@@ -19,12 +19,30 @@ constexpr int kPrecisionBits = 32 - 8 - 2; // Pillow's PRECISION_BITS for 8-bit 
 constexpr int kMaxScale = 64;
 constexpr int kMaxTaps = 2 * 2 * kMaxScale + 1;
 
+// Products and sums rounded one at a time: nvcc contracts a·b + c into an FMA by default (and the
+// SIMT emulation's host compiler likewise), the CPU twin is built without contraction; these keep
+// the weights bit-identical on both sides.
+CS_HD inline double mul(double a, double b) {
+#if defined(__CUDA_ARCH__) || defined(CS_EMULATION)
+    return __dmul_rn(a, b);
+#else
+    return a * b;
+#endif
+}
+CS_HD inline double add(double a, double b) {
+#if defined(__CUDA_ARCH__) || defined(CS_EMULATION)
+    return __dadd_rn(a, b);
+#else
+    return a + b;
+#endif
+}
+
 // a = -0.5 cubic, as Pillow's bicubic_filter.
 CS_HD inline double bicubic(double x) {
     const double a = -0.5;
     if (x < 0.0) x = -x;
-    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
-    if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+    if (x < 1.0) return add(mul(mul(add(mul(a + 2.0, x), -(a + 3.0)), x), x), 1.0);
+    if (x < 2.0) return mul(add(mul(add(mul(x - 5.0, x), 8.0), x), -4.0), a);
     return 0.0;
 }
 
@@ -34,7 +52,7 @@ CS_HD inline void resample_coeffs(int in, int out, int o, int *first, int *count
     const double scale = (double)in / out;
     const double filterscale = scale < 1.0 ? 1.0 : scale;
     const double support = 2.0 * filterscale;
-    const double center = (o + 0.5) * scale;
+    const double center = mul(o + 0.5, scale);
     const double ss = 1.0 / filterscale;
     int xmin = (int)(center - support + 0.5);
     if (xmin < 0) xmin = 0;
@@ -44,13 +62,13 @@ CS_HD inline void resample_coeffs(int in, int out, int o, int *first, int *count
     double w[kMaxTaps];
     double ww = 0.0;
     for (int x = 0; x < xmax; x++) {
-        w[x] = bicubic((x + xmin - center + 0.5) * ss);
+        w[x] = bicubic(mul(x + xmin - center + 0.5, ss));
         ww += w[x];
     }
     for (int x = 0; x < xmax; x++) {
         const double v = ww != 0.0 ? w[x] / ww : w[x];
-        k[x] = v < 0 ? (int32_t)(-0.5 + v * (1 << kPrecisionBits))
-                     : (int32_t)(0.5 + v * (1 << kPrecisionBits));
+        k[x] = v < 0 ? (int32_t)add(-0.5, mul(v, 1 << kPrecisionBits))
+                     : (int32_t)add(0.5, mul(v, 1 << kPrecisionBits));
     }
     *first = xmin;
     *count = xmax;

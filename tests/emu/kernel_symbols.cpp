@@ -1,7 +1,8 @@
 // SIMT emulation: kernel names and __shared__ variables from the ELF symbol table (.symtab) of the
 // executable or shared library that holds a kernel. A GPU knows each kernel's static shared memory
 // from the compiler; the emulation learns it here, to poison it per block and to check a launch
-// against the shared-memory limit.
+// against the shared-memory limit. Under the emulation a __shared__ variable is a function-local
+// static (CUDA allows no other writable statics in a kernel), named "_ZZ<kernel>E<variable>".
 #include "kernel_symbols.h"
 
 #include <cxxabi.h>
@@ -23,8 +24,6 @@
 namespace cs_emu {
 namespace {
 
-constexpr const char *kSharedSection = "cs_emu_shared";
-
 struct Symbol {
     std::string name;
     uintptr_t address; // run-time address
@@ -35,7 +34,7 @@ struct Symbol {
 struct Module {
     uintptr_t base = 0, end = 0;               // the file's mapped address range
     std::map<uintptr_t, std::string> functions; // run-time address → mangled name
-    std::vector<Symbol> shared;                // objects in the shared-memory section
+    std::vector<Symbol> statics;               // function-local statics in writable sections
 };
 
 std::string demangle(const std::string &mangled) {
@@ -65,10 +64,6 @@ void read_symbols(const char *path, uintptr_t load_bias, Module &m) {
                     eh->e_shstrndx < eh->e_shnum;
     if (ok) {
         const auto *sh = reinterpret_cast<const Elf64_Shdr *>(file + eh->e_shoff);
-        const char *shstr = file + sh[eh->e_shstrndx].sh_offset;
-        unsigned shared_index = 0;
-        for (unsigned i = 0; i < eh->e_shnum; i++)
-            if (std::strcmp(shstr + sh[i].sh_name, kSharedSection) == 0) shared_index = i;
         for (unsigned i = 0; i < eh->e_shnum; i++) {
             if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum) continue;
             const auto *sym = reinterpret_cast<const Elf64_Sym *>(file + sh[i].sh_offset);
@@ -78,10 +73,13 @@ void read_symbols(const char *path, uintptr_t load_bias, Module &m) {
                 const Elf64_Sym &s = sym[k];
                 if (s.st_name == 0) continue;
                 const int type = ELF64_ST_TYPE(s.st_info);
-                if (type == STT_FUNC && s.st_value != 0)
+                if (type == STT_FUNC && s.st_value != 0) {
                     m.functions[load_bias + s.st_value] = str + s.st_name;
-                else if (type == STT_OBJECT && shared_index != 0 && s.st_shndx == shared_index)
-                    m.shared.push_back({str + s.st_name, load_bias + s.st_value, s.st_size});
+                } else if (type == STT_OBJECT && s.st_shndx != SHN_UNDEF && s.st_shndx < eh->e_shnum &&
+                           (sh[s.st_shndx].sh_flags & (SHF_WRITE | SHF_ALLOC)) == (SHF_WRITE | SHF_ALLOC) &&
+                           std::strncmp(str + s.st_name, "_ZZ", 3) == 0) {
+                    m.statics.push_back({str + s.st_name, load_bias + s.st_value, s.st_size});
+                }
             }
         }
     }
@@ -161,30 +159,12 @@ KernelSymbol lookup_kernel(const void *kernel) {
     k.mangled = it->second;
     k.name = demangle(k.mangled);
     const std::string prefix = statics_prefix(k.mangled);
-    for (const Symbol &s : m->shared)
+    for (const Symbol &s : m->statics)
         if (!prefix.empty() && s.name.rfind(prefix, 0) == 0) {
             k.statics.push_back({reinterpret_cast<void *>(s.address), s.size});
             k.static_bytes += round16(s.size);
         }
     return k;
-}
-
-std::vector<Region> unattributed_statics(const void *kernel) {
-    std::lock_guard<std::mutex> lock(mutex);
-    Module *m = module_of(kernel);
-    std::vector<Region> out;
-    for (const Symbol &s : m->shared) {
-        bool owned = false;
-        for (const auto &f : m->functions) {
-            const std::string prefix = statics_prefix(f.second);
-            if (!prefix.empty() && s.name.rfind(prefix, 0) == 0) {
-                owned = true;
-                break;
-            }
-        }
-        if (!owned) out.push_back({reinterpret_cast<void *>(s.address), s.size});
-    }
-    return out;
 }
 
 } // namespace cs_emu

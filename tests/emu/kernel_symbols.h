@@ -21,12 +21,10 @@ struct KernelSymbol {
 
 // The kernel whose code starts at `kernel` (a function address), read from the symbol table of
 // the file that holds it: its name and its __shared__ variables, which the emulation keeps as
-// function-local statics in the section "cs_emu_shared", named "_ZZ<kernel>E<variable>".
-// Without a symbol table (a stripped file) the name is the address and statics are empty.
+// function-local statics, named "_ZZ<kernel>E<variable>". __shared__ variables of a device
+// function the kernel calls are not found (the compiler knows them: tests/gate/ResourceGate.java
+// checks its numbers). Without a symbol table (a stripped file) the name is the address and
+// statics are empty.
 KernelSymbol lookup_kernel(const void *kernel);
-
-// __shared__ variables of the module holding `kernel` that belong to no kernel of that module
-// (declared in a device function): every block poisons them too.
-std::vector<Region> unattributed_statics(const void *kernel);
 
 } // namespace cs_emu

@@ -49,7 +49,6 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
-#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -206,7 +205,6 @@ struct Stats {
 
 struct Kernel {
     KernelSymbol symbol;
-    std::vector<Region> orphans;   // unattributed __shared__ variables, poisoned with the kernel's
     size_t max_dynamic = kDefaultSharedLimit; // raised by the cudaFuncSetAttribute opt-in
     bool opted_in = false;
     uint64_t launches = 0;
@@ -220,7 +218,6 @@ Kernel &kernel_of(const void *fn) {
     if (it != kernels.end()) return it->second;
     Kernel &k = kernels[fn];
     k.symbol = lookup_kernel(fn);
-    k.orphans = unattributed_statics(fn);
     return k;
 }
 
@@ -270,7 +267,17 @@ const std::function<void()> *kernel_body = nullptr;
 const Kernel *running = nullptr;
 bool faulted = false;
 char *shared_buffer = nullptr; // exact size per launch, so AddressSanitizer sees overruns
-std::mt19937_64 rng(g_config.seed);
+// xorshift64*: the schedules need cheap, repeatable orders, not statistical quality.
+uint64_t rng_state = g_config.seed * 0x9E3779B97F4A7C15ull + 1;
+uint32_t random_below(uint32_t n) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)(((rng_state * 0x2545F4914F6CDD1Dull) >> 32) * n >> 32);
+}
+void shuffle(unsigned *v, unsigned n) { // Fisher-Yates
+    for (unsigned i = n; i > 1; i--) std::swap(v[i - 1], v[random_below(i)]);
+}
 
 #ifdef CS_EMU_ASAN
 void *scheduler_fake_stack = nullptr;
@@ -323,37 +330,77 @@ void init_fiber(unsigned i) {
     threads[i].sp = sp;
 }
 
-// Scheduler → thread i, until it blocks or ends.
-void resume(unsigned i) {
+// The threads one scheduler step runs, in order: each, when it blocks or ends, switches straight
+// to the next (one switch per thread instead of two through the scheduler); the last returns to
+// the scheduler.
+unsigned chain[32], chain_length = 0, chain_next = 0;
+bool from_scheduler = false; // the switch in flight started on the scheduler's stack
+
+#ifdef CS_EMU_ASAN
+// After a switch lands on a fiber: ASan learns the stack it left; that of the scheduler is kept.
+void landed(void *fake_stack) {
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(fake_stack, &bottom, &size);
+    if (from_scheduler) {
+        scheduler_stack_bottom = bottom;
+        scheduler_stack_size = size;
+    }
+}
+#endif
+
+void enter(unsigned i) {
     current = &threads[i];
     threadIdx = threads[i].tid;
     stats.switches++;
+}
+
+// Scheduler → threads chain[0..n), each until it blocks or ends; returns after the last.
+void run_chain(const unsigned *order, unsigned n) {
+    std::memcpy(chain, order, n * sizeof *order);
+    chain_length = n;
+    chain_next = 1;
+    enter(chain[0]);
+    from_scheduler = true;
 #ifdef CS_EMU_ASAN
-    __sanitizer_start_switch_fiber(&scheduler_fake_stack, stack_bottom(i), kStackBytes);
+    __sanitizer_start_switch_fiber(&scheduler_fake_stack, stack_bottom(chain[0]), kStackBytes);
 #endif
-    cs_emu_switch(&scheduler_sp, threads[i].sp);
+    cs_emu_switch(&scheduler_sp, threads[chain[0]].sp);
 #ifdef CS_EMU_ASAN
     __sanitizer_finish_switch_fiber(scheduler_fake_stack, nullptr, nullptr);
 #endif
     current = nullptr;
 }
 
-// Running thread → scheduler; returns when the scheduler resumes it.
+// The running thread has blocked or ended: on to the next thread of the chain, or back to the
+// scheduler (at once after a fault); returns when something resumes this thread.
 void yield() {
     Thread *self = current;
+    void **save = &self->sp;
+    if (!faulted && chain_next < chain_length) {
+        const unsigned next = chain[chain_next++];
+        enter(next);
+        from_scheduler = false;
 #ifdef CS_EMU_ASAN
-    __sanitizer_start_switch_fiber(self->state == State::Done ? nullptr : &self->fake_stack, scheduler_stack_bottom,
-                                   scheduler_stack_size);
+        __sanitizer_start_switch_fiber(self->state == State::Done ? nullptr : &self->fake_stack, stack_bottom(next),
+                                       kStackBytes);
 #endif
-    cs_emu_switch(&self->sp, scheduler_sp);
+        cs_emu_switch(save, threads[next].sp);
+    } else {
 #ifdef CS_EMU_ASAN
-    __sanitizer_finish_switch_fiber(self->fake_stack, &scheduler_stack_bottom, &scheduler_stack_size);
+        __sanitizer_start_switch_fiber(self->state == State::Done ? nullptr : &self->fake_stack, scheduler_stack_bottom,
+                                       scheduler_stack_size);
+#endif
+        cs_emu_switch(save, scheduler_sp);
+    }
+#ifdef CS_EMU_ASAN
+    landed(self->fake_stack);
 #endif
 }
 
 void fiber_entry() {
 #ifdef CS_EMU_ASAN
-    __sanitizer_finish_switch_fiber(nullptr, &scheduler_stack_bottom, &scheduler_stack_size);
+    landed(nullptr);
 #endif
     (*kernel_body)();
     current->state = State::Done;
@@ -423,6 +470,21 @@ void wait_collective(Thread &t, Op op, unsigned mask, const char *file, int line
 
 // ---- collectives (on the scheduler) ---------------------------------------------------------------------
 
+// Every f16 bit pattern as float, by NVIDIA's own conversion, once (mma operands are converted
+// by the million).
+const std::vector<float> &half_values() {
+    static const std::vector<float> table = [] {
+        std::vector<float> t(65536);
+        for (uint32_t i = 0; i < 65536; i++) {
+            __half_raw r;
+            r.x = (unsigned short)i;
+            t[i] = __half2float(__half(r));
+        }
+        return t;
+    }();
+    return table;
+}
+
 float half_bits_to_float(uint16_t bits, MmaType type) {
     if (type == MmaType::BF16) {
         const uint32_t u = (uint32_t)bits << 16;
@@ -430,9 +492,7 @@ float half_bits_to_float(uint16_t bits, MmaType type) {
         std::memcpy(&f, &u, 4);
         return f;
     }
-    __half_raw r;
-    r.x = bits;
-    return __half2float(__half(r));
+    return half_values()[bits];
 }
 
 // The element i (0..7 of A, 0..3 of B) of a lane's fragment: register i/2, low half for even i.
@@ -608,12 +668,10 @@ bool step_warp(unsigned w) {
     unsigned n = 0;
     for (unsigned l = 0; l < lanes; l++)
         if (threads[base + l].state == State::Ready) order[n++] = base + l;
-    if (config().schedule == Schedule::Greedy) std::shuffle(order, order + n, rng);
+    if (config().schedule == Schedule::Greedy) shuffle(order, n);
     else if (config().schedule == Schedule::Reverse) std::reverse(order, order + n);
-    for (unsigned k = 0; k < n; k++) {
-        resume(order[k]);
-        if (faulted) return false;
-    }
+    if (n) run_chain(order, n);
+    if (faulted) return false;
     bool completed = false;
     while (complete_collective(w)) completed = true;
     return n > 0 || completed;
@@ -665,7 +723,7 @@ void run_block() {
     unsigned order[kMaxThreads / 32];
     for (unsigned w = 0; w < warps; w++) order[w] = config().schedule == Schedule::Reverse ? warps - 1 - w : w;
     for (;;) {
-        if (config().schedule == Schedule::Greedy) std::shuffle(order, order + warps, rng);
+        if (config().schedule == Schedule::Greedy) shuffle(order, warps);
         bool progress = false;
         for (unsigned k = 0; k < warps && !faulted; k++) {
             if (config().schedule == Schedule::Lockstep) progress |= step_warp(order[k]);
@@ -846,7 +904,6 @@ cudaError_t launch(const cudaLaunchConfig_t &cfg, const void *kernel, const std:
         blockIdx = make_uint3((unsigned)(b % gridDim.x), (unsigned)(b / gridDim.x % gridDim.y),
                                (unsigned)(b / ((uint64_t)gridDim.x * gridDim.y)));
         poison(k.symbol.statics);
-        poison(k.orphans);
         if (shared_bytes) std::memset(shared_buffer, config().poison, shared_bytes);
         stats.blocks++;
         stats.threads += block_threads;

@@ -12,8 +12,11 @@
 # decoding), lib/ (runtime + test jars without LibTorch/OpenBLAS, which the CUDA path does not use,
 # plus junit-platform-console-standalone), fixtures/ (the few fixture files the GPU tests read).
 # bin/ (test-native: every kernel against its CPU twin; bench-native: the kernel benchmark;
-# stripped). target/classes and target/test-classes travel as carried paths (they hold the
-# native library built with nvcc for sm_90 and its JNI glue, which bin/ uses too).
+# stripped), emulated-coverage.txt (test-native's table of comparisons and worst errors per CUDA
+# entry point from the SIMT emulation, made here: the device run prints the GPU's beside it, so
+# one call tells whether the emulation and the hardware agree). target/classes and
+# target/test-classes travel as carried paths (they hold the native library built with nvcc for
+# sm_90 and its JNI glue, which bin/ uses too).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -56,6 +59,14 @@ prepare)
     mkdir -p .device/bin
     cp target/native/bin/test-native target/native/bin/bench-native .device/bin/ 2>/dev/null || true
     strip .device/bin/* 2>/dev/null || true
+    # the same kernel-vs-twin comparisons on the SIMT emulation (same source and seeds as test-native)
+    if [ -x target/native/emu/bin/test-native-emu ]; then
+        echo "--- the native tests on the SIMT emulation (the table the device run compares with) ---"
+        CS_EMU_QUIET=1 target/native/emu/bin/test-native-emu > .device/emulated.log 2>&1 || true
+        sed -n '/^kernel-vs-twin comparisons/,/^  total/p' .device/emulated.log | grep '^  ' > .device/emulated-coverage.txt
+        tail -1 .device/emulated.log
+        rm .device/emulated.log
+    fi
     artifact=org.junit.platform:junit-platform-console-standalone:$console_version
     if ! mvn -B -o -q dependency:copy -Dartifact=$artifact -DoutputDirectory=.device/lib >/dev/null 2>&1; then
         mvn -B -q dependency:get -Dartifact=$artifact >/dev/null   # fetched once from Maven Central
@@ -100,7 +111,16 @@ run)
     native_lib=target/classes/org/clipsurgery/nativeapi/linux-x86_64
     if [ -x .device/bin/test-native ]; then
         LD_LIBRARY_PATH=$native_lib:${LD_LIBRARY_PATH:-} .device/bin/test-native > "$out/test-native.log" 2>&1 || status=$?
-        tail -5 "$out/test-native.log"
+        grep '^FAIL' "$out/test-native.log" | head -20 || true
+        tail -1 "$out/test-native.log"
+        if [ -f .device/emulated-coverage.txt ]; then
+            echo "--- kernel vs twin per CUDA entry point: comparisons and worst error / tolerance, GPU | SIMT emulation ---"
+            sed -n '/^kernel-vs-twin comparisons/,/^  total/p' "$out/test-native.log" | grep '^  ' |
+                awk 'NR == FNR { emu[$1] = $2 "  " $3; next }
+                     { printf "  %-28s %6s  %-8s | %s%s\n", $1, $2, $3, emu[$1],
+                              ($3 + 0 > 1 ? "   GPU above tolerance" : "") }' .device/emulated-coverage.txt - |
+                tee "$out/gpu-vs-emulation.txt"
+        fi
     fi
     # every gpu-tagged test: the engine's tests and the kernels' (nativeapi) tests
     launcher .device/java.sh --include-tag gpu --scan-classpath target/test-classes --reports-dir "$out/junit" \

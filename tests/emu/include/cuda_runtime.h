@@ -4,8 +4,8 @@
 //
 // What a kernel sees:
 //  - threadIdx / blockIdx / blockDim / gridDim / warpSize, set for the CUDA thread that runs;
-//  - __shared__ variables: one instance per block (function-local statics in the section
-//    "cs_emu_shared", poisoned at the start of every block; blocks run one at a time);
+//  - __shared__ variables: one instance per block (function-local statics, poisoned at the start
+//    of every block; blocks run one at a time);
 //    dynamic shared memory through CS_DYNAMIC_SHARED (cuda/common.cuh), poisoned likewise;
 //  - __syncthreads, __syncwarp, __shfl*_sync, __ballot_sync / __any_sync / __all_sync: checked
 //    collectives (tests/emu/runtime.cpp), each naming its source line in error messages;
@@ -42,9 +42,10 @@
 #undef __forceinline__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-// One instance per block: a static, in a section the emulation finds and poisons per block.
+// One instance per block: a function-local static, which the emulation finds in the symbol table
+// (tests/emu/kernel_symbols.cpp) and poisons at each block's start.
 #undef __shared__
-#define __shared__ __attribute__((section("cs_emu_shared"), used)) static
+#define __shared__ static
 
 using std::isfinite;
 using std::isnan;

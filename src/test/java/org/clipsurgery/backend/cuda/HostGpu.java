@@ -13,8 +13,10 @@ import org.clipsurgery.weights.DType;
 import org.clipsurgery.weights.Half;
 
 /**
- * A host emulation of {@link Gpu} for tests: "device" memory is host memory, kernels are the
- * {@code cs_*_cpu} twins and the GEMM is a plain loop with cuBLAS's column-major arguments.
+ * A host emulation of {@link Gpu} for tests: "device" memory is host memory, the GEMM is a plain
+ * loop with cuBLAS's column-major arguments, and kernels are the {@code cs_*_cpu} twins or, in the
+ * test run with the SIMT emulation's library ({@link EmulatedKernels}), the real {@code cs_*_cuda}
+ * kernels executed on the CPU.
  *
  * <p>The stream is asynchronous as a real one: work is queued and runs, in order, only when the
  * caller synchronises (or frees memory, which synchronises in CUDA too), so reading a result
@@ -42,8 +44,16 @@ final class HostGpu implements Gpu {
     private long graphsLaunched;
     private int leakedAtClose = -1;
 
+    private final boolean emulatedKernels;
+
     HostGpu() {
         NativeCalls.load();
+        emulatedKernels = EmulatedKernels.active();
+    }
+
+    /** Whether {@link #kernel} runs the real CUDA kernels (on the SIMT emulation) rather than the CPU twins. */
+    boolean runsCudaKernels() {
+        return emulatedKernels;
     }
 
     private long allocate(TreeMap<Long, Long> into, long bytes) {
@@ -232,7 +242,8 @@ final class HostGpu implements Gpu {
 
     @Override
     public void kernel(String name, Kernel kernel) {
-        enqueue(() -> CudaRuntime.checkKernel(kernel.run(true, null), name + "_cpu"));
+        // The emulated kernels take host memory as device memory and run when called (no stream).
+        enqueue(() -> CudaRuntime.checkKernel(kernel.run(!emulatedKernels, null), name + (emulatedKernels ? "_cuda" : "_cpu")));
     }
 
     @Override
