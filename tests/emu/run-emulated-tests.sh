@@ -5,8 +5,8 @@
 #
 #   tests/emu/run-emulated-tests.sh [BUILD_DIR]     (default: target/native, the Maven build's)
 #
-# Configures BUILD_DIR if needed, builds the emulation's targets, runs the four passes two at a
-# time and prints, per pass, its failures and the last lines of its report (comparisons per
+# Configures BUILD_DIR if needed, builds the emulation's targets, runs its self-test (kernels that
+# break each rule it enforces must be stopped), then the four passes two at a time, and prints, per pass, its failures and the last lines of its report (comparisons per
 # entry point, "N passed, M failed"), then one total line "N passed, M failed". Logs go to
 # BUILD_DIR/emu/logs; the greedy pass writes the launch log the resource gate reads
 # (BUILD_DIR/emu/launches.tsv, tests/gate/ResourceGate.java).
@@ -26,27 +26,37 @@ if ! grep -q 'test-native-emu-sanitized' <<< "$targets"; then
     [ "${CLIP_SURGERY_CI:-0}" = 1 ] && { echo "CLIP_SURGERY_CI=1: the emulated suite must run in CI"; exit 1; }
     exit 0
 fi
-cmake --build "$build" -j"${CS_JOBS:-2}" --target test-native-emu test-native-emu-sanitized > /dev/null
+cmake --build "$build" -j"${CS_JOBS:-2}" --target emu-selftest test-native-emu test-native-emu-sanitized > /dev/null
 
 logs=$build/emu/logs
 mkdir -p "$logs"
 bin=$build/emu/bin
-# name | environment | program
+
+# First the emulation's own check: kernels that break its rules must be stopped, under each schedule.
+echo "=== the emulation's self-test (tests/emu/selftest.cpp) ==="
+for schedule in lockstep greedy reverse; do
+    CS_EMU_QUIET=1 CS_EMU_SCHEDULE=$schedule "$bin/emu-selftest" > "$logs/selftest-$schedule.log" 2>&1 ||
+        { grep -E '^FAIL' "$logs/selftest-$schedule.log"; echo "self-test failed ($schedule): the emulation itself is broken"; exit 1; }
+done
+tail -1 "$logs/selftest-greedy.log"
+
+# name | environment | program. The sanitized pass is about four times slower: it starts first and
+# has one core to itself while the other three take turns on the other.
 passes=(
+    "greedy, ASan+UBSan|CS_EMU_SCHEDULE=greedy CS_EMU_SEED=$((seed + 1)) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1|$bin/test-native-emu-sanitized"
     "lockstep|CS_EMU_SCHEDULE=lockstep|$bin/test-native-emu"
     "greedy|CS_EMU_SCHEDULE=greedy CS_EMU_SEED=$seed CS_EMU_LAUNCH_LOG=$build/emu/launches.tsv|$bin/test-native-emu"
     "reverse|CS_EMU_SCHEDULE=reverse|$bin/test-native-emu"
-    "greedy, ASan+UBSan|CS_EMU_SCHEDULE=greedy CS_EMU_SEED=$((seed + 1)) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1|$bin/test-native-emu-sanitized"
 )
 
 start=$(date +%s)
-pids=()
+running=0
 for i in "${!passes[@]}"; do
     IFS='|' read -r name envs program <<< "${passes[$i]}"
-    ( env $envs timeout 1200 "$program" > "$logs/pass$i.log" 2>&1; echo $? > "$logs/pass$i.rc" ) &
-    pids+=($!)
     # two at a time (the CI machine has two cores)
-    if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+    if [ $running -ge 2 ]; then wait -n || true; running=$((running - 1)); fi
+    ( env $envs timeout 1200 "$program" > "$logs/pass$i.log" 2>&1; echo $? > "$logs/pass$i.rc" ) &
+    running=$((running + 1))
 done
 wait
 
@@ -56,7 +66,7 @@ for i in "${!passes[@]}"; do
     log=$logs/pass$i.log rc=$(cat "$logs/pass$i.rc")
     echo "=== emulated kernels, schedule $name: $(basename "$program") (log: $log) ==="
     grep -E '^FAIL|cs-emu fault|ERROR: AddressSanitizer|runtime error:' "$log" | head -20 || true
-    if [ "$i" = 1 ]; then sed -n '/^kernel-vs-twin comparisons/,/^  total/p' "$log"; fi
+    if [ "$i" = 2 ]; then sed -n '/^kernel-vs-twin comparisons/,/^  total/p' "$log"; fi
     grep -E '^cs-emu: schedule' "$log" || true
     summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1 || true)
     if [ -z "$summary" ]; then

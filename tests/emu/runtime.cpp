@@ -560,15 +560,16 @@ void complete_ldmatrix(Thread *lanes) {
 bool complete_collective(unsigned w) {
     const unsigned base = w * 32, lanes = std::min(32u, block_threads - base);
     Thread *L = &threads[base];
+    for (unsigned l = 0; l < lanes; l++)
+        if (L[l].state == State::AtCollective && !(L[l].mask >> l & 1)) {
+            fault(&L[l], "the mask 0x%08x of %s at %s does not include the calling lane", L[l].mask, op_name(L[l].op),
+                  site(L[l].file, L[l].line).c_str());
+            return false;
+        }
     for (unsigned first = 0; first < lanes; first++) {
         const Thread &t = L[first];
         if (t.state != State::AtCollective) continue;
         const unsigned mask = t.mask;
-        if (!(mask >> first & 1)) {
-            fault(&t, "the mask 0x%08x of %s at %s does not include the calling lane", mask, op_name(t.op),
-                  site(t.file, t.line).c_str());
-            return false;
-        }
         bool arrived = true;
         for (unsigned l = 0; l < 32 && arrived; l++) {
             if (!(mask >> l & 1)) continue;
@@ -980,6 +981,14 @@ CS_EMU_API cudaError_t cudaDeviceSynchronize(void) {
     return sticky_error != cudaSuccess ? set_error(sticky_error) : cudaSuccess;
 }
 CS_EMU_API cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaDeviceSynchronize(); }
+// As on a GPU: the errors go, and so does every allocation.
+CS_EMU_API cudaError_t cudaDeviceReset(void) {
+    CS_EMU_GUARD;
+    sticky_error = last_error = cudaSuccess;
+    fault_message.clear();
+    while (!allocations.empty()) release(allocations.begin()->first);
+    return cudaSuccess;
+}
 CS_EMU_API cudaError_t cudaMalloc(void **p, size_t n) {
     CS_EMU_GUARD;
     if (sticky_error != cudaSuccess) return set_error(sticky_error);
