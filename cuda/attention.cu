@@ -2,8 +2,8 @@
 // blocks first, then the single-path ones (cs_attention_cuda) at the end of this file.
 //
 // Dual-path attention.
-// One block per (64-query tile, head, image). Each thread owns one query row of one path: its
-// scaled query and its fp32 output accumulator live in registers. Key/value tiles of 32 tokens
+// One block per (query tile, head, image). The scaled query rows and their fp32 output
+// accumulators live in registers (spread over the lanes). Key/value tiles of 32 tokens
 // are staged in shared memory as fp32 and shared by both paths: the original path reads k and v,
 // the surgery path reads v as keys and values, so v is loaded once for both. Softmax is the
 // online (flash) form in base 2: a running max m and sum l per row, the accumulator rescaled
@@ -16,7 +16,8 @@
 //    of the warp's tile, reduced over the 4 lanes of a quad), P is rounded to the input type and
 //    fed straight back as the A operand of O += P·V. Shared-memory rows are padded by 8
 //    elements so the fragment loads are free of bank conflicts.
-//  - fp32 (and unaligned inputs): the SIMT kernel below, fp32 FMAs from shared memory.
+//  - fp32 (and unaligned inputs): the SIMT kernel below, fp32 FMAs from shared memory; each
+//    query row's head dim is split across a group of 4 to 16 lanes, scores summed by shuffles.
 #include "common.cuh"
 #include "mma.cuh"
 
@@ -26,38 +27,84 @@
 
 namespace {
 
-constexpr int kQueryTile = 64; // query rows per path per block
-constexpr int kKeyTile = 32;   // keys staged per iteration
-constexpr int kChunk = 8;      // keys scored before each rescale of the accumulator
+constexpr int kKeyTile = 32;      // keys staged per iteration
+constexpr int kChunk = 8;         // keys scored before each rescale of the accumulator
+constexpr int kPathThreads = 256; // threads per path per block (8 warps)
+
+// Lanes per query row (G) in the SIMT kernel: the head dim is split across a group of G
+// neighbouring lanes, each holding D/G elements of q and D/G of the accumulator. One thread per
+// row kept 2·D floats live and spilled at D = 128. G is the smallest power of two >= 4 that
+// leaves at most 10 elements per lane: 4, 8, 8, 16 for D = 32, 64, 80, 128 (8, 8, 10, 8
+// elements, 54-64 registers). With 16 elements per lane (G = 4 at D = 64, 8 at D = 128) a lane
+// needs 78-94 registers, and ptxas (13.0, sm_80) squeezes those blocks of 512 to 64 registers
+// for a second block per SM, spilling. Fewer elements would cost a butterfly step per score
+// (log2 G shuffles per key) for nothing: G = 8 at D = 32 leaves 4 FMAs per 3 shuffles.
+template <int D> constexpr int kDualGroup = D <= 40 ? 4 : D <= 80 ? 8 : 16;
+// Floats per shared-memory load of a lane: the widest vector (4, 2, 1) its D/G elements split into.
+template <int D>
+constexpr int kDualVec = (D / kDualGroup<D>) % 4 == 0 ? 4 : (D / kDualGroup<D>) % 2 == 0 ? 2 : 1;
+
+template <int W> __device__ __forceinline__ void load_floats(const float *p, float (&x)[W]) {
+    if constexpr (W == 4) {
+        const float4 v = *reinterpret_cast<const float4 *>(p);
+        x[0] = v.x, x[1] = v.y, x[2] = v.z, x[3] = v.w;
+    } else if constexpr (W == 2) {
+        const float2 v = *reinterpret_cast<const float2 *>(p);
+        x[0] = v.x, x[1] = v.y;
+    } else {
+        x[0] = p[0];
+    }
+}
 
 // qkv: (B, N, 3C) of T; out_ori / out_vv: (B, N, C) of T or null. paths: bit 0 = original
-// (q-k), bit 1 = surgery (v-v); blockDim.x = 64 · (number of paths). scale_log2 = scale·log2(e).
+// (q-k), bit 1 = surgery (v-v); blockDim.x = 256 · (number of paths): threads 0..255 the first
+// path, 256..511 the second. scale_log2 = scale·log2(e).
+//
+// Layout: thread t of a path is lane r = t % G of the group of query row t / G (R = 256 / G rows
+// per path per block: 64, 32, 32, 16 for D = 32, 64, 80, 128). The lane owns the head-dim elements
+// d = W·(r + G·i) + w (i < D/(G·W), w < W) of q and of the accumulator: for one key, the G lanes
+// of a group read G·W consecutive floats of the staged row (W-wide vector loads), and every group
+// of the warp reads the same key row (a warp is one path), so the loads are broadcasts without
+// bank conflicts. A score is the lane's partial dot product summed over the group by an xor
+// butterfly: each step adds the same two values in both partners (commutative), so every lane of
+// the group ends with the same bits, and the group's lanes take the same max, correction and
+// weights and keep identical copies of m and l. The shuffles run on all 32 lanes, unconditionally:
+// query rows past n compute with q = 0 and only skip the store; a warp whose rows are all past n
+// skips the whole tile (the test is warp-uniform).
 template <typename T, int D>
-__global__ void __launch_bounds__(2 * kQueryTile)
+__global__ void __launch_bounds__(2 * kPathThreads)
 attention_dual_kernel(const T *__restrict__ qkv, T *__restrict__ out_ori, T *__restrict__ out_vv,
                       int n, int c, float scale_log2, int paths) {
+    constexpr int G = kDualGroup<D>, W = kDualVec<D>;
+    constexpr int E = D / G, V = E / W; // elements per lane, vectors per lane
+    constexpr int R = kPathThreads / G; // query rows per path per block
+    static_assert(32 % G == 0 && D % (G * W) == 0 && kPathThreads % 32 == 0 && kKeyTile % kChunk == 0,
+                  "attention_dual_kernel: layout");
     __shared__ __align__(16) float ks[kKeyTile][D];
     __shared__ __align__(16) float vs[kKeyTile][D];
 
     const int tid = threadIdx.x;
-    const int path = paths == 3 ? tid / kQueryTile : (paths == 1 ? 0 : 1);
-    const int qi = blockIdx.x * kQueryTile + tid % kQueryTile;
+    const int path = paths == 3 ? tid / kPathThreads : (paths == 1 ? 0 : 1);
+    const int t = tid % kPathThreads, r = t % G;
+    const int row0 = blockIdx.x * R; // the block's first query row
+    const int qi = row0 + t / G;
     const int h = blockIdx.y, b = blockIdx.z;
     const int64_t row = 3 * (int64_t)c;
     const T *base = qkv + (int64_t)b * n * row + (int64_t)h * D;
     const bool active = qi < n;
+    const bool warp_live = row0 + (t & ~31) / G < n; // the warp's first row is a query
     const bool need_k = paths & 1;
 
-    float q[D], acc[D];
+    float q[E], acc[E];
+    {
+        const T *src = base + (int64_t)(active ? qi : 0) * row + (path == 0 ? 0 : 2 * (int64_t)c);
 #pragma unroll
-    for (int d = 0; d < D; d++) acc[d] = 0.f;
-    if (active) {
-        const T *src = base + (int64_t)qi * row + (path == 0 ? 0 : 2 * (int64_t)c);
+        for (int i = 0; i < V; i++)
 #pragma unroll
-        for (int d = 0; d < D; d++) q[d] = cs::to_float(src[d]) * scale_log2;
-    } else {
-#pragma unroll
-        for (int d = 0; d < D; d++) q[d] = 0.f;
+            for (int w = 0; w < W; w++) {
+                q[i * W + w] = active ? cs::to_float(src[W * (r + G * i) + w]) * scale_log2 : 0.f;
+                acc[i * W + w] = 0.f;
+            }
     }
     float m = -INFINITY, l = 0.f;
 
@@ -68,41 +115,51 @@ attention_dual_kernel(const T *__restrict__ qkv, T *__restrict__ out_ori, T *__r
             const int j = idx / D, d = idx % D;
             float kv = 0.f, vv = 0.f;
             if (j < kn) {
-                const T *r = base + (int64_t)(k0 + j) * row;
-                if (need_k) kv = cs::to_float(r[c + d]);
-                vv = cs::to_float(r[2 * (int64_t)c + d]);
+                const T *kr = base + (int64_t)(k0 + j) * row;
+                if (need_k) kv = cs::to_float(kr[c + d]);
+                vv = cs::to_float(kr[2 * (int64_t)c + d]);
             }
             ks[j][d] = kv;
             vs[j][d] = vv;
         }
         __syncthreads();
-        if (!active) continue;
+        if (!warp_live) continue;
         const float(*keys)[D] = path == 0 ? ks : vs;
-        for (int j0 = 0; j0 < kn; j0 += kChunk) {
+        for (int j0 = 0; j0 < kn; j0 += kChunk) { // kn is the same in the whole block
             float s[kChunk];
             float chunk_max = m;
 #pragma unroll
             for (int jj = 0; jj < kChunk; jj++) {
-                float dot = -INFINITY;
-                if (j0 + jj < kn) {
-                    dot = 0.f;
+                // Keys past kn are zero rows: scored like the others, then masked.
+                float dot = 0.f;
 #pragma unroll
-                    for (int d = 0; d < D; d++) dot = fmaf(q[d], keys[j0 + jj][d], dot);
+                for (int i = 0; i < V; i++) {
+                    float kx[W];
+                    load_floats<W>(&keys[j0 + jj][W * (r + G * i)], kx);
+#pragma unroll
+                    for (int w = 0; w < W; w++) dot = fmaf(q[i * W + w], kx[w], dot);
                 }
-                s[jj] = dot;
-                chunk_max = fmaxf(chunk_max, dot);
+#pragma unroll
+                for (int o = G / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+                s[jj] = j0 + jj < kn ? dot : -INFINITY;
+                chunk_max = fmaxf(chunk_max, s[jj]);
             }
             // m = -inf only before the first chunk, where acc and l are 0 anyway.
             const float corr = m == -INFINITY ? 0.f : exp2f(m - chunk_max);
             l *= corr;
 #pragma unroll
-            for (int d = 0; d < D; d++) acc[d] *= corr;
+            for (int e = 0; e < E; e++) acc[e] *= corr;
 #pragma unroll
             for (int jj = 0; jj < kChunk; jj++) {
                 const float p = j0 + jj < kn ? exp2f(s[jj] - chunk_max) : 0.f;
                 l += p;
 #pragma unroll
-                for (int d = 0; d < D; d++) acc[d] = fmaf(p, vs[j0 + jj][d], acc[d]);
+                for (int i = 0; i < V; i++) {
+                    float vx[W];
+                    load_floats<W>(&vs[j0 + jj][W * (r + G * i)], vx);
+#pragma unroll
+                    for (int w = 0; w < W; w++) acc[i * W + w] = fmaf(p, vx[w], acc[i * W + w]);
+                }
             }
             m = chunk_max;
         }
@@ -111,7 +168,9 @@ attention_dual_kernel(const T *__restrict__ qkv, T *__restrict__ out_ori, T *__r
         T *dst = (path == 0 ? out_ori : out_vv) + ((int64_t)b * n + qi) * c + (int64_t)h * D;
         const float inv = 1.f / l;
 #pragma unroll
-        for (int d = 0; d < D; d++) dst[d] = cs::from_float<T>(acc[d] * inv);
+        for (int i = 0; i < V; i++)
+#pragma unroll
+            for (int w = 0; w < W; w++) dst[W * (r + G * i) + w] = cs::from_float<T>(acc[i * W + w] * inv);
     }
 }
 
@@ -292,9 +351,10 @@ int launch(const void *qkv, void *out_ori, void *out_vv, int64_t batch, int64_t 
                               (int)tokens, (int)channels, scale * 1.4426950408889634f, paths);
         }
     }
-    const int threads = kQueryTile * (paths == 3 ? 2 : 1);
-    const dim3 grid((unsigned)((tokens + kQueryTile - 1) / kQueryTile), (unsigned)heads,
-                    (unsigned)batch);
+    // SIMT kernel: 256 threads per path, a query row per group of kDualGroup<D> lanes.
+    constexpr int rows = kPathThreads / kDualGroup<D>;
+    const int threads = kPathThreads * (paths == 3 ? 2 : 1);
+    const dim3 grid((unsigned)((tokens + rows - 1) / rows), (unsigned)heads, (unsigned)batch);
     return cs::launch("attention_dual_cuda", attention_dual_kernel<T, D>, grid, threads, 0, stream,
                       static_cast<const T *>(qkv), static_cast<T *>(out_ori), static_cast<T *>(out_vv),
                       (int)tokens, (int)channels, scale * 1.4426950408889634f, paths);
