@@ -34,8 +34,10 @@ __global__ void feature_surgery_kernel(const T *__restrict__ image, const float 
     const int i = class_only ? 0 : blockIdx.x;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 
+    // Reuse across images needs no barrier of its own: x is last read before the barrier that
+    // follows the label scores, and dots and scratch are next written behind the barriers of the
+    // next image's first block_reduce.
     for (int b = blockIdx.y; b < batch; b += gridDim.y) {
-        __syncthreads(); // the previous image's x and dots are no longer read
         const T *row = image + ((int64_t)b * n_tokens + i) * channels;
         float sq = 0.f;
         for (int k = threadIdx.x; k < channels; k += kThreads) {
@@ -56,7 +58,7 @@ __global__ void feature_surgery_kernel(const T *__restrict__ image, const float 
             acc = cs::warp_sum(acc);
             if (lane == 0) dots[t] = acc * inv_norm;
         }
-        __syncthreads();
+        __syncthreads(); // every warp's label scores are written
 
         float *out_row = out + ((int64_t)b * n_tokens + i) * n_labels;
         float *w = weights ? weights + (int64_t)b * n_labels : nullptr;

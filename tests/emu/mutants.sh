@@ -2,7 +2,8 @@
 # Mutation check of the emulated kernel suite: plants one bug at a time in a scratch copy of the
 # kernels, rebuilds test-native-emu there and runs the test groups that cover it under the three
 # warp schedules. Every mutant must be caught (the suite is only as good as the bugs it finds).
-# Not part of CI (a rebuild per mutant, about 10 minutes in all); run it after changing a kernel
+# The last four undo fixes the emulated suite proved (each came with a test that failed before).
+# Not part of CI (a rebuild per mutant, about 20 minutes in all); run it after changing a kernel
 # or the emulation:
 #
 #   tests/emu/mutants.sh [SCRATCH_DIR]        (default /tmp/cs-mutants)
@@ -27,7 +28,12 @@ mutants=(
   "wrong shuffle offset in the quad max (4 instead of 2: crosses quads)|cuda/attention.cu|s/mx0 = fmaxf\(mx0, __shfl_xor_sync\(0xffffffffu, mx0, 2\)\);/mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 4));/|attention attention_awkward_shapes"
   "causal mask one key too far (short single-path attention)|cuda/attention.cu|s/const int keys = causal \? i \+ 1 : tokens;\n(\s*)\/\/ The butterfly/const int keys = causal ? min(i + 2, tokens) : tokens;\n\$1\/\/ The butterfly/|single_attention attention_awkward_shapes"
   "first barrier of block_reduce deleted (scratch reused too early)|cuda/common.cuh|s/(const int warp = threadIdx.x \/ 32, lane = threadIdx.x % 32, warps = blockDim.x \/ 32;\n\s*)__syncthreads\(\);/\$1/|feature_surgery map_upsample map_points engine_ops"
-  "feature surgery: barrier at the top of the per-image loop deleted|cuda/feature_surgery.cu|s/__syncthreads\(\); \/\/ the previous image's x and dots are no longer read//|feature_surgery feature_surgery_cuda_limits"
+  "feature surgery: the barrier between the label scores and their use deleted|cuda/feature_surgery.cu|s/__syncthreads\(\); \/\/ every warp's label scores are written//|feature_surgery"
+  # the fixes of the emulated-kernel issue, undone: each must fail again
+  "the launch reports cudaGetLastError (an earlier call's error) instead of its own|cuda/common.cuh|s/const cudaError_t err = cudaLaunchKernelEx\(&config, kernel, std::forward<Args>\(args\)...\);/cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);\n    const cudaError_t err = cudaGetLastError();/|launch_reports_its_own_error"
+  "feature surgery accepts channels + labels up to 12288 again (more shared memory than a block has)|cuda/feature_surgery.cu|s/constexpr int64_t kMaxChannelsPlusLabels = \(48 \* 1024 - 256\) \/ 4;/constexpr int64_t kMaxChannelsPlusLabels = 12288;/|feature_surgery_cuda_limits"
+  "feature surgery launches one block row per image again (grid y past 65535)|cuda/feature_surgery.cu|s/std::min<int64_t>\(batch, kMaxGridY\)/batch/|feature_surgery_cuda_limits"
+  "dual attention checks only pointer equality of the outputs again (partial overlaps pass)|native/attention.cpp|s/CS_CHECK_ARG\(\(!out_ori \x7c\x7c !cs::ranges_overlap.*?\n(\s*)\x22attention_dual: outputs/CS_CHECK_ARG(out_ori != qkv && out_vv != qkv && out_ori != out_vv,\n\$1\x22attention_dual: outputs/s|attention"
 )
 
 caught=0

@@ -350,6 +350,7 @@ public class ResourceGate {
         SPILLS("spills"),
         REGISTERS("registers"),
         SHARED("shared memory"),
+        LAUNCH_BOUNDS("more threads than __launch_bounds__ allows (the launch fails on a GPU)"),
         NOT_LAUNCHED("not launched by the emulated suite: add a test that runs it");
 
         final String text;
@@ -370,11 +371,14 @@ public class ResourceGate {
         }
     }
 
-    /** One kernel of one source: ptxas's resources per arch, and its launches (null: none). */
-    record Kernel(Path source, String name, Map<Integer, Resources> perArch, Launches launches) {}
+    /**
+     * One kernel of one source: ptxas's resources per arch, its launches (null: none), and the
+     * threads per block its __launch_bounds__ allow (0: no bound).
+     */
+    record Kernel(Path source, String name, Map<Integer, Resources> perArch, Launches launches, int launchBound) {}
 
     /** The rules for one kernel on one arch; `checkLaunches` is false with --no-launch-log. */
-    static List<Failure> check(Resources r, Launches l, int arch, boolean checkLaunches) {
+    static List<Failure> check(Resources r, Launches l, int launchBound, int arch, boolean checkLaunches) {
         List<Failure> failures = new ArrayList<>();
         if (r.spills())
             failures.add(new Failure(Rule.SPILLS, r.spillStores() + " bytes stored, " + r.spillLoads()
@@ -384,6 +388,8 @@ public class ResourceGate {
             failures.add(new Failure(Rule.NOT_LAUNCHED, ""));
             return failures;
         }
+        if (launchBound > 0 && l.maxThreads() > launchBound)
+            failures.add(new Failure(Rule.LAUNCH_BOUNDS, l.maxThreads() + " threads > " + launchBound));
         long warps = (l.maxThreads() + 31) / 32;
         long perWarp = ceil(r.registers() * 32L, REGISTER_GRANULE);
         if (r.registers() > MAX_REGISTERS)
@@ -474,7 +480,7 @@ public class ResourceGate {
     static String table(List<Kernel> kernels, Map<Kernel, List<Failure>> failures, List<Integer> archs,
                         boolean markdown) {
         List<String[]> rows = new ArrayList<>();
-        rows.add(new String[] {"source", "kernel", "registers", "spill st/ld", "stack", "static smem", "max threads",
+        rows.add(new String[] {"source", "kernel", "registers", "spill st/ld", "stack", "static smem", "max threads (bound)",
                 "max dyn smem", "verdict"});
         for (Kernel k : kernels) {
             Launches l = k.launches();
@@ -489,7 +495,7 @@ public class ResourceGate {
                 perArch(k, archs, r -> r.spillStores() + "/" + r.spillLoads()),
                 perArch(k, archs, r -> String.valueOf(r.stackFrame())),
                 perArch(k, archs, r -> String.valueOf(r.staticShared())),
-                l == null ? "-" : String.valueOf(l.maxThreads()),
+                (l == null ? "-" : String.valueOf(l.maxThreads())) + (k.launchBound() > 0 ? " (" + k.launchBound() + ")" : ""),
                 l == null ? "-" : l.maxDynamic() + (l.optedIn() ? " (opt-in " + l.dynamicLimit() + ")" : ""),
                 verdict});
         }
@@ -550,6 +556,34 @@ public class ResourceGate {
                 + " fused multiply-adds in its PTX, where it must round every product as its CPU twin does";
     }
 
+    static final Pattern MAXNTID = Pattern.compile("\\.maxntid\\s+(\\d+)(?:,\\s*(\\d+))?(?:,\\s*(\\d+))?");
+
+    /**
+     * The threads per block each kernel of `source` allows by its __launch_bounds__, by normalised
+     * name: PTX states them as `.maxntid x, y, z` after the entry's parameters (architecture-
+     * independent, so one compile to PTX for the first arch). Kernels without a bound are absent.
+     */
+    static Map<String, Integer> launchBounds(Options o, Path source) {
+        List<String> command = new ArrayList<>(List.of(o.nvcc(), "-ptx", "-arch=sm_" + o.archs().get(0), "-std=c++17", "-O3"));
+        o.includes().forEach(dir -> command.add("-I" + dir));
+        command.addAll(List.of(source.toString(), "-o", "-"));
+        Map<String, Integer> bounds = new TreeMap<>();
+        String entry = null;
+        for (String line : run(command).split("\n")) {
+            Matcher m = PTX_ENTRY.matcher(line);
+            if (m.find()) {
+                entry = normalise(m.group(1));
+            } else if (entry != null && (m = MAXNTID.matcher(line)).find()) {
+                int threads = 1;
+                for (int g = 1; g <= 3; g++) if (m.group(g) != null) threads *= Integer.parseInt(m.group(g));
+                bounds.put(entry, threads);
+            } else if (line.startsWith("{")) {
+                entry = null; // the body: directives of this entry are behind us
+            }
+        }
+        return bounds;
+    }
+
     static boolean nvccRuns(String nvcc) {
         try {
             Process p = new ProcessBuilder(nvcc, "--version").redirectErrorStream(true).start();
@@ -588,6 +622,9 @@ public class ResourceGate {
         boolean checkLaunches = o.launchLog() != null;
         Map<String, Launches> log = checkLaunches ? readLaunchLog(o.launchLog()) : Map.of();
         List<Compiled> compiled = compileAll(o);
+        Map<Path, Map<String, Integer>> bounds = new TreeMap<>();
+        for (Path source : compiled.stream().map(c -> c.compile().source()).distinct().toList())
+            bounds.put(source, launchBounds(o, source));
 
         // Kernels by source and normalised name: the same anonymous-namespace kernel in two sources
         // is two kernels that the launch log (which knows g++'s one spelling) cannot tell apart.
@@ -600,7 +637,8 @@ public class ResourceGate {
         Map<String, String> names = displayNames(Stream.concat(keys.stream(), log.keySet().stream()).toList(), log);
         List<Kernel> kernels = new ArrayList<>();
         bySource.forEach((source, byKey) -> byKey.forEach((key, perArch) ->
-                kernels.add(new Kernel(source, names.get(key), perArch, log.get(key)))));
+                kernels.add(new Kernel(source, names.get(key), perArch, log.get(key),
+                        bounds.getOrDefault(source, Map.of()).getOrDefault(key, 0)))));
         kernels.sort(Comparator.comparing((Kernel k) -> k.source().getFileName().toString()).thenComparing(Kernel::name));
 
         List<String> messages = new ArrayList<>();
@@ -610,7 +648,7 @@ public class ResourceGate {
             Map<String, List<Integer>> failed = new LinkedHashMap<>(), stacks = new LinkedHashMap<>();
             List<Failure> all = new ArrayList<>();
             k.perArch().forEach((arch, r) -> {
-                for (Failure f : check(r, k.launches(), arch, checkLaunches)) {
+                for (Failure f : check(r, k.launches(), k.launchBound(), arch, checkLaunches)) {
                     all.add(f);
                     failed.computeIfAbsent(f.message(), m -> new ArrayList<>()).add(arch);
                 }
