@@ -180,10 +180,11 @@ static double ulp_at(int dtype, double v) {
     const double tol = want.dtype == CS_F32 ? 1e-5 : 2e-3;
     double scale = 0;
     for (size_t i = 0; i < want.count(); i++) scale = std::fmax(scale, std::fabs(want.at(i)));
-    int bad = 0;
+    int bad = 0, nonfinite = 0;
     double worst = 0, worst_of_bound = 0;
     for (size_t i = 0; i < want.count(); i++) {
         const double g = got.at(i), w = want.at(i), diff = std::fabs(g - w), bound = tol * scale + ulp_at(want.dtype, w);
+        nonfinite += !std::isfinite(g) && std::isfinite(w);
         worst = std::fmax(worst, scale > 0 ? diff / scale : diff);
         worst_of_bound = std::fmax(worst_of_bound, bound > 0 ? diff / bound : diff > 0 ? INFINITY : 0);
         if (!(diff <= bound)) {
@@ -191,8 +192,8 @@ static double ulp_at(int dtype, double v) {
             bad++;
         }
     }
-    EXPECT(bad == 0, "%s: %d of %zu elements differ (worst %.3g of scale)", what.c_str(), bad,
-           want.count(), worst);
+    EXPECT(bad == 0, "%s: %d of %zu elements differ (worst %.3g of scale; %d not finite)", what.c_str(), bad,
+           want.count(), worst, nonfinite);
     double &w = g_worst[g_entry];
     w = std::fmax(w, worst_of_bound);
 }

@@ -7,8 +7,9 @@
 //    48 KiB or the cudaFuncSetAttribute opt-in, static + dynamic shared memory against the
 //    emulated architecture's limit), then its blocks run one after another.
 //  - Every CUDA thread of a block is a fiber with its own stack; a hand-written context switch
-//    (callee-saved registers and the FP control words, no system call) moves between the
-//    scheduler and the fibers. A fiber runs until it reaches a collective or ends.
+//    (callee-saved registers and the FP control words, no system call; x86-64 and aarch64) moves
+//    between them. A fiber runs until it reaches a collective or ends, then switches straight to
+//    the next thread the scheduler chose for this step, the last one back to the scheduler.
 //  - __syncthreads completes when every thread of the block waits at the same __syncthreads.
 //    Warp collectives (__syncwarp, shuffles, votes, mma.sync, ldmatrix) complete when every lane
 //    named in the mask waits at the same collective with the same mask. Anything else is a bug in
@@ -675,7 +676,7 @@ bool step_warp(unsigned w) {
     if (faulted) return false;
     bool completed = false;
     while (complete_collective(w)) completed = true;
-    return n > 0 || completed;
+    return !faulted && (n > 0 || completed);
 }
 
 // Releases a __syncthreads that every live thread waits at; false if the block has finished.
