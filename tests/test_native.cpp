@@ -1962,7 +1962,9 @@ static void test_cuda_entry_points_fail_cleanly() {
         EXPECT(cs_last_error()[0] != 0, "%s: no message", name);
     };
     expect_status(CUDA_CALL(cs_feature_surgery_cuda, d, CS_F32, 1, 2, 1, d, 1, nullptr, d, nullptr), "feature_surgery_cuda");
-    expect_status(CUDA_CALL(cs_attention_dual_cuda, d, CS_F32, 1, 2, 64, 1, 1.f, d + 32, nullptr, nullptr), "attention_dual_cuda");
+    std::vector<float> qkv(2 * 3 * 64 + 2 * 64); // qkv (1, 2, 3·64), then the output
+    expect_status(CUDA_CALL(cs_attention_dual_cuda, qkv.data(), CS_F32, 1, 2, 64, 1, 1.f, qkv.data() + 2 * 3 * 64, nullptr, nullptr),
+                  "attention_dual_cuda");
     expect_status(CUDA_CALL(cs_map_upsample_cuda, d, 1, 5, 1, 2, 2, CS_LAYOUT_BTHW, CS_F32, d, nullptr), "map_upsample_cuda");
     expect_status(CUDA_CALL(cs_map_labels_cuda, d, 1, 5, 1, 2, 2, 0.f, 0, CS_I32, d, nullptr), "map_labels_cuda");
     expect_status(CUDA_CALL(cs_map_points_cuda, d, 1, 5, 1, 2, 2, 0.8f, 1, ip, ip + 8, nullptr), "map_points_cuda");
