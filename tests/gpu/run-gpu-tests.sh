@@ -60,7 +60,7 @@ prepare)
     cp target/native/bin/test-native target/native/bin/bench-native .device/bin/ 2>/dev/null || true
     strip .device/bin/* 2>/dev/null || true
     # the same kernel-vs-twin comparisons on the SIMT emulation (same source and seeds as test-native)
-    if [ -x target/native/emu/bin/test-native-emu ]; then
+    if cmake --build target/native -j2 --target test-native-emu > /dev/null 2>&1; then
         echo "--- the native tests on the SIMT emulation (the table the device run compares with) ---"
         CS_EMU_QUIET=1 target/native/emu/bin/test-native-emu > .device/emulated.log 2>&1 || true
         sed -n '/^kernel-vs-twin comparisons/,/^  total/p' .device/emulated.log | grep '^  ' > .device/emulated-coverage.txt
