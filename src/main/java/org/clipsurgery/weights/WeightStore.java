@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -24,14 +23,17 @@ import java.util.Set;
  * (OpenAI's TorchScript checkpoints mix fp16 matrices with fp32 norms and embeddings), with the
  * {@link ModelConfig} inferred from the shapes as OpenAI's {@code build_model} infers it.
  *
- * <p>Three formats are read, told apart by content, not by file name:
+ * <p>Three formats are read, told apart by content, not by file name, all in Java (no format
+ * reaches LibTorch, and nothing in a file is executed):
  * <ul>
- *   <li>TorchScript archives (OpenAI's released {@code .pt} files), through LibTorch, mapped to
- *       the CPU;
- *   <li>{@code torch.save} zips of a state dict, read in Java (zip + a pickle subset with an
- *       allow-list of PyTorch's tensor-rebuild functions; nothing in the file is executed);
+ *   <li>TorchScript archives (OpenAI's released {@code .pt} files): the module hierarchy in
+ *       {@code data.pkl} read as inert records, the code never opened ({@link TorchScriptReader});
+ *   <li>{@code torch.save} zips of a state dict ({@link TorchSaveReader});
  *   <li>safetensors, memory-mapped.
  * </ul>
+ * Both zip formats go through one pickle reader with an allow-list ({@link TorchPickle}) and one
+ * storage reader that checks every tensor view against its storage, and bounds memory by the
+ * tensors' own size, before anything is read ({@link TorchStorages}).
  * Every load is validated: the names must be exactly those the inferred config implies, every
  * shape must match it, and non-weight entries ({@code input_resolution}, {@code context_length},
  * {@code vocab_size}) are checked against the config and dropped. Any problem is a
@@ -50,7 +52,6 @@ public final class WeightStore implements AutoCloseable {
     public enum Format { TORCHSCRIPT, TORCH_SAVE, SAFETENSORS, MEMORY }
 
     private static final int ZIP_MAGIC = 0x04034b50;
-    private static final long MAX_PICKLE = 64L << 20;
 
     private final Path source;
     private final Format format;
@@ -81,7 +82,7 @@ public final class WeightStore implements AutoCloseable {
                 if (zip.has(p + "constants.pkl") || zip.names().stream().anyMatch(s -> s.startsWith(p + "code/"))) {
                     return validated(file, Format.TORCHSCRIPT, TorchScriptReader.read(file, zip));
                 }
-                if (zip.has(p + "data.pkl")) return validated(file, Format.TORCH_SAVE, readTorchSave(file, zip));
+                if (zip.has(p + "data.pkl")) return validated(file, Format.TORCH_SAVE, TorchSaveReader.read(file, zip));
                 throw new WeightFormatException(file, "zip archive is neither a TorchScript archive (code/, constants.pkl) "
                         + "nor a torch.save file (" + p + "data.pkl)");
             }
@@ -165,119 +166,6 @@ public final class WeightStore implements AutoCloseable {
         return t;
     }
 
-    // ---------------------------------------------------------------- torch.save
-
-    private static Map<String, HostTensor> readTorchSave(Path file, ZipArchive zip) throws IOException {
-        String p = zip.prefix();
-        checkByteOrder(file, zip);
-        if (zip.size(p + "data.pkl") > MAX_PICKLE) throw new WeightFormatException(file, "data.pkl is implausibly large");
-        Map<String, Object> dict = TorchPickle.stateDict(file, zip.read(p + "data.pkl"));
-        // Shapes are validated against the config before any storage is read, so a lying header
-        // cannot make this allocate more than the archive's own entries hold.
-        Map<String, long[]> shapes = new LinkedHashMap<>();
-        for (Map.Entry<String, Object> e : dict.entrySet()) {
-            if (e.getValue() instanceof TorchPickle.TensorRef r) shapes.put(e.getKey(), r.size());
-        }
-        Map<String, Long> configEntries = new HashMap<>();
-        for (Map.Entry<String, Object> e : dict.entrySet()) {
-            if (e.getValue() instanceof Long l) {
-                if (!ModelConfig.CONFIG_ENTRIES.contains(e.getKey())) {
-                    throw new WeightFormatException(file, "state dict entry '" + e.getKey() + "' is an integer, not a tensor");
-                }
-                configEntries.put(e.getKey(), l);
-            }
-        }
-        Map<String, long[]> weightShapes = new LinkedHashMap<>(shapes);
-        weightShapes.keySet().removeAll(ModelConfig.CONFIG_ENTRIES);
-        checkShapes(file, weightShapes);
-
-        Map<String, ByteBuffer> storages = new HashMap<>();
-        Map<String, HostTensor> out = new LinkedHashMap<>();
-        for (Map.Entry<String, Object> e : dict.entrySet()) {
-            if (!(e.getValue() instanceof TorchPickle.TensorRef r)) continue;
-            out.put(e.getKey(), materialise(file, zip, e.getKey(), r, storages));
-        }
-        for (Map.Entry<String, Long> e : configEntries.entrySet()) {
-            out.put(e.getKey(), new HostTensor(DType.I64, new long[0],
-                    ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, e.getValue())));
-        }
-        return out;
-    }
-
-    /** PyTorch records the writer's byte order; only little-endian data is read. */
-    static void checkByteOrder(Path file, ZipArchive zip) throws WeightFormatException {
-        String name = zip.prefix() + "byteorder";
-        if (!zip.has(name)) return; // older PyTorch versions write none; their data is little-endian
-        if (zip.size(name) > 16) throw new WeightFormatException(file, name + " is not a byte order");
-        String order = new String(zip.read(name), StandardCharsets.US_ASCII);
-        if (!order.equals("little")) throw new WeightFormatException(file, "byte order '" + order + "' is not supported");
-    }
-
-    private static HostTensor materialise(Path file, ZipArchive zip, String name, TorchPickle.TensorRef r,
-            Map<String, ByteBuffer> storages) throws IOException {
-        TorchPickle.StorageRef s = r.storage();
-        DType dt = s.dtype();
-        String entry = zip.prefix() + "data/" + s.key();
-        ByteBuffer storage = storages.get(s.key());
-        if (storage == null) {
-            long size = zip.size(entry);
-            if (size < 0) throw new WeightFormatException(file, "tensor '" + name + "': storage " + entry + " is missing");
-            if (size != s.numel() * dt.size() || s.numel() > ZipArchive.MAX_ENTRY) {
-                throw new WeightFormatException(file, "tensor '" + name + "': storage " + entry + " holds " + size
-                        + " bytes, the pickle says " + s.numel() + " " + dt + " elements");
-            }
-            storage = ByteBuffer.wrap(zip.read(entry)).order(ByteOrder.LITTLE_ENDIAN);
-            storages.put(s.key(), storage);
-        } else if (storage.capacity() != s.numel() * dt.size()) {
-            throw new WeightFormatException(file, "tensor '" + name + "': storage " + s.key() + " is used with two sizes");
-        }
-        long[] size = r.size(), stride = r.stride();
-        long numel, last = r.offset();
-        try {
-            numel = HostTensor.numel(size);
-            for (int i = 0; i < size.length; i++) {
-                if (size[i] < 0 || stride[i] < 0) throw new ArithmeticException();
-                if (size[i] > 0) last = Math.addExact(last, Math.multiplyExact(size[i] - 1, stride[i]));
-            }
-        } catch (ArithmeticException ex) {
-            throw new WeightFormatException(file, "tensor '" + name + "': bad size " + Arrays.toString(size) + " / stride "
-                    + Arrays.toString(stride));
-        }
-        if (r.offset() < 0 || (numel > 0 && last >= s.numel()) || numel > s.numel()) {
-            throw new WeightFormatException(file, "tensor '" + name + "' (offset " + r.offset() + ", size "
-                    + Arrays.toString(size) + ", stride " + Arrays.toString(stride) + ") does not fit its storage of "
-                    + s.numel() + " elements");
-        }
-        int es = dt.size();
-        if (isContiguous(size, stride)) {
-            return new HostTensor(dt, size, storage.slice((int) (r.offset() * es), (int) (numel * es)));
-        }
-        // A strided view (a transposed weight, say): copy it out in row-major order.
-        ByteBuffer out = ByteBuffer.allocate((int) (numel * es)).order(ByteOrder.LITTLE_ENDIAN);
-        long[] idx = new long[size.length];
-        byte[] elem = new byte[es];
-        for (long k = 0; k < numel; k++) {
-            long src = r.offset();
-            for (int d = 0; d < size.length; d++) src += idx[d] * stride[d];
-            storage.get((int) (src * es), elem);
-            out.put(elem);
-            for (int d = size.length - 1; d >= 0; d--) {
-                if (++idx[d] < size[d]) break;
-                idx[d] = 0;
-            }
-        }
-        return new HostTensor(dt, size, out.flip());
-    }
-
-    private static boolean isContiguous(long[] size, long[] stride) {
-        long expect = 1;
-        for (int d = size.length - 1; d >= 0; d--) {
-            if (size[d] != 1 && stride[d] != expect) return false;
-            expect *= size[d];
-        }
-        return true;
-    }
-
     // ---------------------------------------------------------------- validation
 
     private static WeightStore validated(Path file, Format format, Map<String, HostTensor> raw) throws WeightFormatException {
@@ -325,7 +213,7 @@ public final class WeightStore implements AutoCloseable {
     }
 
     /** Infers the config and checks names and shapes against it exactly; returns the config. */
-    private static ModelConfig checkShapes(Path file, Map<String, long[]> shapes) throws WeightFormatException {
+    static ModelConfig checkShapes(Path file, Map<String, long[]> shapes) throws WeightFormatException {
         ModelConfig config;
         try {
             config = ModelConfig.infer(shapes);

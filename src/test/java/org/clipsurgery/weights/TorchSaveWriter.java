@@ -14,9 +14,10 @@ import java.util.zip.ZipOutputStream;
 /**
  * Test helper: writes a state dict the way {@code torch.save} lays it out (a zip with
  * {@code <name>/data.pkl}, {@code <name>/data/<key>}, {@code byteorder}, {@code version}; the
- * pickle an OrderedDict of {@code _rebuild_tensor_v2} calls over persistent-id storages), written
- * from the format description independently of the reader, so the reader is checked against a
- * second producer and the fuzz test has small torch.save files.
+ * pickle an OrderedDict of {@code _rebuild_tensor_v2} calls over persistent-id storages), or the
+ * way {@code torch.jit.save} lays out a traced module ({@link #writeScript}), written from the
+ * format descriptions independently of the readers, so the readers are checked against a second
+ * producer and the fuzz test has small files of both kinds.
  */
 final class TorchSaveWriter {
     private TorchSaveWriter() {}
@@ -29,39 +30,9 @@ final class TorchSaveWriter {
         Map<String, byte[]> entries = new LinkedHashMap<>();
         int key = 0;
         for (Map.Entry<String, HostTensor> e : tensors.entrySet()) {
-            HostTensor t = e.getValue();
-            String storage = switch (t.dtype()) {
-                case F16 -> "HalfStorage";
-                case F32 -> "FloatStorage";
-                case BF16 -> "BFloat16Storage";
-                case I64 -> "LongStorage";
-                default -> throw new IllegalArgumentException(t.dtype().toString());
-            };
             unicode(p, e.getKey());
-            global(p, "torch._utils", "_rebuild_tensor_v2");
-            p.write(new byte[] {'(', '('});
-            unicode(p, "storage");
-            global(p, "torch", storage);
-            unicode(p, Integer.toString(key));
-            unicode(p, "cpu");
-            binint(p, t.numel());
-            p.write(new byte[] {'t', 'Q'});
-            binint(p, 0);
-            long[] shape = t.shape();
-            long[] stride = new long[shape.length];
-            long s = 1;
-            for (int d = shape.length - 1; d >= 0; d--) {
-                stride[d] = s;
-                s *= shape[d];
-            }
-            tuple(p, shape);
-            tuple(p, stride);
-            p.write(0x89); // requires_grad False
-            global(p, "collections", "OrderedDict");
-            p.write(new byte[] {')', 'R', 't', 'R'});
-            byte[] data = new byte[t.data().remaining()];
-            t.data().get(data);
-            entries.put(name + "/data/" + key++, data);
+            tensor(p, e.getValue(), Integer.toString(key), "cpu", false);
+            entries.put(name + "/data/" + key++, bytes(e.getValue()));
         }
         p.write(new byte[] {'u', '.'});
         Map<String, byte[]> all = new LinkedHashMap<>();
@@ -70,6 +41,111 @@ final class TorchSaveWriter {
         all.putAll(entries);
         all.put(name + "/version", "3\n".getBytes(StandardCharsets.US_ASCII));
         return storedZip(all);
+    }
+
+    /**
+     * A TorchScript archive as {@code torch.jit.save} writes a traced module: {@code data.pkl} the
+     * module hierarchy (one {@code __torch__} object per dotted prefix of the names, its state a
+     * dict of tensors, submodules, {@code training} and {@code _is_full_backward_hook}), storages
+     * in {@code data/}, a tensor constant in {@code constants.pkl} and {@code constants/}, code
+     * that is never read, {@code version} and {@code byteorder}.
+     */
+    static byte[] writeScript(String name, Map<String, HostTensor> tensors) throws IOException {
+        Map<String, Object> root = new LinkedHashMap<>();
+        for (Map.Entry<String, HostTensor> e : tensors.entrySet()) {
+            Map<String, Object> node = root;
+            String[] parts = e.getKey().split("\\.");
+            for (int i = 0; i < parts.length - 1; i++) {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> child = (Map<String, Object>) node.computeIfAbsent(parts[i], k -> new LinkedHashMap<>());
+                node = child;
+            }
+            node.put(parts[parts.length - 1], e.getValue());
+        }
+        Map<String, byte[]> all = new LinkedHashMap<>();
+        ByteArrayOutputStream p = new ByteArrayOutputStream();
+        p.write(new byte[] {(byte) 0x80, 2});
+        Map<String, byte[]> storages = new LinkedHashMap<>();
+        module(p, "__torch__.model.CLIP", root, storages);
+        p.write('.');
+        all.put(name + "/data.pkl", p.toByteArray());
+        for (Map.Entry<String, byte[]> e : storages.entrySet()) all.put(name + "/data/" + e.getKey(), e.getValue());
+        HostTensor mask = new HostTensor(DType.I64, new long[] {2}, ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN)
+                .putLong(0, 1).putLong(8, -1));
+        ByteArrayOutputStream c = new ByteArrayOutputStream();
+        c.write(new byte[] {(byte) 0x80, 2, '('});
+        tensor(c, mask, "0", "cpu", false);
+        c.write(new byte[] {'t', '.'});
+        all.put(name + "/constants.pkl", c.toByteArray());
+        all.put(name + "/constants/0", bytes(mask));
+        all.put(name + "/code/__torch__/model.py", "class CLIP(Module):\n  __parameters__ = []\n".getBytes(StandardCharsets.UTF_8));
+        all.put(name + "/version", "4\n".getBytes(StandardCharsets.US_ASCII));
+        all.put(name + "/byteorder", "little".getBytes(StandardCharsets.US_ASCII));
+        return storedZip(all);
+    }
+
+    /** One module object: NEWOBJ of its class, then BUILD from its attribute dict. */
+    private static void module(ByteArrayOutputStream p, String cls, Map<String, Object> attributes, Map<String, byte[]> storages)
+            throws IOException {
+        int dot = cls.lastIndexOf('.');
+        global(p, cls.substring(0, dot), cls.substring(dot + 1));
+        p.write(new byte[] {')', (byte) 0x81, '}', '('});
+        for (Map.Entry<String, Object> e : attributes.entrySet()) {
+            unicode(p, e.getKey());
+            if (e.getValue() instanceof HostTensor t) {
+                String key = Integer.toString(storages.size());
+                tensor(p, t, key, "cuda:0", true);
+                storages.put(key, bytes(t));
+            } else {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> sub = (Map<String, Object>) e.getValue();
+                module(p, "__torch__.model.M_" + e.getKey(), sub, storages);
+            }
+        }
+        unicode(p, "training");
+        p.write(0x89);
+        unicode(p, "_is_full_backward_hook");
+        p.write('N');
+        p.write(new byte[] {'u', 'b'});
+    }
+
+    /** {@code _rebuild_tensor_v2(('storage', type, key, location, numel), 0, size, stride, requires_grad, OrderedDict())}. */
+    private static void tensor(ByteArrayOutputStream p, HostTensor t, String key, String location, boolean requiresGrad)
+            throws IOException {
+        String storage = switch (t.dtype()) {
+            case F16 -> "HalfStorage";
+            case F32 -> "FloatStorage";
+            case BF16 -> "BFloat16Storage";
+            case I64 -> "LongStorage";
+            default -> throw new IllegalArgumentException(t.dtype().toString());
+        };
+        global(p, "torch._utils", "_rebuild_tensor_v2");
+        p.write(new byte[] {'(', '('});
+        unicode(p, "storage");
+        global(p, "torch", storage);
+        unicode(p, key);
+        unicode(p, location);
+        binint(p, t.numel());
+        p.write(new byte[] {'t', 'Q'});
+        binint(p, 0);
+        long[] shape = t.shape();
+        long[] stride = new long[shape.length];
+        long s = 1;
+        for (int d = shape.length - 1; d >= 0; d--) {
+            stride[d] = s;
+            s *= shape[d];
+        }
+        tuple(p, shape);
+        tuple(p, stride);
+        p.write(requiresGrad ? 0x88 : 0x89);
+        global(p, "collections", "OrderedDict");
+        p.write(new byte[] {')', 'R', 't', 'R'});
+    }
+
+    private static byte[] bytes(HostTensor t) {
+        byte[] data = new byte[t.data().remaining()];
+        t.data().get(data);
+        return data;
     }
 
     /** A zip with every entry STORED (as PyTorch writes), sizes and CRCs in the local headers. */
