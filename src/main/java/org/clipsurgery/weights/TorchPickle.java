@@ -397,7 +397,7 @@ final class TorchPickle {
     }
 
     private String string(long len) throws WeightFormatException {
-        if (len > in.remaining()) throw bad("string of " + len + " bytes runs past the end of data.pkl");
+        if (len > in.remaining()) throw bad("string of " + len + " bytes runs past the end of " + name);
         ByteBuffer slice = in.slice(in.position(), (int) len);
         in.position(in.position() + (int) len);
         try {

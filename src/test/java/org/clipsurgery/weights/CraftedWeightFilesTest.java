@@ -18,8 +18,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
-import java.util.zip.CRC32;
-import java.util.zip.Deflater;
 import org.clipsurgery.testing.Fixtures;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.DynamicTest;
@@ -79,6 +77,8 @@ class CraftedWeightFilesTest {
                     "shapes inconsistent"));
             cases.add(new Case(f + ": ln_final.bias given visual.proj's storage", out -> sharedStorage(fixture, out),
                     "tensor 'ln_final.bias': storage " + f + "/data/"));
+            cases.add(new Case(f + ": ln_final.bias a broadcast (stride 0) view of ln_final.weight's storage",
+                    out -> broadcast(fixture, out), "backs strided views of 128 elements (ln_final.weight, ln_final.bias)"));
             cases.add(new Case(f + ": visual.proj's storage inflates to 1 GiB (deflated)", out -> inflatedStorage(fixture, out),
                     "holds 1073741824 bytes but its tensors (visual.proj) use at most 16384"));
             cases.add(new Case(f + ": visual.proj a slice of a storage 64 elements longer", out -> longerStorage(fixture, out), null));
@@ -182,6 +182,23 @@ class CraftedWeightFilesTest {
         return out;
     }
 
+    /**
+     * ln_final.bias made a stride-0 view of ln_final.weight's storage: its copy plus the
+     * weight's would exceed the storage they share (the bound on copies of strided views).
+     */
+    private static Path broadcast(String fixture, Path out) throws IOException {
+        Map<String, byte[]> entries = WeightStoreTest.readZip(Fixtures.file(fixture));
+        String pkl = pickleName(entries);
+        List<PickleViews.View> views = List.copyOf(PickleViews.find(entries.get(pkl)).values());
+        PickleViews.View weight = views.get(views.size() - 2), bias = views.get(views.size() - 1);
+        assertEquals(64L, weight.numel().value());
+        assertEquals(64L, bias.numel().value());
+        entries.put(pkl, PickleViews.edit(entries.get(pkl), Map.of(bias.keyOp(), weight.key(), bias.stride().get(0), 0L)));
+        entries.remove(pkl.replace("data.pkl", "data/" + bias.key()));
+        Files.write(out, TorchSaveWriter.storedZip(entries));
+        return out;
+    }
+
     /** visual.proj's storage replaced by 1 GiB of zeros, deflated, its declared size to match. */
     private static Path inflatedStorage(String fixture, Path out) throws IOException {
         Map<String, byte[]> entries = WeightStoreTest.readZip(Fixtures.file(fixture));
@@ -190,7 +207,8 @@ class CraftedWeightFilesTest {
         entries.put(pkl, PickleViews.edit(entries.get(pkl), v.numel(), GIB / 2));
         Map<String, Object> layout = new LinkedHashMap<>(entries);
         layout.put(pkl.replace("data.pkl", "data/" + v.key()), GIB);
-        return writeZip(out, layout);
+        TorchSaveWriter.zipWithZeros(out, layout);
+        return out;
     }
 
     /** visual.proj's storage 64 elements longer than the tensor: a saved slice, within the slack allowed. */
@@ -209,7 +227,8 @@ class CraftedWeightFilesTest {
     private static Path withEntry(String fixture, String name, long size, Path out) throws IOException {
         Map<String, Object> layout = new LinkedHashMap<>(WeightStoreTest.readZip(Fixtures.file(fixture)));
         layout.put(name, size);
-        return writeZip(out, layout);
+        TorchSaveWriter.zipWithZeros(out, layout);
+        return out;
     }
 
     private static final String SETSTATE = "\n  def __setstate__(self, state: Tuple[int]) -> None:\n"
@@ -272,69 +291,6 @@ class CraftedWeightFilesTest {
         assertEquals(1, views.size());
         assertEquals(8192L, views.get(0).numel().value());
         return views.get(0);
-    }
-
-    /**
-     * A zip of {@code layout}: byte arrays stored (as PyTorch writes), sizes (Long) as that many
-     * zero bytes deflated. The deflated stream is one fully flushed deflate block of 1 MiB of
-     * zeros repeated (each starts afresh, so the copies concatenate into a valid stream, about
-     * 1,000:1 as zlib makes it), so that 1 GiB costs neither the time to deflate it nor the memory.
-     */
-    private static Path writeZip(Path out, Map<String, Object> layout) throws IOException {
-        byte[] zeros = new byte[1 << 20];
-        Deflater d = new Deflater(Deflater.BEST_COMPRESSION, true);
-        d.setInput(zeros);
-        byte[] chunk = new byte[1 << 16];
-        int chunkLength = d.deflate(chunk, 0, chunk.length, Deflater.FULL_FLUSH);
-        d.end();
-        byte[] last = {3, 0}; // a final, empty block with fixed codes
-        java.io.ByteArrayOutputStream central = new java.io.ByteArrayOutputStream();
-        int count = 0;
-        try (OutputStream o = new java.io.BufferedOutputStream(Files.newOutputStream(out), 1 << 20)) {
-            long at = 0;
-            for (Map.Entry<String, Object> e : layout.entrySet()) {
-                byte[] name = e.getKey().getBytes(StandardCharsets.UTF_8);
-                CRC32 crc = new CRC32();
-                long size, csize;
-                boolean stored = e.getValue() instanceof byte[];
-                if (stored) {
-                    crc.update((byte[]) e.getValue());
-                    size = csize = ((byte[]) e.getValue()).length;
-                } else {
-                    size = (Long) e.getValue();
-                    assertEquals(0, size % zeros.length);
-                    for (long done = 0; done < size; done += zeros.length) crc.update(zeros);
-                    csize = size / zeros.length * chunkLength + last.length;
-                }
-                java.nio.ByteBuffer h = java.nio.ByteBuffer.allocate(30).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-                h.putInt(0x04034b50).putShort((short) 20).putShort((short) 0).putShort((short) (stored ? 0 : 8))
-                        .putInt(0).putInt((int) crc.getValue()).putInt((int) csize).putInt((int) size)
-                        .putShort((short) name.length).putShort((short) 0);
-                java.nio.ByteBuffer c = java.nio.ByteBuffer.allocate(46).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-                c.putInt(0x02014b50).putShort((short) 20).putShort((short) 20).putShort((short) 0)
-                        .putShort((short) (stored ? 0 : 8)).putInt(0).putInt((int) crc.getValue()).putInt((int) csize)
-                        .putInt((int) size).putShort((short) name.length).putShort((short) 0).putShort((short) 0)
-                        .putShort((short) 0).putShort((short) 0).putInt(0).putInt((int) at);
-                central.write(c.array());
-                central.write(name);
-                count++;
-                o.write(h.array());
-                o.write(name);
-                if (stored) {
-                    o.write((byte[]) e.getValue());
-                } else {
-                    for (long done = 0; done < size; done += zeros.length) o.write(chunk, 0, chunkLength);
-                    o.write(last);
-                }
-                at += 30 + name.length + csize;
-            }
-            java.nio.ByteBuffer end = java.nio.ByteBuffer.allocate(22).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            end.putInt(0x06054b50).putShort((short) 0).putShort((short) 0).putShort((short) count).putShort((short) count)
-                    .putInt(central.size()).putInt((int) at).putShort((short) 0);
-            central.writeTo(o);
-            o.write(end.array());
-        }
-        return out;
     }
 
     private static void assertSameWeights(WeightStore w, Path reference) throws IOException {

@@ -1,15 +1,20 @@
 package org.clipsurgery.weights;
 
+import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.WeakHashMap;
 import java.util.zip.CRC32;
-import java.util.zip.ZipEntry;
-import java.util.zip.ZipOutputStream;
+import java.util.zip.Deflater;
 
 /**
  * Test helper: writes a state dict the way {@code torch.save} lays it out (a zip with
@@ -150,21 +155,94 @@ final class TorchSaveWriter {
 
     /** A zip with every entry STORED (as PyTorch writes), sizes and CRCs in the local headers. */
     static byte[] storedZip(Map<String, byte[]> entries) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try (ZipOutputStream z = new ZipOutputStream(out)) {
-            for (Map.Entry<String, byte[]> e : entries.entrySet()) {
-                ZipEntry ze = new ZipEntry(e.getKey());
-                ze.setMethod(ZipEntry.STORED);
-                ze.setSize(e.getValue().length);
-                CRC32 crc = new CRC32();
-                crc.update(e.getValue());
-                ze.setCrc(crc.getValue());
-                z.putNextEntry(ze);
-                z.write(e.getValue());
-                z.closeEntry();
-            }
-        }
+        long size = 22;
+        for (Map.Entry<String, byte[]> e : entries.entrySet()) size += 76 + 2L * e.getKey().length() + e.getValue().length;
+        ByteArrayOutputStream out = new ByteArrayOutputStream((int) Math.min(size + 1024, Integer.MAX_VALUE - 64));
+        zip(out, new LinkedHashMap<>(entries));
         return out.toByteArray();
+    }
+
+    /**
+     * Writes a zip of {@code layout}: byte arrays stored, sizes (Long, a multiple of 1 MiB) as that
+     * many zero bytes deflated, streamed, so that a test can make an entry that inflates to 1 GiB
+     * without holding it or spending the time to deflate it.
+     */
+    static void zipWithZeros(Path file, Map<String, Object> layout) throws IOException {
+        try (OutputStream o = new BufferedOutputStream(Files.newOutputStream(file), 1 << 20)) {
+            zip(o, layout);
+        }
+    }
+
+    /** CRC-32s of arrays already written (by identity): the fuzz rewrites the same 16 MB of entries hundreds of times. */
+    private static final Map<byte[], Long> CRCS = Collections.synchronizedMap(new WeakHashMap<>());
+    private static final int ZEROS = 1 << 20;
+    /** 1 MiB of zeros as one fully flushed deflate block: it starts afresh, so copies concatenate. */
+    private static final byte[] ZEROS_DEFLATED = deflatedZeros();
+
+    private static byte[] deflatedZeros() {
+        byte[] out = new byte[1 << 16];
+        Deflater d = new Deflater(Deflater.BEST_COMPRESSION, true);
+        d.setInput(new byte[ZEROS]);
+        int n = d.deflate(out, 0, out.length, Deflater.FULL_FLUSH);
+        d.end();
+        return java.util.Arrays.copyOf(out, n);
+    }
+
+    /**
+     * The zip layout PyTorch reads: local header and data per entry, then the central directory
+     * and the end record (no zip64: the tests' archives stay under 4 GiB). Zeros are
+     * {@link #ZEROS_DEFLATED} repeated (about 1,000:1, as zlib makes it) and a final empty block.
+     */
+    private static void zip(OutputStream o, Map<String, Object> layout) throws IOException {
+        byte[] zeros = new byte[ZEROS];
+        byte[] last = {3, 0};
+        ByteArrayOutputStream central = new ByteArrayOutputStream();
+        long at = 0;
+        for (Map.Entry<String, Object> e : layout.entrySet()) {
+            byte[] name = e.getKey().getBytes(StandardCharsets.UTF_8);
+            boolean stored = e.getValue() instanceof byte[];
+            long size, csize, crc;
+            if (stored) {
+                byte[] data = (byte[]) e.getValue();
+                size = csize = data.length;
+                crc = CRCS.computeIfAbsent(data, b -> {
+                    CRC32 c = new CRC32();
+                    c.update(b);
+                    return c.getValue();
+                });
+            } else {
+                size = (Long) e.getValue();
+                if (size % ZEROS != 0) throw new IllegalArgumentException("zeros come in MiB: " + size);
+                CRC32 c = new CRC32();
+                for (long done = 0; done < size; done += ZEROS) c.update(zeros);
+                crc = c.getValue();
+                csize = size / ZEROS * ZEROS_DEFLATED.length + last.length;
+            }
+            int method = stored ? 0 : 8;
+            ByteBuffer h = ByteBuffer.allocate(30).order(ByteOrder.LITTLE_ENDIAN);
+            h.putInt(0x04034b50).putShort((short) 20).putShort((short) 0).putShort((short) method).putInt(0)
+                    .putInt((int) crc).putInt((int) csize).putInt((int) size).putShort((short) name.length).putShort((short) 0);
+            ByteBuffer c = ByteBuffer.allocate(46).order(ByteOrder.LITTLE_ENDIAN);
+            c.putInt(0x02014b50).putShort((short) 20).putShort((short) 20).putShort((short) 0).putShort((short) method)
+                    .putInt(0).putInt((int) crc).putInt((int) csize).putInt((int) size).putShort((short) name.length)
+                    .putShort((short) 0).putShort((short) 0).putShort((short) 0).putShort((short) 0).putInt(0).putInt((int) at);
+            central.write(c.array());
+            central.write(name);
+            o.write(h.array());
+            o.write(name);
+            if (stored) {
+                o.write((byte[]) e.getValue());
+            } else {
+                for (long done = 0; done < size; done += ZEROS) o.write(ZEROS_DEFLATED);
+                o.write(last);
+            }
+            at += 30 + name.length + csize;
+        }
+        ByteBuffer end = ByteBuffer.allocate(22).order(ByteOrder.LITTLE_ENDIAN);
+        end.putInt(0x06054b50).putShort((short) 0).putShort((short) 0).putShort((short) layout.size())
+                .putShort((short) layout.size()).putInt(central.size()).putInt((int) at).putShort((short) 0);
+        central.writeTo(o);
+        o.write(end.array());
     }
 
     private static void global(ByteArrayOutputStream p, String module, String name) throws IOException {
