@@ -132,15 +132,16 @@ final class TorchStorages {
     static Map<String, HostTensor> read(Path file, ZipArchive zip, Map<String, TensorRef> tensors)
             throws WeightFormatException {
         List<Storage> storages = plan(file, zip, "data/", tensors);
-        long tensorBytes = 0, slack = 0;
+        long tensorBytes = 0, slack = 0, worstUnused = -1;
         Storage worst = null;
         for (Storage s : storages) {
             long es = s.ref.dtype().size();
             tensorBytes += s.viewElements * es;
             long unused = Math.max(0, s.ref.numel() - s.viewElements) * es;
             slack += unused;
-            if (worst == null || unused > Math.max(0, worst.ref.numel() - worst.viewElements) * worst.ref.dtype().size()) {
+            if (unused > worstUnused) {
                 worst = s;
+                worstUnused = unused;
             }
             if (s.strided && s.viewElements > s.ref.numel()) {
                 throw new WeightFormatException(file, "storage " + s.entry + " of " + s.ref.numel() + " elements backs strided "

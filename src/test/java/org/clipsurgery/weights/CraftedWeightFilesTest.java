@@ -109,7 +109,7 @@ class CraftedWeightFilesTest {
     }
 
     private static void run(Case c) throws IOException {
-        Path file = c.file.build(tmp.resolve(c.name.replaceAll("[^A-Za-z0-9]+", "-") + ".pt"));
+        Path file = c.file.build(tmp.resolve(String.format("%02d-%s.pt", TABLE.size(), c.name.replaceAll("[^A-Za-z0-9]+", "-"))));
         String keep = System.getProperty("crafted.out");
         if (keep != null && !file.startsWith(Fixtures.dir())) {
             Files.copy(file, Path.of(keep).resolve(file.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
