@@ -346,9 +346,9 @@ class ImagesTest {
     }
 
     /**
-     * A valid 16000×16000 PNG of a few kB (768 MB once decoded to RGB; before the limit was
-     * checked against a 64-megapixel default, decoding such a file took 2.4 GB) is refused from
-     * its header: in milliseconds, allocating about a megabyte.
+     * A valid 16000×16000 PNG of a few kB (768 MB once decoded to RGB, twice that while decoding)
+     * is refused from its header under the 64-megapixel default: in milliseconds, allocating well
+     * under a megabyte.
      */
     @Test
     void a16000By16000PngIsRefusedFromItsHeaderInBoundedMemory() throws IOException {
