@@ -93,8 +93,8 @@ public final class Images {
 
     /**
      * What the file's header says (format, width, height), checked like {@link #read(Path, long)}
-     * checks it, without decoding any pixel: reads a few hundred bytes for PNG, JPEG and BMP.
-     * Corrupt pixel data is found only by {@link #read}.
+     * checks it, without decoding any pixel: the file is read only as far as its size (PNG's
+     * IHDR, JPEG's frame header, BMP's info header). Corrupt pixel data is found only by {@link #read}.
      */
     public static ImageInfo probe(Path file, long maxPixels) throws IOException {
         return withReader(file, reader -> header(file, reader, maxPixels));
