@@ -82,7 +82,7 @@ public final class Safetensors {
     /** One header entry: a tensor's name, dtype, shape and byte range in the data region. */
     private record Entry(String name, DType dtype, long[] shape, long begin, long end) {
         String describe() {
-            return "'" + name + "' " + Arrays.toString(new long[] {begin, end});
+            return quoted(name) + " " + Arrays.toString(new long[] {begin, end});
         }
     }
 
@@ -111,7 +111,7 @@ public final class Safetensors {
             Set<String> names = new HashSet<>();
             while (r.hasNext()) {
                 String name = r.nextName();
-                if (!names.add(name)) throw new WeightFormatException(file, "duplicate key '" + name + "' in the safetensors header");
+                if (!names.add(name)) throw new WeightFormatException(file, "duplicate key " + quoted(name) + " in the safetensors header");
                 if (name.equals("__metadata__")) {
                     metadata(file, r);
                 } else {
@@ -138,15 +138,15 @@ public final class Safetensors {
         Set<String> keys = new HashSet<>();
         while (r.hasNext()) {
             String k = r.nextName();
-            if (!keys.add(k)) throw new WeightFormatException(file, "duplicate key '" + k + "' in safetensors __metadata__");
-            if (r.peek() != JsonToken.STRING) throw new WeightFormatException(file, bad + " ('" + k + "' is not a string)");
+            if (!keys.add(k)) throw new WeightFormatException(file, "duplicate key " + quoted(k) + " in safetensors __metadata__");
+            if (r.peek() != JsonToken.STRING) throw new WeightFormatException(file, bad + " (" + quoted(k) + " is not a string)");
             r.nextString();
         }
         r.endObject();
     }
 
     private static Entry entry(Path file, String name, JsonReader r, long dataLen) throws IOException {
-        String where = "tensor '" + name + "': ";
+        String where = "tensor " + quoted(name) + ": ";
         if (r.peek() != JsonToken.BEGIN_OBJECT) throw new WeightFormatException(file, where + "entry is not an object");
         r.beginObject();
         Set<String> fields = new HashSet<>();
@@ -154,7 +154,7 @@ public final class Safetensors {
         long[] shape = null, offsets = null;
         while (r.hasNext()) {
             String f = r.nextName();
-            if (!fields.add(f)) throw new WeightFormatException(file, where + "duplicate key '" + f + "'");
+            if (!fields.add(f)) throw new WeightFormatException(file, where + "duplicate key " + quoted(f));
             switch (f) {
                 case "dtype" -> {
                     if (r.peek() != JsonToken.STRING) throw new WeightFormatException(file, where + "dtype is not a string");
@@ -170,7 +170,7 @@ public final class Safetensors {
         if (shape == null) throw new WeightFormatException(file, where + "no shape");
         if (offsets == null) throw new WeightFormatException(file, where + "no data_offsets");
         DType dtype = DType.fromSafetensorsName(dtypeName);
-        if (dtype == null) throw new WeightFormatException(file, where + "unknown dtype " + dtypeName);
+        if (dtype == null) throw new WeightFormatException(file, where + "unknown dtype " + escaped(dtypeName));
         if (offsets.length != 2) throw new WeightFormatException(file, where + "data_offsets needs 2 numbers");
         long numel;
         try {
@@ -235,6 +235,20 @@ public final class Safetensors {
             throw new WeightFormatException(file, "safetensors data region has " + dataLen + " bytes but the tensors cover "
                     + covered + " (" + (dataLen - covered) + " trailing bytes belong to no tensor)");
         }
+    }
+
+    /** A name from the file in single quotes, control characters escaped so a message stays one line. */
+    private static String quoted(String name) {
+        return "'" + escaped(name) + "'";
+    }
+
+    private static String escaped(String text) {
+        StringBuilder sb = new StringBuilder();
+        for (char c : text.toCharArray()) {
+            if (c < 0x20 || c == 0x7f) sb.append(String.format("\\u%04x", (int) c));
+            else sb.append(c);
+        }
+        return sb.toString();
     }
 
     /** Gson's message without its advice to the programmer (lenient parsing) and its second line (a URL). */

@@ -112,6 +112,9 @@ class SafetensorsTest {
         refused(file("dupmeta", meta, data), "duplicate key 'k'", "__metadata__");
         String twoMeta = "{\"__metadata__\":{},\"__metadata__\":{}," + header.substring(1);
         refused(file("twometa", twoMeta, data), "duplicate key '__metadata__'");
+        // A name with a newline in it is escaped: the message stays one line.
+        String h = header.replace("\"a\":", "\"x\\ny\":").replace("\"c\":", "\"x\\ny\":");
+        refused(file("newline", h, data), "duplicate key 'x\\u000ay'");
     }
 
     @Test
