@@ -72,6 +72,7 @@ public final class ClipSurgery implements AutoCloseable {
         int threads;
         Path cacheDir;
         Progress progress;
+        long maxImagePixels = Images.DEFAULT_MAX_PIXELS;
 
         public Options optDevice(Device d) {
             device = Objects.requireNonNull(d);
@@ -116,6 +117,17 @@ public final class ClipSurgery implements AutoCloseable {
         /** Where download progress goes when a named model is fetched (default: nowhere). */
         public Options optProgress(Progress p) {
             progress = p;
+            return this;
+        }
+
+        /**
+         * Image files with more pixels (width × height, from the file's header) are refused before
+         * decoding by {@link ClipSurgery#explain(Path, LabelSet)}; default
+         * {@link Images#DEFAULT_MAX_PIXELS} (64 megapixels, about 0.4 GB to decode).
+         */
+        public Options optMaxImagePixels(long n) {
+            if (n < 1) throw new IllegalArgumentException("the image pixel limit must be at least 1, got " + n);
+            maxImagePixels = n;
             return this;
         }
     }
@@ -300,9 +312,12 @@ public final class ClipSurgery implements AutoCloseable {
 
     // ---- images -------------------------------------------------------------------------------
 
-    /** Explains an image file (PNG, JPEG, BMP) with {@link Redundancy#AUTO}. */
+    /**
+     * Explains an image file (PNG, JPEG, BMP) with {@link Redundancy#AUTO}; a file of more pixels
+     * than {@link Options#optMaxImagePixels} is refused with an ImageFormatException.
+     */
     public Explanation explain(Path image, LabelSet labels) throws IOException {
-        return explain(List.of(Images.read(image)), labels, Redundancy.AUTO).get(0);
+        return explain(List.of(Images.read(image, options.maxImagePixels)), labels, Redundancy.AUTO).get(0);
     }
 
     public Explanation explain(BufferedImage image, LabelSet labels) {

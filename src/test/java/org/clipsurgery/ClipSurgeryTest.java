@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.clipsurgery.image.Images;
+import org.clipsurgery.image.PixelLimitException;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.post.LabelMap;
 import org.clipsurgery.testing.Fixtures;
@@ -137,6 +138,23 @@ class ClipSurgeryTest {
         ClipSurgery closed = ClipSurgery.open(Fixtures.file("vit.pt"), new ClipSurgery.Options());
         closed.close();
         assertThrows(IllegalStateException.class, () -> closed.labels("person"));
+    }
+
+    @Test
+    void imageFilesOverThePixelLimitAreRefusedAndTheLimitCanBeRaised() throws Exception {
+        Path file = Fixtures.file("image.png"); // 500x375 = 187500 pixels
+        List<String> oneTemplate = List.of("{}"); // the text side is not what is tested: keep it cheap
+        try (ClipSurgery tight = ClipSurgery.open(Fixtures.file("vit.pt"),
+                new ClipSurgery.Options().optTemplates(oneTemplate).optMaxImagePixels(187_499))) {
+            LabelSet labels = tight.labels("person");
+            PixelLimitException e = assertThrows(PixelLimitException.class, () -> tight.explain(file, labels));
+            assertTrue(e.getMessage().contains("over the limit of 187499"), e.getMessage());
+        }
+        try (ClipSurgery exact = ClipSurgery.open(Fixtures.file("vit.pt"),
+                new ClipSurgery.Options().optTemplates(oneTemplate).optMaxImagePixels(187_500))) {
+            assertEquals(500, exact.explain(file, exact.labels("person")).width());
+        }
+        assertThrows(IllegalArgumentException.class, () -> new ClipSurgery.Options().optMaxImagePixels(0));
     }
 
     @Test

@@ -7,12 +7,17 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.clipsurgery.ClipSurgery;
+import org.clipsurgery.Device;
 import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
+import org.clipsurgery.Precision;
 import org.clipsurgery.Redundancy;
+import org.clipsurgery.image.ImageInfo;
 import org.clipsurgery.image.Images;
+import org.clipsurgery.image.PixelLimitException;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.progress.Progress;
 import picocli.CommandLine.Mixin;
@@ -52,6 +57,11 @@ abstract class ImageCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "8", paramLabel = "B",
             description = "Images per forward pass (default: ${DEFAULT-VALUE}).")
     int batch;
+
+    @Option(names = "--max-pixels", defaultValue = "" + Images.DEFAULT_MAX_PIXELS, paramLabel = "N",
+            description = "Refuse images of more than N pixels (width x height, read from the file's header "
+                    + "before decoding; default: ${DEFAULT-VALUE}, 64 megapixels, about 0.4 GB to decode).")
+    long maxPixels;
 
     @Option(names = "--save-tensors", paramLabel = "FILE",
             description = "Also write the tensors as safetensors to FILE (image, image_features, text_features, "
@@ -96,6 +106,7 @@ abstract class ImageCommand implements Callable<Integer> {
     public final Integer call() throws Exception {
         List<String> targets = targets();
         if (batch < 1) throw new UsageException("--batch must be at least 1, got " + batch);
+        if (maxPixels < 1) throw new UsageException("--max-pixels must be at least 1, got " + maxPixels);
         for (Path p : images) {
             if (!Files.exists(p)) throw new UsageException("image '" + p + "' not found");
             if (!Files.isRegularFile(p)) throw new UsageException("image '" + p + "' is not a file");
@@ -104,28 +115,25 @@ abstract class ImageCommand implements Callable<Integer> {
             throw new UsageException("--save-tensors '" + saveTensors + "' is a folder; give a file name");
         }
         model.validate();
+        if (model.device == Device.CPU && model.precision != Precision.FP32) {
+            // The facade would say so too, but only once the model is loaded (or downloaded).
+            throw new UsageException("--precision " + model.precision.name().toLowerCase(Locale.ROOT)
+                    + " needs --device cuda: the CPU backend computes in fp32 only");
+        }
         validate(targets);
+        // Every image is checked before the model loads (seconds, or a download): all headers, and
+        // the first batch decoded in full, which the first forward pass needs anyway. Later images
+        // are decoded one batch at a time, as before, so memory stays one batch of images.
+        List<ImageInfo> infos = new ArrayList<>();
+        for (Path p : images) infos.add(probe(p));
+        if (saveTensors != null) sameSize(infos);
+        List<RgbImage> firstBatch = new ArrayList<>();
+        for (int i = 0; i < Math.min(batch, images.size()); i++) firstBatch.add(read(images.get(i)));
         try (ClipSurgery cs = model.open()) {
             LabelSet labelSet = cs.labels(targets, Progress.stderr());
             begin(cs, labelSet);
-            List<RgbImage> preloaded = null;
-            TensorDump dump = null;
-            if (saveTensors != null) {
-                // The similarity_map tensor needs one size: read everything first so a mismatch is
-                // reported before any work (the tensors are larger than the images anyway).
-                preloaded = new ArrayList<>();
-                for (Path p : images) preloaded.add(Images.read(p));
-                RgbImage first = preloaded.get(0);
-                for (int i = 1; i < preloaded.size(); i++) {
-                    RgbImage im = preloaded.get(i);
-                    if (im.width() != first.width() || im.height() != first.height()) {
-                        throw new UsageException("--save-tensors needs images of one size (similarity_map is "
-                                + "[B,H,W,T]): '" + images.get(0) + "' is " + first.width() + "x" + first.height()
-                                + ", '" + images.get(i) + "' is " + im.width() + "x" + im.height());
-                    }
-                }
-                dump = new TensorDump(saveTensors, labelSet, images.size(), first.height(), first.width());
-            }
+            TensorDump dump = saveTensors == null ? null
+                    : new TensorDump(saveTensors, labelSet, images.size(), infos.get(0).height(), infos.get(0).width());
             Progress progress = images.size() > 1 ? Progress.stderr() : Progress.none();
             progressLine = progress.enabled();
             Progress.Task task = progress.start("images", images.size(), Progress.Unit.ITEMS);
@@ -133,9 +141,8 @@ abstract class ImageCommand implements Callable<Integer> {
                 for (int start = 0; start < images.size(); start += batch) {
                     int end = Math.min(images.size(), start + batch);
                     List<RgbImage> chunk = new ArrayList<>();
-                    for (int i = start; i < end; i++) {
-                        chunk.add(preloaded != null ? preloaded.get(i) : Images.read(images.get(i)));
-                    }
+                    for (int i = start; i < end; i++) chunk.add(firstBatch != null ? firstBatch.get(i) : read(images.get(i)));
+                    firstBatch = null;
                     List<Explanation> results = cs.explain(chunk, labelSet, redundant);
                     for (int i = start; i < end; i++) {
                         Explanation e = results.get(i - start);
@@ -153,6 +160,38 @@ abstract class ImageCommand implements Callable<Integer> {
         }
         out().flush();
         return 0;
+    }
+
+    /** The header of an image, checked against the pixel limit and the largest side the model takes. */
+    private ImageInfo probe(Path p) throws IOException {
+        ImageInfo info;
+        try {
+            info = Images.probe(p, maxPixels);
+        } catch (PixelLimitException e) {
+            throw new IOException(e.getMessage() + "; --max-pixels raises the limit", e);
+        }
+        if (info.width() > ClipSurgery.MAX_IMAGE_SIDE || info.height() > ClipSurgery.MAX_IMAGE_SIDE) {
+            throw new UsageException("image '" + p + "' is " + info.width() + "x" + info.height()
+                    + ": larger than " + ClipSurgery.MAX_IMAGE_SIDE + " pixels on a side");
+        }
+        return info;
+    }
+
+    private RgbImage read(Path p) throws IOException {
+        return Images.read(p, maxPixels);
+    }
+
+    /** The similarity_map tensor of --save-tensors is [B,H,W,T]: one size for all images. */
+    private void sameSize(List<ImageInfo> infos) {
+        ImageInfo first = infos.get(0);
+        for (int i = 1; i < infos.size(); i++) {
+            ImageInfo im = infos.get(i);
+            if (im.width() != first.width() || im.height() != first.height()) {
+                throw new UsageException("--save-tensors needs images of one size (similarity_map is "
+                        + "[B,H,W,T]): '" + images.get(0) + "' is " + first.width() + "x" + first.height()
+                        + ", '" + images.get(i) + "' is " + im.width() + "x" + im.height());
+            }
+        }
     }
 
     /** The targets from --labels and --labels-file, in order; at least one. */

@@ -58,11 +58,17 @@ import org.w3c.dom.Node;
  *
  * <p>Every problem with a file (missing, unknown format, corrupt or truncated data, zero size, more
  * pixels than the limit) is an {@link ImageFormatException}, an {@link IOException} whose message
- * names the file.
+ * names the file. The pixel limit is checked against the size in the file's header before any
+ * pixel is decoded ({@link PixelLimitException}); {@link #probe} makes the header checks alone.
  */
 public final class Images {
-    /** Default pixel-count limit for files, a guard against decompression bombs (like PIL's). */
-    public static final long DEFAULT_MAX_PIXELS = 1L << 28;
+    /**
+     * Default limit on width × height for files: 64 megapixels (8192 × 8192), above the largest
+     * common camera sensors (50 MP phones, 61 MP full frame). Decoding costs about 6 bytes a pixel
+     * for 8-bit RGB (ImageIO's image plus the RGB copy), up to 11 for 16-bit RGBA, so this keeps
+     * one image under 0.4 GB (0.7 GB at worst). Pillow warns at 89 MP.
+     */
+    public static final long DEFAULT_MAX_PIXELS = 1L << 26;
     /** An RgbImage is one Java array, so it cannot hold more than this many pixels. */
     private static final long ARRAY_MAX_PIXELS = (Integer.MAX_VALUE - 8) / 3;
 
@@ -76,10 +82,30 @@ public final class Images {
     /**
      * Reads an image file as RGB.
      *
-     * @param maxPixels width × height above which the file is refused before its pixels are decoded
-     * @throws ImageFormatException for any file that cannot be read, with the file and the reason
+     * @param maxPixels width × height above which the file is refused, from its header, before its
+     *     pixels are decoded
+     * @throws PixelLimitException when the image has more pixels than {@code maxPixels}
+     * @throws ImageFormatException for any other file that cannot be read, with the file and the reason
      */
     public static RgbImage read(Path file, long maxPixels) throws IOException {
+        return withReader(file, reader -> decode(file, reader, header(file, reader, maxPixels)));
+    }
+
+    /**
+     * What the file's header says (format, width, height), checked like {@link #read(Path, long)}
+     * checks it, without decoding any pixel: the file is read only as far as its size (PNG's
+     * IHDR, JPEG's frame header, BMP's info header). Corrupt pixel data is found only by {@link #read}.
+     */
+    public static ImageInfo probe(Path file, long maxPixels) throws IOException {
+        return withReader(file, reader -> header(file, reader, maxPixels));
+    }
+
+    private interface ReaderAction<T> {
+        T apply(ImageReader reader) throws IOException;
+    }
+
+    /** Runs {@code action} on a reader of {@code file}; every failure becomes an ImageFormatException. */
+    private static <T> T withReader(Path file, ReaderAction<T> action) throws IOException {
         if (!Files.isRegularFile(file)) throw new ImageFormatException(file, "no such file");
         if (Files.size(file) == 0) throw new ImageFormatException(file, "empty file");
         ImageInputStream in;
@@ -96,32 +122,49 @@ public final class Images {
             }
             ImageReader reader = readers.next();
             try {
+                // ignoreMetadata: the PNG reader then skips text and profile chunks, which it would
+                // otherwise inflate without bound (a compressed text chunk is a bomb of its own).
                 reader.setInput(stream, true, true);
-                return decode(file, reader, maxPixels);
+                return action.apply(reader);
             } catch (ImageFormatException e) {
                 throw e;
             } catch (IOException | RuntimeException e) {
                 // ImageIO reports corrupt data as IIOException but also as unchecked exceptions
                 // (index out of bounds, illegal argument, negative array size) from its decoders.
                 throw new ImageFormatException(file, "cannot decode " + reader.getFormatName() + " image: "
-                        + e, e);
+                        + problem(e), e);
             } finally {
                 reader.dispose();
             }
         }
     }
 
-    private static RgbImage decode(Path file, ImageReader reader, long maxPixels) throws IOException {
+    /** An ImageIO failure in a few words: its message and its cause's ("Unexpected end of ZLIB input stream"). */
+    private static String problem(Exception e) {
+        if (!(e instanceof IOException) || e.getMessage() == null) return e.toString();
+        Throwable c = e.getCause();
+        return e.getMessage() + (c != null && c.getMessage() != null ? " (" + c.getMessage() + ")" : "");
+    }
+
+    /** The header's format and size, refused when empty or over the limits. */
+    private static ImageInfo header(Path file, ImageReader reader, long maxPixels) throws IOException {
         String format = reader.getFormatName().toLowerCase(java.util.Locale.ROOT);
         int w = reader.getWidth(0);
         int h = reader.getHeight(0);
         if (w <= 0 || h <= 0) throw new ImageFormatException(file, "image has zero size (" + w + "x" + h + ")");
         long pixels = (long) w * h;
-        long limit = Math.min(maxPixels, ARRAY_MAX_PIXELS);
-        if (pixels > limit) {
-            throw new ImageFormatException(file, "image of " + w + "x" + h + " = " + pixels
-                    + " pixels is over the limit of " + limit + " (possible decompression bomb)");
+        if (pixels > maxPixels) throw new PixelLimitException(file, w, h, maxPixels);
+        if (pixels > ARRAY_MAX_PIXELS) {
+            throw new ImageFormatException(file, "image of " + w + "x" + h + " is larger than this library holds ("
+                    + ARRAY_MAX_PIXELS + " pixels)");
         }
+        return new ImageInfo(format, w, h);
+    }
+
+    private static RgbImage decode(Path file, ImageReader reader, ImageInfo info) throws IOException {
+        String format = info.format();
+        int w = info.width();
+        int h = info.height();
         List<String> warnings = new ArrayList<>();
         reader.addIIOReadWarningListener(new IIOReadWarningListener() {
             @Override

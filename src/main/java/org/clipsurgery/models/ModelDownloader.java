@@ -15,16 +15,19 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -65,7 +68,8 @@ import org.clipsurgery.progress.Progress;
  * }</pre>
  *
  * <p>Several threads or processes may resolve the same model at once: a lock file beside the
- * cached file makes them take turns, and the later ones find the file the first one downloaded.
+ * cached file ({@code <file>.lock}, deleted when done) makes them take turns, and the later ones
+ * find the file the first one downloaded.
  */
 public final class ModelDownloader {
 
@@ -119,7 +123,12 @@ public final class ModelDownloader {
 
     /** A builder starting from the environment's settings. */
     public static Builder builder() {
-        return new Builder(System.getenv());
+        return builder(System.getenv());
+    }
+
+    /** A builder starting from the settings in {@code env} (tests: an environment of their own). */
+    static Builder builder(Map<String, String> env) {
+        return new Builder(env);
     }
 
     /** Settings for a {@link ModelDownloader}; required settings are all defaulted. */
@@ -237,6 +246,12 @@ public final class ModelDownloader {
             throw new IllegalArgumentException(what + " '" + text
                     + "' must be an http(s) URL like https://host[:port][/path]");
         }
+        // java.net.URI takes any number as a port; the HTTP client would refuse it later without
+        // saying where it came from.
+        if (u.getPort() == 0 || u.getPort() > 65535) {
+            throw new IllegalArgumentException(what + " '" + text + "' has port " + u.getPort()
+                    + "; a port is 1 to 65535");
+        }
         return u;
     }
 
@@ -346,17 +361,66 @@ public final class ModelDownloader {
         T run() throws IOException;
     }
 
-    /** Runs {@code action} holding this JVM's monitor and the file lock for {@code target}. */
+    /**
+     * Runs {@code action} holding this JVM's monitor and a file lock on {@code <target>.lock}, and
+     * deletes the lock file before letting go of it, so no empty lock files pile up in the cache.
+     *
+     * <p>Deleting a lock file is safe only if a process that was waiting on it finds out that it
+     * then holds a lock on a deleted file while another process may lock a new one under the same
+     * name (the race that made filelock and dpkg keep their lock files). So each holder writes a
+     * random token into the file it locked and reads the file at the lock path back: its own token
+     * proves the path still names the file it holds; anything else (another token, no file) means
+     * it holds a deleted one, and it tries again. The channel that reads the token back stays open
+     * until the end, because closing any channel to a file drops this process's POSIX lock on it.
+     */
     private <T> T withLock(Path target, LockedAction<T> action) throws IOException {
         Path key = target.toAbsolutePath().normalize();
         Object monitor = JVM_LOCKS.computeIfAbsent(key, k -> new Object());
         synchronized (monitor) {
             Path lockFile = key.resolveSibling(key.getFileName() + ".lock");
-            try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE,
-                    StandardOpenOption.WRITE);
-                 FileLock lock = ch.lock()) {
-                return action.run();
+            while (true) {
+                try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                        StandardOpenOption.WRITE);
+                     FileLock lock = ch.lock()) {
+                    byte[] token = UUID.randomUUID().toString().getBytes(StandardCharsets.US_ASCII);
+                    ch.truncate(0).write(ByteBuffer.wrap(token), 0);
+                    try (FileChannel check = openIfExists(lockFile)) {
+                        if (check == null || !Arrays.equals(token, readPrefix(check, token.length))) {
+                            continue; // this lock is on a file already deleted: take the current one
+                        }
+                        try {
+                            return action.run();
+                        } finally {
+                            deleteLockFile(lockFile);
+                        }
+                    }
+                }
             }
+        }
+    }
+
+    private static FileChannel openIfExists(Path file) throws IOException {
+        try {
+            return FileChannel.open(file, StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            return null;
+        }
+    }
+
+    private static byte[] readPrefix(FileChannel ch, int n) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(n);
+        while (b.hasRemaining() && ch.read(b, b.position()) > 0) {
+            // until n bytes or the end of the file
+        }
+        return Arrays.copyOf(b.array(), b.position());
+    }
+
+    private static void deleteLockFile(Path lockFile) {
+        try {
+            Files.deleteIfExists(lockFile);
+        } catch (IOException e) {
+            // Where open files cannot be deleted (Windows) the lock file stays: harmless, and reused.
+            LOG.log(System.Logger.Level.DEBUG, "cannot delete {0}: {1}", lockFile, e.getMessage());
         }
     }
 

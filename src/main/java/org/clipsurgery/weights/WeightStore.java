@@ -87,7 +87,9 @@ public final class WeightStore implements AutoCloseable {
                         + "nor a torch.save file (" + p + "data.pkl)");
             }
         }
-        if (n >= 9 && h.getLong(0) > 1 && h.getLong(0) <= Files.size(file) - 8 && head[8] == '{') {
+        // The '{' that starts a safetensors header is enough to claim the file: the reader then says
+        // exactly what is wrong with it (a header length past the end, say) instead of "unrecognised".
+        if (n >= 9 && head[8] == '{') {
             Map<String, HostTensor> t;
             try {
                 t = Safetensors.read(file);

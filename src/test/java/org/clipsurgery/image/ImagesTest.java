@@ -17,18 +17,18 @@ import java.awt.image.Raster;
 import java.awt.image.WritableRaster;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.ByteBuffer;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Random;
-import java.util.zip.CRC32;
 import javax.imageio.IIOImage;
 import javax.imageio.ImageIO;
 import javax.imageio.ImageWriteParam;
 import javax.imageio.ImageWriter;
 import javax.imageio.stream.ImageOutputStream;
+import org.clipsurgery.testing.Pngs;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -325,25 +325,9 @@ class ImagesTest {
         assertEquals(40, noIend.width());
     }
 
-    private static byte[] pngChunk(String tag, byte[] data) {
-        ByteBuffer b = ByteBuffer.allocate(12 + data.length);
-        b.putInt(data.length).put(tag.getBytes()).put(data);
-        CRC32 crc = new CRC32();
-        crc.update(tag.getBytes());
-        crc.update(data);
-        b.putInt((int) crc.getValue());
-        return b.array();
-    }
-
     /** A PNG that declares w×h pixels (8-bit RGB) but whose data is a few zero bytes. */
     private Path pngHeader(int w, int h, String name) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.write(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
-        out.write(pngChunk("IHDR", ByteBuffer.allocate(13).putInt(w).putInt(h).put((byte) 8).put((byte) 2)
-                .put((byte) 0).put((byte) 0).put((byte) 0).array()));
-        out.write(pngChunk("IDAT", new byte[] {0x78, (byte) 0x9c, 3, 0, 0, 0, 0, 1}));
-        out.write(pngChunk("IEND", new byte[0]));
-        return Files.write(tmp.resolve(name), out.toByteArray());
+        return Files.write(tmp.resolve(name), Pngs.headerOnly(w, h));
     }
 
     @Test
@@ -351,9 +335,57 @@ class ImagesTest {
         Path bomb = pngHeader(100_000, 100_000, "bomb.png");
         assertTimeoutPreemptively(Duration.ofSeconds(10), () -> assertRefused(bomb, "limit"));
         Path small = pngHeader(100, 100, "small.png");
-        IOException e = assertThrows(IOException.class, () -> Images.read(small, 9_999));
-        assertTrue(e.getMessage().contains("limit"), e.getMessage());
+        IOException e = assertThrows(PixelLimitException.class, () -> Images.read(small, 9_999));
+        assertTrue(e.getMessage().contains("100x100 = 10000 pixels is over the limit of 9999"), e.getMessage());
         assertRefused(pngHeader(0, 10, "zero.png"));
+    }
+
+    /** Bytes this thread has allocated so far (heap growth that no GC can hide). */
+    private static long allocated() {
+        return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean()).getCurrentThreadAllocatedBytes();
+    }
+
+    /**
+     * A valid 16000×16000 PNG of a few kB (768 MB once decoded to RGB, twice that while decoding)
+     * is refused from its header under the 64-megapixel default: in milliseconds, allocating well
+     * under a megabyte.
+     */
+    @Test
+    void a16000By16000PngIsRefusedFromItsHeaderInBoundedMemory() throws IOException {
+        Path bomb = Files.write(tmp.resolve("bomb.png"), Pngs.bomb(16_000, 16_000, 0));
+        long before = allocated(), t0 = System.nanoTime();
+        PixelLimitException e = assertThrows(PixelLimitException.class, () -> Images.read(bomb));
+        long bytes = allocated() - before, ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(e.getMessage().contains("16000x16000 = 256000000 pixels is over the limit of 67108864"), e.getMessage());
+        assertTrue(bytes < 8L << 20, "allocated " + bytes + " bytes");
+        System.out.printf("16000x16000 PNG (%d bytes on disk) refused in %d ms, %.2f MB allocated%n",
+                Files.size(bomb), ms, bytes / 1e6);
+        // The same check without reading pixels, and what a raised limit lets through.
+        assertThrows(PixelLimitException.class, () -> Images.probe(bomb, Images.DEFAULT_MAX_PIXELS));
+        assertEquals(new ImageInfo("png", 16_000, 16_000), Images.probe(bomb, 256_000_000));
+    }
+
+    @Test
+    void raisingTheLimitReadsAnImageOverTheDefault() throws IOException {
+        // 9000×8000 = 72 MP, over the 64 MP default; 216 MB once decoded.
+        Path big = Files.write(tmp.resolve("big.png"), Pngs.bomb(9_000, 8_000, 0));
+        assertThrows(PixelLimitException.class, () -> Images.read(big));
+        RgbImage img = Images.read(big, 72_000_000);
+        assertEquals(9_000, img.width());
+        assertEquals(8_000, img.height());
+        assertEquals(0, img.rgb(8_999, 7_999));
+        assertThrows(PixelLimitException.class, () -> Images.read(big, 71_999_999));
+    }
+
+    /** A text chunk that inflates to 64 MB: skipped, not inflated (ImageIO would if asked for metadata). */
+    @Test
+    void compressedTextChunksAreNotInflated() throws IOException {
+        Path p = Files.write(tmp.resolve("text.png"), Pngs.bomb(64, 48, 64 << 20));
+        assertTrue(Files.size(p) < 1 << 20, "small on disk: " + Files.size(p));
+        long before = allocated();
+        RgbImage img = Images.read(p);
+        assertEquals(64, img.width());
+        assertTrue(allocated() - before < 8L << 20, "allocated " + (allocated() - before) + " bytes");
     }
 
     /**

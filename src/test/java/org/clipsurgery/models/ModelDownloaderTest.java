@@ -95,6 +95,78 @@ class ModelDownloaderTest {
         assertEquals(p, d.resolve("CS-RN50"));
         assertEquals(p, downloader().build().resolve("RN50"), "a new downloader finds the cache too");
         assertEquals(1, server.requests().size());
+        assertEquals(List.of("RN50.pt", "RN50.pt.verified"), modelFiles(), "no lock file left");
+    }
+
+    @Test
+    void aLockFileLeftByACrashIsTakenOverAndRemoved() throws Exception {
+        Files.createDirectories(cache);
+        Files.writeString(cache.resolve("RN50.pt.lock"), "token of a process that was killed");
+        assertArrayEquals(content, Files.readAllBytes(downloader().build().resolve("RN50")));
+        assertEquals(List.of("RN50.pt", "RN50.pt.verified"), modelFiles());
+    }
+
+    /**
+     * Another process holds the lock, then deletes the lock file and lets go (as this class does):
+     * a call that was waiting on the old file must notice that it is deleted and lock the current
+     * one, or a third process could hold "the same" lock at once. The holder is a separate JVM
+     * because one JVM cannot wait on its own file lock.
+     */
+    @Test
+    void aCallWaitingOnALockFileThatIsThenDeletedTakesTheCurrentOne() throws Exception {
+        Files.createDirectories(cache);
+        Path lockFile = cache.resolve("RN50.pt.lock");
+        Process holder = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), LockHolder.class.getName(), lockFile.toString())
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            var said = new java.io.BufferedReader(new java.io.InputStreamReader(holder.getInputStream(),
+                    StandardCharsets.US_ASCII));
+            assertEquals("locked", said.readLine());
+            // The download reports progress while it holds the lock: is there a lock file at the path then?
+            java.util.concurrent.atomic.AtomicBoolean lockFileWhileDownloading = new java.util.concurrent.atomic.AtomicBoolean();
+            Progress watch = new Progress() {
+                @Override
+                public Task start(String label, long total, Unit unit, long alreadyDone) {
+                    lockFileWhileDownloading.set(Files.exists(lockFile));
+                    return Progress.none().start(label, total, unit, alreadyDone);
+                }
+
+                @Override
+                public boolean enabled() {
+                    return false;
+                }
+            };
+            Future<Path> call = pool.submit(() -> downloader().progress(watch).build().resolve("RN50"));
+            Thread.sleep(500); // time for the call to open the lock file and wait on it
+            assertFalse(call.isDone(), "the call waits for the other process");
+            holder.getOutputStream().write('\n');
+            holder.getOutputStream().flush();
+            assertArrayEquals(content, Files.readAllBytes(call.get(20, java.util.concurrent.TimeUnit.SECONDS)));
+            assertEquals(0, holder.waitFor());
+            // Not so if it had kept the lock on the deleted file: then no file, and no lock, at the path.
+            assertTrue(lockFileWhileDownloading.get(), "the download held the lock on the file at the lock path");
+        } finally {
+            pool.shutdownNow();
+            holder.destroy();
+        }
+        assertEquals(List.of("RN50.pt", "RN50.pt.verified"), modelFiles());
+    }
+
+    /** The other process of the test above: locks the file, waits for a line, deletes it, exits. */
+    static final class LockHolder {
+        public static void main(String[] args) throws IOException {
+            Path p = Path.of(args[0]);
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(p,
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+                 java.nio.channels.FileLock lock = ch.lock()) {
+                System.out.println("locked");
+                System.out.flush();
+                System.in.read();
+                Files.delete(p);
+            }
+        }
     }
 
     @Test
@@ -307,6 +379,22 @@ class ModelDownloaderTest {
     }
 
     @Test
+    void aBadMirrorInTheEnvironmentIsNamed() {
+        for (String bad : List.of("http://127.0.0.1:99999", "http://127.0.0.1:0", "ftp://mirror.local")) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> ModelDownloader.builder(Map.of(ModelDownloader.MIRROR_ENV, bad)));
+            assertTrue(e.getMessage().startsWith("CLIP_SURGERY_MIRROR '" + bad + "'"), e.getMessage());
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ModelDownloader.builder(Map.of(ModelDownloader.MIRROR_ENV, "http://127.0.0.1:99999")));
+        assertTrue(e.getMessage().contains("port 99999; a port is 1 to 65535"), e.getMessage());
+        assertEquals("http://127.0.0.1:65535/clip/models/"
+                + "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
+                ModelDownloader.builder(Map.of(ModelDownloader.MIRROR_ENV, "http://127.0.0.1:65535")).cacheDir(cache)
+                        .build().sourceUrl(ModelRegistry.official().get("RN50")).toString());
+    }
+
+    @Test
     void existingLocalPathIsUsedWithoutNetwork() throws Exception {
         server.close();
         Path local = cache.resolve("my-weights.pt");
@@ -386,9 +474,7 @@ class ModelDownloaderTest {
             return List.of();
         }
         try (var s = Files.list(cache)) {
-            // The lock file is empty and harmless; anything else would be a leftover.
-            return s.map(p -> p.getFileName().toString()).filter(n -> !n.endsWith(".lock")).sorted()
-                    .collect(Collectors.toList());
+            return s.map(p -> p.getFileName().toString()).sorted().collect(Collectors.toList());
         }
     }
 
