@@ -45,6 +45,18 @@ __global__ void bias_quick_gelu_kernel(const T *x, const float *__restrict__ bia
     }
 }
 
+// The exact GELU, y/2 · (1 + erf(y/√2)), as the twin computes it (the device's erff may differ
+// from the host's by an ulp or two).
+template <typename T>
+__global__ void bias_gelu_kernel(const T *x, const float *__restrict__ bias, T *out, int64_t total,
+                                 int cols) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        const float y = cs::to_float(x[i]) + (bias ? bias[i % cols] : 0.f);
+        out[i] = cs::from_float<T>(0.5f * y * (1.f + erff(y * cs::kInvSqrt2)));
+    }
+}
+
 // a, out: (rows, cols); b: (b_rows, cols) or null, row r uses row r mod b_rows. The additions
 // in the header's order, as the twin does them (bit-identical in fp32). out may equal a (or b
 // when b_rows == rows): every element is read and written by the same thread.
@@ -168,13 +180,26 @@ int cs_layer_norm_cuda(const void *x, int dtype, int64_t rows, int64_t cols, con
 int cs_bias_quick_gelu_cuda(const void *x, int dtype, int64_t rows, int64_t cols,
                             const float *bias, void *out, cs_stream stream) {
     cs::clear_error();
-    if (int rc = cs::check_rows_args("bias_quick_gelu", x, dtype, rows, cols, out)) return rc;
+    if (int rc = cs::check_bias_activation_args("bias_quick_gelu", x, dtype, rows, cols, bias, out)) return rc;
     int rc = CS_OK;
     dispatch(dtype, [&](auto t) {
         using T = decltype(t);
         rc = cs::launch("bias_quick_gelu_cuda", bias_quick_gelu_kernel<T>, cs::grid_for(rows * cols, kThreads),
                         kThreads, 0, stream, static_cast<const T *>(x), bias, static_cast<T *>(out), rows * cols,
                         (int)cols);
+    });
+    return rc;
+}
+
+int cs_bias_gelu_cuda(const void *x, int dtype, int64_t rows, int64_t cols, const float *bias,
+                      void *out, cs_stream stream) {
+    cs::clear_error();
+    if (int rc = cs::check_bias_activation_args("bias_gelu", x, dtype, rows, cols, bias, out)) return rc;
+    int rc = CS_OK;
+    dispatch(dtype, [&](auto t) {
+        using T = decltype(t);
+        rc = cs::launch("bias_gelu_cuda", bias_gelu_kernel<T>, cs::grid_for(rows * cols, kThreads), kThreads, 0,
+                        stream, static_cast<const T *>(x), bias, static_cast<T *>(out), rows * cols, (int)cols);
     });
     return rc;
 }

@@ -217,6 +217,11 @@ CS_API int cs_preprocess_cuda(const uint8_t *frame, int64_t height, int64_t widt
  *
  * cs_layer_norm:       out[r] = (x[r] − mean) / sqrt(var + eps) · weight + bias, x (rows, cols)
  * cs_bias_quick_gelu:  out[r,c] = y · sigmoid(1.702 · y), y = x[r,c] + bias[c] (bias may be NULL)
+ *                      (OpenAI's QuickGELU)
+ * cs_bias_gelu:        out[r,c] = y · Φ(y) = y/2 · (1 + erf(y/√2)), y = x[r,c] + bias[c] (bias
+ *                      may be NULL): the exact GELU, torch.nn.GELU()'s default (OpenCLIP's and
+ *                      many Hugging Face checkpoints' activation); arguments as cs_bias_quick_gelu
+ *                      (for both: out equals x or does not overlap it, nor the bias)
  * cs_add:              out[r,c] = a[r,c] + a_bias[c] + b[r mod b_rows, c] + b_bias[c], a and out
  *                      (rows, cols), b (b_rows, cols) broadcast over rows (rows a multiple of
  *                      b_rows); b, a_bias and b_bias may each be NULL (a residual add is
@@ -242,6 +247,10 @@ CS_API int cs_bias_quick_gelu_cpu(const void *x, int dtype, int64_t rows, int64_
                                   const float *bias, void *out, cs_stream stream);
 CS_API int cs_bias_quick_gelu_cuda(const void *x, int dtype, int64_t rows, int64_t cols,
                                    const float *bias, void *out, cs_stream stream);
+CS_API int cs_bias_gelu_cpu(const void *x, int dtype, int64_t rows, int64_t cols,
+                            const float *bias, void *out, cs_stream stream);
+CS_API int cs_bias_gelu_cuda(const void *x, int dtype, int64_t rows, int64_t cols,
+                             const float *bias, void *out, cs_stream stream);
 CS_API int cs_add_cpu(const void *a, const float *a_bias, const void *b, int64_t b_rows,
                       const float *b_bias, int dtype, int64_t rows, int64_t cols, void *out,
                       cs_stream stream);

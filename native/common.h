@@ -52,6 +52,10 @@ inline bool is_float_dtype(int dtype) { return dtype == CS_F32 || dtype == CS_F1
 constexpr float kClipMean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 constexpr float kClipStd[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 
+// 1/√2, the exact GELU's argument scale: one constant for the twin and the kernel, so that both
+// round the same product before erf.
+constexpr float kInvSqrt2 = 0.70710678118654752f;
+
 // Argument checks shared by the CPU twin and the CUDA entry point of each operation.
 int check_feature_surgery_args(const void *image, int image_dtype, int64_t batch, int64_t tokens,
                                int64_t channels, const float *text, int64_t labels,
@@ -76,6 +80,8 @@ int check_preprocess_args(const uint8_t *frame, int64_t height, int64_t width, i
                           const void *out);
 int check_rows_args(const char *what, const void *x, int dtype, int64_t rows, int64_t cols,
                     const void *out);
+int check_bias_activation_args(const char *what, const void *x, int dtype, int64_t rows,
+                               int64_t cols, const float *bias, const void *out);
 int check_embed_tokens_args(const void *patches, int dtype, int64_t batch, int64_t grid,
                             int64_t channels, const float *class_embedding,
                             const float *pos_embedding, int64_t pos_grid, const void *out);

@@ -52,6 +52,10 @@ int cs_bias_quick_gelu_cuda(const void *, int, int64_t, int64_t, const float *, 
     CS_NO_CUDA(cs_bias_quick_gelu_cuda);
 }
 
+int cs_bias_gelu_cuda(const void *, int, int64_t, int64_t, const float *, void *, cs_stream) {
+    CS_NO_CUDA(cs_bias_gelu_cuda);
+}
+
 int cs_add_cuda(const void *, const float *, const void *, int64_t, const float *, int, int64_t,
                 int64_t, void *, cs_stream) {
     CS_NO_CUDA(cs_add_cuda);

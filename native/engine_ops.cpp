@@ -1,4 +1,4 @@
-// CPU twins of the engine helpers (cuda/engine_ops.cu): layer norm, bias + QuickGELU, add with
+// CPU twins of the engine helpers (cuda/engine_ops.cu): layer norm, bias + QuickGELU or GELU, add with
 // broadcast and biases, class token + position embedding, class-token copy, L2 normalisation,
 // dtype conversion and row gather. (Patch extraction is cs_im2col, in resnet_ops.cpp.)
 #include "common.h"
@@ -16,6 +16,18 @@ int cs::check_rows_args(const char *what, const void *x, int dtype, int64_t rows
     CS_CHECK_ARG(rows <= ((int64_t)1 << 31) - 1 && cols <= (1 << 20) &&
                      rows * cols <= ((int64_t)1 << 40),
                  w + ": shape too large");
+    return CS_OK;
+}
+
+int cs::check_bias_activation_args(const char *what, const void *x, int dtype, int64_t rows,
+                                   int64_t cols, const float *bias, const void *out) {
+    if (int rc = cs::check_rows_args(what, x, dtype, rows, cols, out)) return rc;
+    const std::string w(what);
+    const uint64_t bytes = (uint64_t)rows * cols * cs::dtype_size(dtype);
+    // Each element is read and written by one thread: in place is safe, a shifted overlap is a
+    // race, and so is writing over the bias other threads still read.
+    CS_CHECK_ARG(out == x || !cs::ranges_overlap(x, bytes, out, bytes), w + ": out must equal x or not overlap it");
+    CS_CHECK_ARG(!bias || !cs::ranges_overlap(bias, 4 * (uint64_t)cols, out, bytes), w + ": out must not overlap bias");
     return CS_OK;
 }
 
@@ -117,11 +129,23 @@ int cs_layer_norm_cpu(const void *x, int dtype, int64_t rows, int64_t cols, cons
 int cs_bias_quick_gelu_cpu(const void *x, int dtype, int64_t rows, int64_t cols,
                            const float *bias, void *out, cs_stream /*stream*/) {
     cs::clear_error();
-    if (int rc = cs::check_rows_args("bias_quick_gelu", x, dtype, rows, cols, out)) return rc;
+    if (int rc = cs::check_bias_activation_args("bias_quick_gelu", x, dtype, rows, cols, bias, out)) return rc;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++) {
             const float y = cs::load_as_float(x, dtype, r * cols + c) + (bias ? bias[c] : 0.f);
             cs::store_from_float(out, dtype, r * cols + c, y / (1.f + std::exp(-1.702f * y)));
+        }
+    return CS_OK;
+}
+
+int cs_bias_gelu_cpu(const void *x, int dtype, int64_t rows, int64_t cols, const float *bias,
+                     void *out, cs_stream /*stream*/) {
+    cs::clear_error();
+    if (int rc = cs::check_bias_activation_args("bias_gelu", x, dtype, rows, cols, bias, out)) return rc;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) {
+            const float y = cs::load_as_float(x, dtype, r * cols + c) + (bias ? bias[c] : 0.f);
+            cs::store_from_float(out, dtype, r * cols + c, 0.5f * y * (1.f + std::erf(y * cs::kInvSqrt2)));
         }
     return CS_OK;
 }

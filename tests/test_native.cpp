@@ -830,6 +830,22 @@ static void test_engine_ops() {
             Tensor ge = zeros(dtype, n);
             expect_ok(cs_bias_quick_gelu_cpu(x.data(), dtype, R, C, bias.data(), ge.data(), nullptr), "bias_quick_gelu");
             expect_nmse(std::string("bias_quick_gelu ") + tag, ge, ref);
+            // bias + exact GELU, out of place and in place
+            for (size_t i = 0; i < n; i++) {
+                const double v = xv[i] + bias[i % C];
+                ref[i] = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+            }
+            Tensor gg = zeros(dtype, n);
+            expect_ok(cs_bias_gelu_cpu(x.data(), dtype, R, C, bias.data(), gg.data(), nullptr), "bias_gelu");
+            expect_nmse(std::string("bias_gelu ") + tag, gg, ref);
+            Tensor gi = x;
+            expect_ok(cs_bias_gelu_cpu(gi.data(), dtype, R, C, bias.data(), gi.data(), nullptr), "bias_gelu in place");
+            EXPECT(gi.bytes == gg.bytes, "bias_gelu in place %s: differs from out of place", tag);
+            // without a bias: the activation alone
+            for (size_t i = 0; i < n; i++) ref[i] = 0.5 * xv[i] * (1 + std::erf(xv[i] / std::sqrt(2.0)));
+            Tensor gn = zeros(dtype, n);
+            expect_ok(cs_bias_gelu_cpu(x.data(), dtype, R, C, nullptr, gn.data(), nullptr), "bias_gelu without bias");
+            expect_nmse(std::string("bias_gelu without bias ") + tag, gn, ref);
             // residual add as the engine calls it: cs_add(x, NULL, y, rows, bias, ..., out = x)
             for (size_t i = 0; i < n; i++) ref[i] = xv[i] + yv[i] + bias[i % C];
             Tensor ra = x;
@@ -857,6 +873,14 @@ static void test_engine_ops() {
             if (dev.download("layer_norm cuda", o1, got)) expect_close(std::string("layer_norm cuda ") + tag, got, ln);
             expect_ok(CUDA_CALL(cs_bias_quick_gelu_cuda, dx, dtype, R, C, db, o2, nullptr), "bias_quick_gelu cuda");
             if (dev.download("bias_quick_gelu cuda", o2, got)) expect_close(std::string("bias_quick_gelu cuda ") + tag, got, ge);
+            void *o5 = dev.output(bytes), *o6 = dev.copy_of(x), *o7 = dev.output(bytes);
+            expect_ok(CUDA_CALL(cs_bias_gelu_cuda, dx, dtype, R, C, db, o5, nullptr), "bias_gelu cuda");
+            if (dev.download("bias_gelu cuda", o5, got)) expect_close(std::string("bias_gelu cuda ") + tag, got, gg);
+            expect_ok(CUDA_CALL(cs_bias_gelu_cuda, o6, dtype, R, C, db, o6, nullptr), "bias_gelu cuda in place");
+            if (dev.download("bias_gelu cuda in place", o6, got)) expect_close(std::string("bias_gelu cuda in place ") + tag, got, gg);
+            expect_ok(CUDA_CALL(cs_bias_gelu_cuda, dx, dtype, R, C, nullptr, o7, nullptr), "bias_gelu cuda without bias");
+            if (dev.download("bias_gelu cuda without bias", o7, got))
+                expect_close(std::string("bias_gelu cuda without bias ") + tag, got, gn);
             expect_ok(CUDA_CALL(cs_add_cuda, o3, nullptr, dy, R, db, dtype, R, C, o3, nullptr), "add (residual) cuda");
             if (dev.download("add (residual) cuda", o3, got)) expect_close(std::string("add (residual) cuda ") + tag, got, ra);
             expect_ok(CUDA_CALL(cs_l2_normalize_cuda, dx, dtype, R, C, o4, nullptr), "l2_normalize cuda");
@@ -914,6 +938,14 @@ static void test_engine_ops() {
     float d[8] = {};
     EXPECT(cs_layer_norm_cpu(d, CS_F32, 1, 4, nullptr, d, 1e-5f, d, nullptr) == CS_ERR_INVALID_ARGUMENT, "layer_norm without weight");
     EXPECT(cs_bias_quick_gelu_cpu(d, CS_I32, 1, 4, nullptr, d, nullptr) == CS_ERR_INVALID_ARGUMENT, "i32 gelu");
+    EXPECT(cs_bias_gelu_cpu(d, CS_I32, 1, 4, nullptr, d, nullptr) == CS_ERR_INVALID_ARGUMENT, "i32 exact gelu");
+    EXPECT(cs_bias_gelu_cpu(d, CS_F32, 0, 4, nullptr, d, nullptr) == CS_ERR_INVALID_ARGUMENT, "exact gelu rows 0");
+    EXPECT(cs_bias_gelu_cpu(nullptr, CS_F32, 1, 4, nullptr, d, nullptr) == CS_ERR_INVALID_ARGUMENT, "exact gelu x NULL");
+    EXPECT(cs_bias_gelu_cpu(d, CS_F32, 1, 4, nullptr, nullptr, nullptr) == CS_ERR_INVALID_ARGUMENT, "exact gelu out NULL");
+    EXPECT(cs_bias_gelu_cpu(d, CS_F32, 1, 4, nullptr, d + 1, nullptr) == CS_ERR_INVALID_ARGUMENT, "exact gelu shifted overlap");
+    EXPECT(cs_bias_quick_gelu_cpu(d, CS_F32, 1, 4, nullptr, d + 1, nullptr) == CS_ERR_INVALID_ARGUMENT, "quick gelu shifted overlap");
+    EXPECT(cs_bias_gelu_cpu(d, CS_F32, 1, 2, d + 2, d, nullptr) == CS_OK, "exact gelu in place with a bias elsewhere");
+    EXPECT(cs_bias_gelu_cpu(d, CS_F32, 1, 4, d + 2, d, nullptr) == CS_ERR_INVALID_ARGUMENT, "exact gelu writing over its bias");
     EXPECT(cs_embed_tokens_cpu(d, CS_F32, 1, 0, 4, d, d, 1, d + 4, nullptr) == CS_ERR_INVALID_ARGUMENT, "embed grid 0");
     EXPECT(cs_class_token_copy_cpu(d, d, CS_F32, 0, 1, 1, nullptr) == CS_ERR_INVALID_ARGUMENT, "class_token_copy batch 0");
     EXPECT(cs_l2_normalize_cpu(d, CS_F32, 1, -1, d, nullptr) == CS_ERR_INVALID_ARGUMENT, "l2_normalize cols -1");
@@ -1970,7 +2002,8 @@ static void test_cuda_entry_points_fail_cleanly() {
     expect_status(CUDA_CALL(cs_map_points_cuda, d, 1, 5, 1, 2, 2, 0.8f, 1, ip, ip + 8, nullptr), "map_points_cuda");
     expect_status(CUDA_CALL(cs_preprocess_cuda, reinterpret_cast<uint8_t *>(d), 2, 2, 6, CS_RGB, 2, 2, CS_F32, d, nullptr), "preprocess_cuda");
     expect_status(CUDA_CALL(cs_layer_norm_cuda, d, CS_F32, 1, 4, d, d, 1e-5f, d, nullptr), "layer_norm_cuda");
-    expect_status(CUDA_CALL(cs_bias_quick_gelu_cuda, d, CS_F32, 1, 4, d, d, nullptr), "bias_quick_gelu_cuda");
+    expect_status(CUDA_CALL(cs_bias_quick_gelu_cuda, d, CS_F32, 1, 4, d + 8, d, nullptr), "bias_quick_gelu_cuda");
+    expect_status(CUDA_CALL(cs_bias_gelu_cuda, d, CS_F32, 1, 4, d + 8, d, nullptr), "bias_gelu_cuda");
     expect_status(CUDA_CALL(cs_add_cuda, d, d + 4, d + 8, 1, d + 12, CS_F32, 1, 4, d + 16, nullptr), "add_cuda");
     expect_status(CUDA_CALL(cs_convert_cuda, d, CS_F32, 4, d + 16, CS_F16, nullptr), "convert_cuda");
     expect_status(CUDA_CALL(cs_gather_rows_cuda, d, 2, 8, ip, 1, d + 16, nullptr), "gather_rows_cuda");
@@ -2000,6 +2033,10 @@ static void test_cuda_entry_points_fail_cleanly() {
     EXPECT(CUDA_CALL(cs_batch_norm_cuda, d, CS_F32, 2, 4, d + 8, nullptr, d + 16, d + 20, 1e-5f, d, nullptr) == invalid_or_no_cuda,
            "batch_norm_cuda with NULL bias");
     EXPECT(CUDA_CALL(cs_relu_cuda, d, CS_F32, 8, d + 1, nullptr) == invalid_or_no_cuda, "relu_cuda with a partial overlap");
+    EXPECT(CUDA_CALL(cs_bias_gelu_cuda, d, CS_F32, 2, 4, nullptr, d + 1, nullptr) == invalid_or_no_cuda,
+           "bias_gelu_cuda with a partial overlap");
+    EXPECT(CUDA_CALL(cs_bias_gelu_cuda, d, CS_I32, 2, 4, nullptr, d + 16, nullptr) == invalid_or_no_cuda,
+           "bias_gelu_cuda with an integer dtype");
     EXPECT(CUDA_CALL(cs_avg_pool_cuda, d, CS_F32, 1, 2, 2, 4, 3, 2, d + 16, nullptr) == invalid_or_no_cuda,
            "avg_pool_cuda with kernel_h > height");
 }

@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import org.bytedeco.pytorch.Tensor;
 import org.clipsurgery.backend.cpu.TorchOps;
@@ -20,6 +21,7 @@ import org.clipsurgery.models.ModelDownloader;
 import org.clipsurgery.progress.Progress;
 import org.clipsurgery.text.ClipTokenizer;
 import org.clipsurgery.text.PromptTemplates;
+import org.clipsurgery.weights.Activation;
 import org.clipsurgery.weights.ModelConfig;
 import org.clipsurgery.weights.WeightStore;
 
@@ -27,7 +29,7 @@ import org.clipsurgery.weights.WeightStore;
  * CLIP Surgery on a CLIP model: where in an image the model finds each label.
  *
  * <pre>{@code
- * try (ClipSurgery cs = ClipSurgery.open("ViT-B/16")) {            // a name (downloaded once) or a file
+ * try (ClipSurgery cs = ClipSurgery.open("ViT-B/16")) {            // a name (downloaded once), a file or a folder
  *     LabelSet labels = cs.labels("person", "bench", "sky");          // text side, reusable
  *     Explanation e = cs.explain(Path.of("photo.jpg"), labels);
  *     float[] map = e.map("person");                                  // H×W, values in [0, 1]
@@ -73,6 +75,8 @@ public final class ClipSurgery implements AutoCloseable {
         Path cacheDir;
         Progress progress;
         long maxImagePixels = Images.DEFAULT_MAX_PIXELS;
+        Activation activation;
+        Consumer<String> notices = NOTICE_LOG;
 
         public Options optDevice(Device d) {
             device = Objects.requireNonNull(d);
@@ -130,7 +134,28 @@ public final class ClipSurgery implements AutoCloseable {
             maxImagePixels = n;
             return this;
         }
+
+        /**
+         * The MLP activation the weights were trained with, for checkpoints that do not say:
+         * OpenAI-layout state dicts (torch.save, safetensors), which OpenAI's QuickGELU models and
+         * OpenCLIP's GELU models share. Default: what the checkpoint declares (OpenAI's names and
+         * TorchScript archives: QuickGELU; a Hugging Face config.json: its hidden_act), else
+         * QuickGELU with a notice. Given, it wins over a declared one (with a notice).
+         */
+        public Options optActivation(Activation a) {
+            activation = Objects.requireNonNull(a);
+            return this;
+        }
+
+        /** Where one-line notices about the model go (default: System.Logger "org.clipsurgery", WARNING). */
+        public Options optNotices(Consumer<String> sink) {
+            notices = Objects.requireNonNull(sink);
+            return this;
+        }
     }
+
+    private static final Consumer<String> NOTICE_LOG =
+            m -> System.getLogger("org.clipsurgery").log(System.Logger.Level.WARNING, m);
 
     private ClipSurgery(WeightStore weights, Options options, Function<WeightStore, Pipeline<?>> backend) {
         this.weights = weights;
@@ -180,13 +205,18 @@ public final class ClipSurgery implements AutoCloseable {
 
     public static ClipSurgery open(String model, Options options) throws IOException {
         Objects.requireNonNull(model, "model");
+        Path folder = WeightStore.folder(model);
+        if (folder != null) return open(folder, options);
         ModelDownloader.Builder b = ModelDownloader.builder();
         if (options.cacheDir != null) b.cacheDir(options.cacheDir);
         if (options.progress != null) b.progress(options.progress);
         return open(b.build().resolve(model), options);
     }
 
-    /** Opens a checkpoint file: OpenAI TorchScript, a torch.save state dict, or safetensors. */
+    /**
+     * Opens a checkpoint: OpenAI TorchScript, a torch.save state dict, safetensors, or a Hugging
+     * Face CLIPModel folder (or its config.json).
+     */
     public static ClipSurgery open(Path file, Options options) throws IOException {
         return open(WeightStore.load(file), options);
     }
@@ -203,7 +233,7 @@ public final class ClipSurgery implements AutoCloseable {
      */
     static ClipSurgery open(WeightStore store, Options options, Function<WeightStore, Pipeline<?>> backend) {
         try {
-            return new ClipSurgery(store, options, backend);
+            return new ClipSurgery(store.withActivation(options.activation, options.notices), options, backend);
         } catch (RuntimeException e) {
             store.close();
             throw e;

@@ -1,10 +1,15 @@
 package org.clipsurgery;
 
+import java.nio.file.Path;
 import org.clipsurgery.backend.cuda.EmulatedCuda;
 import org.clipsurgery.testing.Fixtures;
+import org.clipsurgery.testing.GeluReference;
+import org.clipsurgery.weights.HuggingFaceCopy;
 import org.clipsurgery.weights.WeightStore;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The facade's Device.CUDA path end to end on the emulated device (backend.cuda.HostGpu), every key of
@@ -28,6 +33,25 @@ class CudaFacadeFixtureEmulatedTest {
         try (ClipSurgery cs = ClipSurgery.open(WeightStore.load(Fixtures.dir().resolve(model + ".pt")), options,
                 w -> EmulatedCuda.pipeline(w, precision))) {
             ClipSurgeryFixtureTest.checkEveryKey(cs, model, 64,
+                    precision == Precision.FP32 ? ClipSurgeryFixtureTest.FIXTURE : HALF);
+        }
+    }
+
+    @TempDir
+    static Path tmp;
+
+    /**
+     * The GELU model (a Hugging Face copy of vit.pt with hidden_act gelu) against the official
+     * code with GELU (ActivationFixtureTest says how that reference was made): cs_bias_gelu in the
+     * engine, twin or real kernel.
+     */
+    @ParameterizedTest(name = "Hugging Face gelu ViT at 64 px, {0}")
+    @EnumSource(value = Precision.class, names = {"FP32", "FP16"})
+    void theGeluModelMatchesTheOfficialImplementationWithGelu(Precision precision) throws Exception {
+        Path dir = ActivationFixtureTest.huggingFaceCopy(tmp.resolve("hf-gelu"), "gelu", HuggingFaceCopy.Weights.SAFETENSORS, false);
+        ClipSurgery.Options options = new ClipSurgery.Options().optResolution(64).optDevice(Device.CUDA).optPrecision(precision);
+        try (ClipSurgery cs = ClipSurgery.open(WeightStore.load(dir), options, w -> EmulatedCuda.pipeline(w, precision))) {
+            ClipSurgeryFixtureTest.checkEveryKey(cs, "vit", 64, GeluReference.read(tmp), false,
                     precision == Precision.FP32 ? ClipSurgeryFixtureTest.FIXTURE : HALF);
         }
     }

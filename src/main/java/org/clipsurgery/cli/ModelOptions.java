@@ -8,13 +8,27 @@ import org.clipsurgery.Device;
 import org.clipsurgery.Precision;
 import org.clipsurgery.progress.Progress;
 import org.clipsurgery.text.PromptTemplates;
+import org.clipsurgery.weights.Activation;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** The options that say which model to open and how: shared by the image commands. */
 final class ModelOptions {
+    @Spec(Spec.Target.MIXEE)
+    CommandSpec command;
+
     @Option(names = {"-m", "--model"}, required = true, paramLabel = "NAME|PATH",
-            description = "Model name (ViT-B/16, RN50, CS-ViT-B/16, ...; downloaded once) or checkpoint file.")
+            description = "Model name (ViT-B/16, RN50, CS-ViT-B/16, ...; downloaded once), checkpoint file, "
+                    + "or Hugging Face CLIPModel folder (config.json + model.safetensors or pytorch_model.bin).")
     String model;
+
+    @Option(names = "--activation", paramLabel = "gelu|quick_gelu",
+            description = "MLP activation the weights were trained with, for OpenAI-layout state dicts (OpenCLIP's): "
+                    + "gelu for most OpenCLIP models, quick_gelu for OpenAI's and OpenCLIP's -quickgelu ones. "
+                    + "Default: what the checkpoint says (OpenAI's files, Hugging Face config.json), else quick_gelu "
+                    + "with a notice.")
+    String activation;
 
     @Option(names = {"-r", "--resolution"}, paramLabel = "R",
             description = "Input side in pixels: a multiple of the patch size (ViT) or 32 (ResNet). "
@@ -53,6 +67,20 @@ final class ModelOptions {
             throw new UsageException("templates file '" + templates + "' not found");
         }
         if (model.isBlank()) throw new UsageException("--model is empty");
+        activation();
+    }
+
+    /** The --activation value, or null when not given. */
+    Activation activation() {
+        return parseActivation(activation);
+    }
+
+    /** An --activation value ("gelu" or "quick_gelu"), or null for null; a mistake is a UsageException. */
+    static Activation parseActivation(String value) {
+        if (value == null) return null;
+        Activation a = Activation.fromConfigName(value.toLowerCase(java.util.Locale.ROOT));
+        if (a == null) throw new UsageException("--activation must be gelu or quick_gelu, got '" + value + "'");
+        return a;
     }
 
     /** Opens the model (downloading a named one, with a progress bar on a terminal). */
@@ -61,7 +89,9 @@ final class ModelOptions {
         ClipSurgery.Options o = new ClipSurgery.Options()
                 .optDevice(device)
                 .optPrecision(precision)
-                .optProgress(Progress.stderr());
+                .optProgress(Progress.stderr())
+                .optNotices(m -> command.commandLine().getErr().println(Main.PROGRAM + ": note: " + m));
+        if (activation() != null) o.optActivation(activation());
         if (resolution != null) o.optResolution(resolution);
         if (depth != null) o.optSurgeryDepth(depth);
         if (threads != null) o.optThreads(threads);

@@ -47,7 +47,7 @@ public final class ClipGraph<T> {
         x = ops.gridToTokens(x);
         x = ops.prependToken(x, w("visual.class_embedding"));
         x = ops.add(x, positionEmbedding("visual.positional_embedding", grid));
-        x = ops.layerNorm(x, w("visual.ln_pre.weight"), w("visual.ln_pre.bias"));
+        x = layerNorm(x, "visual.ln_pre");
 
         int firstSurgery = layers - surgeryDepth;
         for (int i = 0; i < firstSurgery; i++) x = residualBlock("visual.transformer.resblocks." + i, x, heads, false);
@@ -56,7 +56,7 @@ public final class ClipGraph<T> {
             for (int i = firstSurgery; i < layers; i++) {
                 String p = "visual.transformer.resblocks." + i;
                 try (Ops.Scope<T> s = ops.scope()) {
-                    T qkv = ops.linear(ops.layerNorm(xOri, w(p + ".ln_1.weight"), w(p + ".ln_1.bias")),
+                    T qkv = ops.linear(layerNorm(xOri, p + ".ln_1"),
                             w(p + ".attn.in_proj_weight"), w(p + ".attn.in_proj_bias"));
                     T[] paths = ops.dualAttention(qkv, heads);
                     T ori = ops.add(xOri, outProj(p, paths[0]));
@@ -67,14 +67,14 @@ public final class ClipGraph<T> {
             // The surgery path has no class token of its own: it takes the original path's.
             x = ops.withToken0From(xNew, xOri);
         }
-        x = ops.layerNorm(x, w("visual.ln_post.weight"), w("visual.ln_post.bias"));
+        x = layerNorm(x, "visual.ln_post");
         return ops.matmul(x, w("visual.proj"));
     }
 
     /** A standard pre-norm transformer block (attention + MLP). */
     private T residualBlock(String p, T x, int heads, boolean causal) {
         try (Ops.Scope<T> s = ops.scope()) {
-            T qkv = ops.linear(ops.layerNorm(x, w(p + ".ln_1.weight"), w(p + ".ln_1.bias")),
+            T qkv = ops.linear(layerNorm(x, p + ".ln_1"),
                     w(p + ".attn.in_proj_weight"), w(p + ".attn.in_proj_bias"));
             T y = ops.add(x, outProj(p, ops.attention(qkv, heads, causal)));
             return s.keep(ops.add(y, mlp(p, y)));
@@ -86,9 +86,17 @@ public final class ClipGraph<T> {
     }
 
     private T mlp(String p, T x) {
-        T h = ops.layerNorm(x, w(p + ".ln_2.weight"), w(p + ".ln_2.bias"));
-        h = ops.quickGelu(ops.linear(h, w(p + ".mlp.c_fc.weight"), w(p + ".mlp.c_fc.bias")));
+        T h = ops.linear(layerNorm(x, p + ".ln_2"), w(p + ".mlp.c_fc.weight"), w(p + ".mlp.c_fc.bias"));
+        h = switch (config.activation()) {
+            case QUICK_GELU -> ops.quickGelu(h);
+            case GELU -> ops.gelu(h);
+        };
         return ops.linear(h, w(p + ".mlp.c_proj.weight"), w(p + ".mlp.c_proj.bias"));
+    }
+
+    /** The layer norm {@code p} ({@code p.weight}, {@code p.bias}) with the model's epsilon. */
+    private T layerNorm(T x, String p) {
+        return ops.layerNorm(x, w(p + ".weight"), w(p + ".bias"), config.layerNormEps());
     }
 
     // ---- ModifiedResNet --------------------------------------------------------------------
@@ -193,7 +201,7 @@ public final class ClipGraph<T> {
         for (int i = 0; i < config.transformerLayers(); i++) {
             x = residualBlock("transformer.resblocks." + i, x, config.transformerHeads(), true);
         }
-        x = ops.layerNorm(x, w("ln_final.weight"), w("ln_final.bias"));
+        x = layerNorm(x, "ln_final");
         return ops.matmul(ops.gatherTokens(x, eot), w("text_projection"));
     }
 

@@ -55,11 +55,14 @@ public interface Ops<T> {
     /** x (..., in) · w, with w (in, out) (OpenAI's proj and text_projection layout). */
     T matmul(T x, T w);
 
-    /** Layer norm over the last dimension, eps 1e-5, statistics in fp32. */
-    T layerNorm(T x, T weight, T bias);
+    /** Layer norm over the last dimension with epsilon {@code eps}, statistics in fp32. */
+    T layerNorm(T x, T weight, T bias, double eps);
 
-    /** x · sigmoid(1.702 · x). */
+    /** x · sigmoid(1.702 · x) (OpenAI's QuickGELU). */
     T quickGelu(T x);
+
+    /** x · Φ(x) = x/2 · (1 + erf(x/√2)) (the exact GELU, torch.nn.GELU's default). */
+    T gelu(T x);
 
     /** a + b, b broadcast over leading dimensions. */
     T add(T a, T b);

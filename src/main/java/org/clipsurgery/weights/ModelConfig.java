@@ -7,11 +7,16 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The shape of a CLIP model, as OpenAI's {@code build_model} infers it from the weights.
+ * The shape of a CLIP model, as OpenAI's {@code build_model} infers it from the weights, and the
+ * numerics its blocks use.
  *
  * @param visionLayers ViT: one entry, the number of transformer blocks; ResNet: four entries,
  *     the blocks per stage
  * @param visionPatchSize the ViT patch size, or 0 for a ResNet
+ * @param visionHeads attention heads of the image encoder (OpenAI's: width/64 for a ViT,
+ *     width·32/64 for a ResNet's attention pool; a Hugging Face config may say otherwise)
+ * @param activation the MLP activation of every transformer block, text and image
+ * @param layerNormEps the epsilon of every layer norm (OpenAI's: 1e-5)
  */
 public record ModelConfig(
         int embedDim,
@@ -23,19 +28,39 @@ public record ModelConfig(
         int vocabSize,
         int transformerWidth,
         int transformerHeads,
-        int transformerLayers) {
+        int transformerLayers,
+        int visionHeads,
+        Activation activation,
+        double layerNormEps) {
+
+    /** OpenAI's numerics: QuickGELU and layer-norm epsilon 1e-5. */
+    public static final double DEFAULT_LAYER_NORM_EPS = 1e-5;
 
     public ModelConfig {
         visionLayers = visionLayers.clone();
+        java.util.Objects.requireNonNull(activation, "activation");
+        if (!(layerNormEps >= 0 && layerNormEps < 1)) {
+            throw new IllegalArgumentException("layer-norm epsilon " + layerNormEps + " is not in [0, 1)");
+        }
+    }
+
+    /** A config with OpenAI's head counts and numerics (QuickGELU, layer-norm epsilon 1e-5). */
+    public ModelConfig(int embedDim, int imageResolution, int[] visionLayers, int visionWidth, int visionPatchSize,
+            int contextLength, int vocabSize, int transformerWidth, int transformerHeads, int transformerLayers) {
+        this(embedDim, imageResolution, visionLayers, visionWidth, visionPatchSize, contextLength, vocabSize,
+                transformerWidth, transformerHeads, transformerLayers,
+                openAiVisionHeads(visionWidth, visionPatchSize), Activation.QUICK_GELU,
+                DEFAULT_LAYER_NORM_EPS);
+    }
+
+    /** This config with another MLP activation. */
+    public ModelConfig withActivation(Activation a) {
+        return new ModelConfig(embedDim, imageResolution, visionLayers, visionWidth, visionPatchSize, contextLength,
+                vocabSize, transformerWidth, transformerHeads, transformerLayers, visionHeads, a, layerNormEps);
     }
 
     public boolean isVit() {
         return visionPatchSize > 0;
-    }
-
-    /** Attention heads of the image encoder: width/64 (ViT) or width·32/64 (ResNet attention pool). */
-    public int visionHeads() {
-        return isVit() ? visionWidth / 64 : visionWidth * 32 / 64;
     }
 
     /** Pixels per output-grid cell: the patch size (ViT) or 32 (ResNet). */
@@ -239,13 +264,16 @@ public record ModelConfig(
                 && Arrays.equals(visionLayers, c.visionLayers) && visionWidth == c.visionWidth
                 && visionPatchSize == c.visionPatchSize && contextLength == c.contextLength
                 && vocabSize == c.vocabSize && transformerWidth == c.transformerWidth
-                && transformerHeads == c.transformerHeads && transformerLayers == c.transformerLayers;
+                && transformerHeads == c.transformerHeads && transformerLayers == c.transformerLayers
+                && visionHeads == c.visionHeads && activation == c.activation
+                && Double.compare(layerNormEps, c.layerNormEps) == 0;
     }
 
     @Override
     public int hashCode() {
         return Arrays.hashCode(visionLayers) * 31 + java.util.Objects.hash(embedDim, imageResolution, visionWidth,
-                visionPatchSize, contextLength, vocabSize, transformerWidth, transformerHeads, transformerLayers);
+                visionPatchSize, contextLength, vocabSize, transformerWidth, transformerHeads, transformerLayers,
+                visionHeads, activation, layerNormEps);
     }
 
     @Override
@@ -254,6 +282,14 @@ public record ModelConfig(
                 + ", layers=" + Arrays.toString(visionLayers) + ", width=" + visionWidth
                 + (isVit() ? ", patch=" + visionPatchSize : "") + ", text width=" + transformerWidth
                 + ", text heads=" + transformerHeads + ", text layers=" + transformerLayers
-                + ", context=" + contextLength + ", vocab=" + vocabSize + ")";
+                + ", context=" + contextLength + ", vocab=" + vocabSize
+                + (visionHeads == openAiVisionHeads(visionWidth, visionPatchSize) ? "" : ", heads=" + visionHeads)
+                + (activation == Activation.QUICK_GELU ? "" : ", activation=" + activation)
+                + (layerNormEps == DEFAULT_LAYER_NORM_EPS ? "" : ", layer-norm eps=" + layerNormEps) + ")";
+    }
+
+    /** OpenAI's image-encoder heads: width/64 (ViT) or width·32/64 (ResNet attention pool). */
+    private static int openAiVisionHeads(int width, int patch) {
+        return patch > 0 ? width / 64 : width * 32 / 64;
     }
 }

@@ -21,9 +21,15 @@ final class TorchSaveReader {
     /** Version stamps PyTorch writes beside them: never opened. */
     private static final List<String> UNREAD = List.of("version", ".data/", ".format_version", ".storage_alignment");
 
+    /** Vets a state dict's names and shapes (config entries removed) before any storage is read. */
+    interface ShapeCheck {
+        void check(Path file, Map<String, long[]> shapes) throws WeightFormatException;
+    }
+
     private TorchSaveReader() {}
 
-    static Map<String, HostTensor> read(Path file, ZipArchive zip) throws WeightFormatException {
+    /** The tensors of a torch.save zip whose names and shapes {@code check} accepts. */
+    static Map<String, HostTensor> read(Path file, ZipArchive zip, ShapeCheck check) throws WeightFormatException {
         TorchStorages.checkEntries(file, zip, READ, UNREAD);
         TorchStorages.checkByteOrder(file, zip);
         Map<String, Object> dict = TorchPickle.stateDict(file, TorchStorages.readPickle(file, zip, "data.pkl"));
@@ -41,7 +47,7 @@ final class TorchSaveReader {
         Map<String, long[]> shapes = new LinkedHashMap<>();
         for (Map.Entry<String, TensorRef> e : tensors.entrySet()) shapes.put(e.getKey(), e.getValue().size());
         shapes.keySet().removeAll(ModelConfig.CONFIG_ENTRIES);
-        WeightStore.checkShapes(file, shapes); // before any storage is read: the sizes are then the model's
+        check.check(file, shapes); // before any storage is read: the sizes are then the model's
         Map<String, HostTensor> out = TorchStorages.read(file, zip, tensors);
         for (Map.Entry<String, Long> e : configEntries.entrySet()) {
             out.put(e.getKey(), new HostTensor(DType.I64, new long[0],

@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * The weights of one CLIP model, keyed by OpenAI's state-dict names ({@code visual.conv1.weight},
@@ -29,7 +30,10 @@ import java.util.Set;
  *   <li>TorchScript archives (OpenAI's released {@code .pt} files): the module hierarchy in
  *       {@code data.pkl} read as inert records, the code never opened ({@link TorchScriptReader});
  *   <li>{@code torch.save} zips of a state dict ({@link TorchSaveReader});
- *   <li>safetensors, memory-mapped.
+ *   <li>safetensors, memory-mapped;
+ *   <li>Hugging Face {@code CLIPModel} folders (config.json + model.safetensors or
+ *       pytorch_model.bin), mapped to OpenAI's names by {@link HuggingFaceLayout}, with the
+ *       activation, layer-norm epsilon and head counts of their config.json.
  * </ul>
  * Both zip formats go through one pickle reader with an allow-list ({@link TorchPickle}) and one
  * storage reader that checks every tensor view against its storage, and bounds memory by the
@@ -49,7 +53,7 @@ import java.util.Set;
  */
 public final class WeightStore implements AutoCloseable {
     /** The format a store was read from. */
-    public enum Format { TORCHSCRIPT, TORCH_SAVE, SAFETENSORS, MEMORY }
+    public enum Format { TORCHSCRIPT, TORCH_SAVE, SAFETENSORS, HUGGING_FACE, MEMORY }
 
     private static final int ZIP_MAGIC = 0x04034b50;
 
@@ -57,16 +61,30 @@ public final class WeightStore implements AutoCloseable {
     private final Format format;
     private final ModelConfig config;
     private volatile Map<String, HostTensor> tensors;
+    private final boolean activationGiven;
 
     private WeightStore(Path source, Format format, ModelConfig config, Map<String, HostTensor> tensors) {
+        this(source, format, config, tensors, false);
+    }
+
+    /** {@code activationGiven}: the activation of {@code config} was set by the caller (an option). */
+    private WeightStore(Path source, Format format, ModelConfig config, Map<String, HostTensor> tensors,
+            boolean activationGiven) {
         this.source = source;
         this.format = format;
         this.config = config;
         this.tensors = Collections.unmodifiableMap(tensors);
+        this.activationGiven = activationGiven;
     }
 
-    /** Reads and validates {@code file}, detecting its format from its content. */
+    /**
+     * Reads and validates {@code file}, detecting its format from its content; a folder (or its
+     * config.json, or its model.safetensors / pytorch_model.bin beside a config.json) is read as
+     * a Hugging Face checkpoint.
+     */
     public static WeightStore load(Path file) throws IOException {
+        Path folder = HuggingFaceLayout.folderOf(file);
+        if (folder != null) return loadHuggingFace(file, folder);
         if (!Files.isRegularFile(file)) throw new WeightFormatException(file, "no such file");
         byte[] head = new byte[16];
         int n;
@@ -82,7 +100,9 @@ public final class WeightStore implements AutoCloseable {
                 if (zip.has(p + "constants.pkl") || zip.names().stream().anyMatch(s -> s.startsWith(p + "code/"))) {
                     return validated(file, Format.TORCHSCRIPT, TorchScriptReader.read(file, zip));
                 }
-                if (zip.has(p + "data.pkl")) return validated(file, Format.TORCH_SAVE, TorchSaveReader.read(file, zip));
+                if (zip.has(p + "data.pkl")) {
+                    return validated(file, Format.TORCH_SAVE, TorchSaveReader.read(file, zip, WeightStore::checkShapes));
+                }
                 throw new WeightFormatException(file, "zip archive is neither a TorchScript archive (code/, constants.pkl) "
                         + "nor a torch.save file (" + p + "data.pkl)");
             }
@@ -166,6 +186,69 @@ public final class WeightStore implements AutoCloseable {
         Map<String, HostTensor> t = tensors;
         if (t == null) throw new IllegalStateException(source + ": weight store is closed");
         return t;
+    }
+
+    // ---------------------------------------------------------------- Hugging Face and the activation
+
+    /** A Hugging Face CLIPModel checkpoint with OpenAI's names and its config.json's numerics. */
+    private static WeightStore loadHuggingFace(Path path, Path folder) throws IOException {
+        HuggingFaceLayout.Checkpoint c = HuggingFaceLayout.read(path, folder);
+        WeightStore s = validated(folder, Format.HUGGING_FACE, c.tensors());
+        return new WeightStore(folder, Format.HUGGING_FACE, c.config(s.config), s.open());
+    }
+
+    /**
+     * {@code nameOrPath} as a path when it names an existing folder (read as a Hugging Face
+     * checkpoint by {@link #load}), else null: a model name or a file goes to the downloader.
+     */
+    public static Path folder(String nameOrPath) {
+        try {
+            Path p = Path.of(nameOrPath);
+            return Files.isDirectory(p) ? p : null;
+        } catch (java.nio.file.InvalidPathException e) {
+            return null; // not a path: a name
+        }
+    }
+
+    /**
+     * Whether the activation of {@link #config()} was stated by the checkpoint rather than
+     * assumed: OpenAI's TorchScript archives are QuickGELU, a Hugging Face config.json names its
+     * {@code hidden_act}, a store made in memory has the config its maker gave, and one from
+     * {@link #withActivation} has the activation asked for. A {@code torch.save} or safetensors
+     * state dict with OpenAI's names says nothing: OpenAI's and OpenCLIP's QuickGELU models look
+     * exactly like OpenCLIP's GELU ones.
+     */
+    public boolean activationDeclared() {
+        return activationGiven || (format != Format.TORCH_SAVE && format != Format.SAFETENSORS);
+    }
+
+    /**
+     * The same weights (shared, not copied) with the activation rule applied, in one place for
+     * the library and the CLI: {@code option} when given (a notice to {@code notices} when it
+     * overrides a declared one), else the declared activation, else OpenAI's QuickGELU with a
+     * notice that names the option: assuming silently would give an OpenCLIP GELU model wrong
+     * outputs without a sign.
+     */
+    public WeightStore withActivation(Activation option, Consumer<String> notices) {
+        Activation have = config.activation();
+        String name = String.valueOf(source.getFileName());
+        if (option == null) {
+            if (!activationDeclared()) {
+                notices.accept(name + ": an OpenAI-layout state dict does not say its activation: using OpenAI's QuickGELU; "
+                        + "OpenCLIP models trained with GELU need it set (CLI --activation gelu, Java "
+                        + "Options.optActivation(Activation.GELU))");
+            }
+            return this;
+        }
+        if (activationDeclared() && option != have) {
+            notices.accept(name + " declares the " + have + " activation; using " + option + " as asked");
+        }
+        return new WeightStore(source, format, config.withActivation(option), open(), true);
+    }
+
+    /** Writes all weights to {@code dir} as a Hugging Face CLIPModel folder (ViT only; see {@link HuggingFaceLayout}). */
+    public void saveHuggingFace(Path dir) throws IOException {
+        HuggingFaceLayout.write(this, dir);
     }
 
     // ---------------------------------------------------------------- validation

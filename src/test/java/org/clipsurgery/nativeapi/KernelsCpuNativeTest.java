@@ -462,6 +462,7 @@ class KernelsCpuNativeTest {
             assertInvalid(() -> ClipSurgeryNative.cs_preprocess_cpu(bp, 2, 2, 4, ClipSurgeryNative.CS_RGB, 2, 2, F32, f, null), "preprocess");
             assertInvalid(() -> ClipSurgeryNative.cs_layer_norm_cpu(f, F32, 1, 4, (FloatPointer) null, f, 1e-5f, f, null), "layer_norm");
             assertInvalid(() -> ClipSurgeryNative.cs_bias_quick_gelu_cpu(f, F32, 0, 4, f, f, null), "bias_quick_gelu");
+            assertInvalid(() -> ClipSurgeryNative.cs_bias_gelu_cpu(f, F32, 0, 4, f, f.getPointer(8), null), "bias_gelu");
             assertInvalid(() -> ClipSurgeryNative.cs_add_cpu(f, (FloatPointer) null, f.getPointer(64), 4, null, F32, 6, 4, f.getPointer(128), null), "add");
             assertInvalid(() -> ClipSurgeryNative.cs_convert_cpu(f, ClipSurgeryNative.CS_U8, 4, f.getPointer(64), F32, null), "convert");
             assertInvalid(() -> ClipSurgeryNative.cs_im2col_cpu(f, F32, 2, 1, 1, 4, 4, 2, 2, 0, F32, f.getPointer(64), null), "im2col");
@@ -499,6 +500,7 @@ class KernelsCpuNativeTest {
                 () -> ClipSurgeryNative.cs_preprocess_cuda(bp, 2, 2, 6, ClipSurgeryNative.CS_BGR, 2, 2, F32, o, null),
                 () -> ClipSurgeryNative.cs_layer_norm_cuda(f, F32, 1, 4, f, f, 1e-5f, o, null),
                 () -> ClipSurgeryNative.cs_bias_quick_gelu_cuda(f, F32, 1, 4, f, o, null),
+                () -> ClipSurgeryNative.cs_bias_gelu_cuda(f, F32, 1, 4, f, o, null),
                 () -> ClipSurgeryNative.cs_add_cuda(f, f.getPointer(8), f.getPointer(16), 1, f.getPointer(24), F32, 1, 4, o, null),
                 () -> ClipSurgeryNative.cs_convert_cuda(f, F32, 4, o, ClipSurgeryNative.CS_F16, null),
                 () -> ClipSurgeryNative.cs_im2col_cuda(f, F32, ClipSurgeryNative.CS_NHWC, 1, 1, 2, 2, 2, 2, 0, F32, o, null),

@@ -143,13 +143,18 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
     }
 
     @Override
-    public Tensor layerNorm(Tensor x, Tensor weight, Tensor bias) {
-        return torch.layer_norm(x, new long[] {x.size(-1)}, new TensorOptional(weight), new TensorOptional(bias), 1e-5, false);
+    public Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
+        return torch.layer_norm(x, new long[] {x.size(-1)}, new TensorOptional(weight), new TensorOptional(bias), eps, false);
     }
 
     @Override
     public Tensor quickGelu(Tensor x) {
         return x.mul(torch.sigmoid(x.mul(new Scalar(1.702f))));
+    }
+
+    @Override
+    public Tensor gelu(Tensor x) {
+        return torch.gelu(x, "none"); // the exact erf form, as torch.nn.GELU() by default
     }
 
     @Override

@@ -34,7 +34,7 @@ import org.clipsurgery.weights.HostTensor;
  *
  * <p>Work is enqueued on this object's stream and not waited for, except by {@link #toHost} and
  * {@link #synchronize()}. A linear layer's bias is added by its consumer where a kernel can fuse
- * it (residual add, bias+QuickGELU), otherwise in place before use (see {@link DeviceTensor}).
+ * it (residual add, bias + QuickGELU or GELU), otherwise in place before use (see {@link DeviceTensor}).
  *
  * <p>Convolutions are im2col + one GEMM (a 1×1 convolution of channels-last input is the GEMM
  * alone); their outputs, and the ResNet encoder's batch norms, ReLUs and poolings after them, are
@@ -445,12 +445,12 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
     }
 
     @Override
-    public DeviceTensor layerNorm(DeviceTensor x, DeviceTensor weight, DeviceTensor bias) {
+    public DeviceTensor layerNorm(DeviceTensor x, DeviceTensor weight, DeviceTensor bias, double eps) {
         materialize(x);
         requireFloat(x, "layerNorm");
         DeviceTensor w = vector(weight, x.cols(), "layer norm weight"), b = vector(bias, x.cols(), "layer norm bias");
         DeviceTensor out = alloc(x.dtype(), x.shape());
-        k.layerNorm(x.address(), csType(x.dtype()), x.rows(), x.cols(), w.address(), b.address(), 1e-5f, out.address());
+        k.layerNorm(x.address(), csType(x.dtype()), x.rows(), x.cols(), w.address(), b.address(), (float) eps, out.address());
         return out;
     }
 
@@ -460,6 +460,15 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         DeviceTensor out = alloc(x.dtype(), x.shape());
         // A pending linear bias is fused here (bias + QuickGELU in one pass); x itself keeps it.
         k.biasQuickGelu(x.address(), csType(x.dtype()), x.rows(), x.cols(), address(x.pendingBias), out.address());
+        return out;
+    }
+
+    @Override
+    public DeviceTensor gelu(DeviceTensor x) {
+        requireFloat(x, "gelu");
+        DeviceTensor out = alloc(x.dtype(), x.shape());
+        // as quickGelu: the pending linear bias is fused, x keeps it
+        k.biasGelu(x.address(), csType(x.dtype()), x.rows(), x.cols(), address(x.pendingBias), out.address());
         return out;
     }
 

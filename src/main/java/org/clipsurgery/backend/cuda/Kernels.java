@@ -96,6 +96,12 @@ final class Kernels {
                 : cs_bias_quick_gelu_cuda(p(x), type, rows, cols, f(bias), p(out), s));
     }
 
+    void biasGelu(long x, int type, long rows, long cols, long bias, long out) {
+        gpu.kernel("cs_bias_gelu", (host, s) -> host
+                ? cs_bias_gelu_cpu(p(x), type, rows, cols, f(bias), p(out), s)
+                : cs_bias_gelu_cuda(p(x), type, rows, cols, f(bias), p(out), s));
+    }
+
     void add(long a, long aBias, long b, long bRows, long bBias, int type, long rows, long cols, long out) {
         gpu.kernel("cs_add", (host, s) -> host
                 ? cs_add_cpu(p(a), f(aBias), p(b), bRows, f(bBias), type, rows, cols, p(out), s)

@@ -55,8 +55,9 @@ final class LockingOps implements Ops<DeviceTensor> {
     @Override public long[] shape(DeviceTensor x) { return ops.shape(x); }
     @Override public DeviceTensor linear(DeviceTensor x, DeviceTensor w, DeviceTensor b) { return ops.linear(x, w, b); }
     @Override public DeviceTensor matmul(DeviceTensor x, DeviceTensor w) { return ops.matmul(x, w); }
-    @Override public DeviceTensor layerNorm(DeviceTensor x, DeviceTensor w, DeviceTensor b) { return ops.layerNorm(x, w, b); }
+    @Override public DeviceTensor layerNorm(DeviceTensor x, DeviceTensor w, DeviceTensor b, double eps) { return ops.layerNorm(x, w, b, eps); }
     @Override public DeviceTensor quickGelu(DeviceTensor x) { return ops.quickGelu(x); }
+    @Override public DeviceTensor gelu(DeviceTensor x) { return ops.gelu(x); }
     @Override public DeviceTensor add(DeviceTensor a, DeviceTensor b) { return ops.add(a, b); }
     @Override public DeviceTensor conv2d(DeviceTensor x, DeviceTensor w, int stride, int padding) { return ops.conv2d(x, w, stride, padding); }
     @Override public DeviceTensor batchNorm(DeviceTensor x, DeviceTensor w, DeviceTensor b, DeviceTensor m, DeviceTensor v) {

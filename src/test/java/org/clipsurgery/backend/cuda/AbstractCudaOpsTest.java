@@ -63,6 +63,17 @@ abstract class AbstractCudaOpsTest {
         return (float) (y / (1 + Math.exp(-1.702 * y)));
     }
 
+    /** The exact GELU of fp32 values, by the CPU twin (test-native checks it against a double erf). */
+    static float[] exactGelu(float[] x) {
+        NativeCalls.load();
+        try (FloatPointer in = new FloatPointer(x); FloatPointer out = new FloatPointer(x.length)) {
+            NativeCalls.check(ClipSurgeryNative.cs_bias_gelu_cpu(in, ClipSurgeryNative.CS_F32, 1, x.length, (FloatPointer) null, out, null), "twin");
+            float[] g = new float[x.length];
+            out.get(g);
+            return g;
+        }
+    }
+
     /** softmax(s·q·kᵀ)·v per head; q, k, v (b, n, c) with rows `stride` apart at the given offsets. */
     static float[] attentionRef(float[] src, int qOff, int kOff, int vOff, int stride, int b, int n, int c, int heads, boolean causal) {
         int d = c / heads;
@@ -117,6 +128,9 @@ abstract class AbstractCudaOpsTest {
             float[] g = new float[m * n];
             for (int i = 0; i < g.length; i++) g[i] = gelu(want[i]);
             assertClose(g, ops.toHost(ops.quickGelu(ops.linear(dx, ops.weight("w"), ops.weight("b")))), tolerance(t), "linear+gelu " + p);
+            // bias fused into the exact GELU (reference: the twin, which test-native checks against erf)
+            assertClose(exactGelu(want), ops.toHost(ops.gelu(ops.linear(dx, ops.weight("w"), ops.weight("b")))), tolerance(t),
+                    "linear+exact gelu " + p);
             // matmul with w2 (k, n)
             float[] w2t = new float[n * k];
             for (int i = 0; i < k; i++) for (int j = 0; j < n; j++) w2t[j * k + i] = w2[i * n + j];
@@ -138,17 +152,22 @@ abstract class AbstractCudaOpsTest {
         Map<String, HostTensor> weights = Map.of("ln.w", HostTensor.ofFloats(w, c), "ln.b", HostTensor.ofFloats(b, c));
         try (CudaOps ops = ops(p, weights); Ops.Scope s = ops.scope()) {
             DeviceTensor dx = ops.upload(x, t, 2, 50, c);
-            float[] want = new float[rows * c];
             NativeCalls.load();
-            try (FloatPointer hx = new FloatPointer(x); FloatPointer hw = new FloatPointer(w); FloatPointer hb = new FloatPointer(b);
-                    FloatPointer ho = new FloatPointer((long) rows * c)) {
-                NativeCalls.check(ClipSurgeryNative.cs_layer_norm_cpu(hx, ClipSurgeryNative.CS_F32, rows, c, hw, hb, 1e-5f, ho, null), "twin");
-                ho.get(want);
+            // OpenAI's epsilon and a large one, which shows that the argument reaches the kernel
+            for (float eps : new float[] {1e-5f, 0.5f}) {
+                float[] want = new float[rows * c];
+                try (FloatPointer hx = new FloatPointer(x); FloatPointer hw = new FloatPointer(w); FloatPointer hb = new FloatPointer(b);
+                        FloatPointer ho = new FloatPointer((long) rows * c)) {
+                    NativeCalls.check(ClipSurgeryNative.cs_layer_norm_cpu(hx, ClipSurgeryNative.CS_F32, rows, c, hw, hb, eps, ho, null), "twin");
+                    ho.get(want);
+                }
+                assertClose(want, ops.toHost(ops.layerNorm(dx, ops.weight("ln.w"), ops.weight("ln.b"), eps)), tolerance(t),
+                        "layerNorm eps " + eps + " " + p);
             }
-            assertClose(want, ops.toHost(ops.layerNorm(dx, ops.weight("ln.w"), ops.weight("ln.b"))), tolerance(t), "layerNorm " + p);
             float[] g = new float[x.length];
             for (int i = 0; i < g.length; i++) g[i] = gelu(x[i]);
             assertClose(g, ops.toHost(ops.quickGelu(dx)), tolerance(t), "quickGelu " + p);
+            assertClose(exactGelu(x), ops.toHost(ops.gelu(dx)), tolerance(t), "gelu " + p);
             // broadcast add: (2, 50, c) + (50, c)
             float[] sum = new float[x.length];
             for (int i = 0; i < sum.length; i++) sum[i] = x[i] + y[i % y.length];
