@@ -57,6 +57,7 @@ prepare)
         -x 'org/bytedeco/cuda/linux-x86_64/libjnicudart.so' 'org/bytedeco/cuda/linux-x86_64/libjnicublas.so'
     # the native test program and benchmark (they load the library in target/classes)
     mkdir -p .device/bin
+    cmake --build target/native -j2 --target native-tests > /dev/null   # test-compile does not build them
     cp target/native/bin/test-native target/native/bin/bench-native .device/bin/ 2>/dev/null || true
     strip .device/bin/* 2>/dev/null || true
     # the same kernel-vs-twin comparisons on the SIMT emulation (same source and seeds as test-native)
