@@ -16,6 +16,7 @@ import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.Device;
 import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
+import org.clipsurgery.backend.cuda.CudaException;
 import org.clipsurgery.nativeapi.NativeCalls;
 import org.clipsurgery.weights.HostTensor;
 import org.clipsurgery.weights.Safetensors;
@@ -38,6 +39,18 @@ class ConsumerTest {
                 "picocli reached a library user");
         assertThrows(ClassNotFoundException.class, () -> Class.forName("org.bytedeco.cuda.global.cudart"),
                 "org.bytedeco:cuda reached a library user");
+    }
+
+    /**
+     * Without org.bytedeco:cuda, asking for the CUDA engine is a CudaException with a reason (no
+     * device, no CUDA build, or the missing jars), not a NoClassDefFoundError from deep inside.
+     */
+    @Test
+    void cudaWithoutItsJarsFailsWithAReason() {
+        Path dir = fixtures();
+        CudaException e = assertThrows(CudaException.class,
+                () -> ClipSurgery.open(dir.resolve("vit.pt"), new ClipSurgery.Options().optDevice(Device.CUDA)).close());
+        System.out.println("Device.CUDA here: " + e.getMessage());
     }
 
     @Test
