@@ -77,6 +77,10 @@ public final class CudaEngine implements AutoCloseable {
      */
     public static CudaEngine open(WeightStore weights, Precision precision, int device) {
         check(weights, precision);
+        // Before CudaGpu is touched: linking that class loads org.bytedeco:cuda's classes (the
+        // verifier checks its stream types), which a CPU-only user does not have; require() says
+        // what is missing instead (tests/consumer checks this).
+        CudaRuntime.require();
         return new CudaEngine(weights, precision, CudaGpu.open(device));
     }
 

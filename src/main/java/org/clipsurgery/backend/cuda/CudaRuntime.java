@@ -67,6 +67,15 @@ public final class CudaRuntime {
                                 : "no usable CUDA device: ") + detail);
             }
             if (count[0] == 0) throw new CudaException(CudaException.Kind.NO_DEVICE, "no CUDA device is visible");
+            // org.bytedeco:cuda is an optional dependency of the library (a CPU-only user does
+            // not get it): say so, rather than blame the machine's CUDA libraries.
+            try {
+                Class.forName("org.bytedeco.cuda.global.cudart", false, CudaRuntime.class.getClassLoader());
+            } catch (ClassNotFoundException e) {
+                throw new CudaException(CudaException.Kind.MISSING_LIBRARIES, "org.bytedeco:cuda is not on the "
+                        + "class path: Device.CUDA needs org.bytedeco:cuda:13.1-9.19-1.5.13 and its "
+                        + "linux-x86_64 jar (optional dependencies of clip-surgery)", e);
+            }
             try {
                 Loader.load(cudart.class);
                 Loader.load(cublas.class);
