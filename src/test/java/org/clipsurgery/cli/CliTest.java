@@ -258,24 +258,67 @@ class CliTest {
     @Test
     void segmentWritesALabelMapWithLegendAndIndices() throws IOException {
         Path out = tmp.resolve("seg");
-        Run r = ok("segment", "-m", vit, "-i", image, "-l", "person,bench,sky", "-r", 64, "-o", out, "-t", "0.9");
+        Path tensors = tmp.resolve("seg.safetensors");
+        Run r = ok("segment", "-m", vit, "-i", image, "-l", "person,bench,sky", "-r", 64, "-o", out, "-t", "0.9",
+                "--save-tensors", tensors);
         assertTrue(r.out().startsWith(image + " 500x375: "), r.out());
         BufferedImage pic = png(out.resolve("image.segment.png"));
         assertTrue(pic.getWidth() > 500, "legend to the right");
-        assertTrue(pic.getHeight() >= 375);
+        assertEquals(375, pic.getHeight(), "the legend fits beside the image");
         BufferedImage ids = png(out.resolve("image.labels.png"));
         assertEquals(500, ids.getWidth());
         assertEquals(375, ids.getHeight());
-        int[] seen = new int[256];
-        for (int y = 0; y < 375; y++) for (int x = 0; x < 500; x++) seen[ids.getRaster().getSample(x, y, 0)]++;
-        for (int v = 3; v < 255; v++) assertEquals(0, seen[v], "index " + v + " is not a label");
-        assertTrue(seen[255] > 0, "threshold 0.9 leaves some background");
-        // The shares printed add up to the whole image.
-        double sum = 0;
-        for (String part : r.out().strip().substring(r.out().indexOf(": ") + 2).split(", ")) {
-            sum += Double.parseDouble(part.substring(part.lastIndexOf(' ') + 1, part.length() - 1));
+        // A palette PNG: the pixel values are the label indices of the label map, the palette the
+        // picture's colours, 255 the background.
+        float[] maps = Safetensors.read(tensors).get("similarity_map").toFloatArray();
+        org.clipsurgery.post.LabelMap expected = org.clipsurgery.post.LabelMap.of(maps, 1, 375, 500, 3, 0.9f);
+        int[] back = new int[500];
+        int background = 0;
+        for (int y = 0; y < 375; y++) {
+            ids.getRaster().getSamples(0, y, 500, 1, 0, back);
+            for (int x = 0; x < 500; x++) {
+                int want = expected.label(0, y, x);
+                assertEquals(want == org.clipsurgery.post.LabelMap.BACKGROUND ? 255 : want, back[x], "at " + x + "," + y);
+                if (back[x] == 255) background++;
+            }
         }
+        assertTrue(background > 0, "threshold 0.9 leaves some background");
+        assertTrue(ids.getColorModel() instanceof java.awt.image.IndexColorModel, "indexed PNG");
+        java.awt.image.IndexColorModel palette = (java.awt.image.IndexColorModel) ids.getColorModel();
+        int[] colours = org.clipsurgery.post.Overlay.palette(3);
+        for (int t = 0; t < 3; t++) assertEquals(colours[t], palette.getRGB(t) & 0xffffff, "palette entry " + t);
+        assertEquals(org.clipsurgery.post.Overlay.BACKGROUND_RGB, palette.getRGB(255) & 0xffffff);
+        // The shares printed: largest first, background included, adding up to the whole image.
+        double sum = 0;
+        double previous = 101;
+        List<String> names = new ArrayList<>();
+        for (String part : r.out().strip().substring(r.out().indexOf(": ") + 2).split(", ")) {
+            double share = Double.parseDouble(part.substring(part.lastIndexOf(' ') + 1, part.length() - 1));
+            assertTrue(share <= previous, "sorted by share: " + r.out());
+            previous = share;
+            sum += share;
+            names.add(part.substring(0, part.lastIndexOf(' ')));
+        }
+        assertTrue(names.contains("background"), r.out());
         assertEquals(100, sum, 0.5);
+        assertEquals(background / 1875.0, Double.parseDouble(r.out().replaceAll("(?s).*background ([0-9.]+)%.*", "$1")),
+                0.051, "background share");
+    }
+
+    @Test
+    void labelPngIsIndexedUpTo255LabelsAnd16BitBeyond() throws IOException {
+        int[] ids = {0, 1, 254, -1, 7, 3};
+        Path small = tmp.resolve("small.labels.png");
+        Outputs.labelPng(ids, 2, 3, 255, small);
+        BufferedImage img = png(small);
+        assertTrue(img.getColorModel() instanceof java.awt.image.IndexColorModel);
+        int[] back = img.getRaster().getSamples(0, 0, 3, 2, 0, new int[6]);
+        assertArrayEquals(new int[] {0, 1, 254, 255, 7, 3}, back);
+        Path wide = tmp.resolve("wide.labels.png");
+        Outputs.labelPng(new int[] {300, -1}, 1, 2, 301, wide);
+        BufferedImage w = png(wide);
+        assertEquals(16, w.getColorModel().getPixelSize());
+        assertArrayEquals(new int[] {300, 65535}, w.getRaster().getSamples(0, 0, 2, 1, 0, new int[2]));
     }
 
     @Test
