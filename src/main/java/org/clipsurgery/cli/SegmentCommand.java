@@ -33,7 +33,6 @@ final class SegmentCommand extends ImageCommand {
             description = "Background where no label's map reaches T (maps are in [0, 1]); default: no background.")
     Float threshold;
 
-    private List<String> stems;
     private List<String> labelNames;
 
     @Override
@@ -44,19 +43,26 @@ final class SegmentCommand extends ImageCommand {
     }
 
     @Override
+    boolean writesImageFiles() {
+        return true;
+    }
+
+    @Override
     void begin(ClipSurgery cs, LabelSet labelSet) throws IOException {
         Outputs.directory(out);
-        stems = Outputs.uniqueStems(images);
         labelNames = labelSet.labels();
     }
 
     @Override
     void handle(int index, Path file, RgbImage image, Explanation e) throws IOException {
         LabelMap map = e.labelMap(threshold == null ? Float.NEGATIVE_INFINITY : threshold);
-        String stem = stems.get(index);
-        Outputs.png(Overlay.labelMap(Outputs.toBufferedImage(image), map, 0, labelNames),
-                out.resolve(stem + ".segment.png"));
-        Outputs.labelPng(map.image(0), map.height(), map.width(), map.labels(), out.resolve(stem + ".labels.png"));
+        String stem = stems().get(index);
+        Path picture = out.resolve(stem + ".segment.png");
+        Outputs.png(Overlay.labelMap(Outputs.toBufferedImage(image), map, 0, labelNames), picture);
+        wrote(index, "segment", null, picture);
+        Path indices = out.resolve(stem + ".labels.png");
+        Outputs.labelPng(map.image(0), map.height(), map.width(), map.labels(), indices);
+        wrote(index, "labels", null, indices);
         StringBuilder sb = new StringBuilder();
         for (Overlay.LegendEntry entry : Overlay.legend(map, 0, labelNames)) {
             if (sb.length() > 0) sb.append(", ");
