@@ -61,8 +61,8 @@ final class DownloadCommand implements Callable<Integer> {
         for (String n : names) {
             if (registry.find(n).isEmpty()) {
                 throw new UsageException("unknown model '" + n + "'" + ModelOptions.suggestion(n, registry, null)
-                        + "; available models: " + String.join(", ", registry.names())
-                        + " (a " + ModelRegistry.SURGERY_PREFIX + " prefix is also accepted)");
+                        + " (available models: " + String.join(", ", registry.names())
+                        + "; a " + ModelRegistry.SURGERY_PREFIX + " prefix is also accepted)");
             }
         }
         List<ModelRegistry.Entry> entries = names.stream().map(registry::get).toList();

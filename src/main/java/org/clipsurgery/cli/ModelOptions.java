@@ -91,8 +91,8 @@ final class ModelOptions {
         ModelRegistry registry = ModelRegistry.official();
         if (registry.find(model).isPresent()) return;
         throw new UsageException("'" + model + "' is neither a model file nor a known model name"
-                + suggestion(model, registry, local) + "; available models: " + String.join(", ", registry.names())
-                + " (a " + ModelRegistry.SURGERY_PREFIX + " prefix is also accepted)");
+                + suggestion(model, registry, local) + " (available models: " + String.join(", ", registry.names())
+                + "; a " + ModelRegistry.SURGERY_PREFIX + " prefix is also accepted)");
     }
 
     /** "; did you mean ViT-B/16?" for a name close to an official one, else a close file, else "". */
