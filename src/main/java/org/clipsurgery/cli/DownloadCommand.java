@@ -57,7 +57,15 @@ final class DownloadCommand implements Callable<Integer> {
                     + "), or --list");
         }
         // Check every name before downloading anything.
-        List<ModelRegistry.Entry> entries = names.stream().map(downloader.registry()::get).toList();
+        ModelRegistry registry = downloader.registry();
+        for (String n : names) {
+            if (registry.find(n).isEmpty()) {
+                throw new UsageException("unknown model '" + n + "'" + ModelOptions.suggestion(n, registry, null)
+                        + " (available models: " + String.join(", ", registry.names())
+                        + "; a " + ModelRegistry.SURGERY_PREFIX + " prefix is also accepted)");
+            }
+        }
+        List<ModelRegistry.Entry> entries = names.stream().map(registry::get).toList();
         for (ModelRegistry.Entry e : entries) {
             spec.commandLine().getOut().println(downloader.fetch(e));
             spec.commandLine().getOut().flush();

@@ -41,7 +41,6 @@ final class ExplainCommand extends ImageCommand {
             description = "Labels shown per image in the summary line (default: ${DEFAULT-VALUE}).")
     int top;
 
-    private List<String> stems;
     private List<String> names;
     private List<String> targets;
 
@@ -51,9 +50,13 @@ final class ExplainCommand extends ImageCommand {
     }
 
     @Override
+    boolean writesImageFiles() {
+        return true;
+    }
+
+    @Override
     void begin(ClipSurgery cs, LabelSet labelSet) throws IOException {
         Outputs.directory(out);
-        stems = Outputs.uniqueStems(images);
         targets = labelSet.targets();
         names = Outputs.uniqueNames(targets);
     }
@@ -61,16 +64,25 @@ final class ExplainCommand extends ImageCommand {
     @Override
     void handle(int index, Path file, RgbImage image, Explanation e) throws IOException {
         BufferedImage picture = Outputs.toBufferedImage(image);
-        String stem = stems.get(index);
+        String stem = stems().get(index);
         for (int t = 0; t < targets.size(); t++) {
-            float[] map = e.map(targets.get(t));
+            String target = targets.get(t);
+            float[] map = e.map(target);
             String base = stem + "." + names.get(t);
-            Outputs.png(Overlay.heatmap(picture, map), out.resolve(base + ".png"));
+            Path overlay = out.resolve(base + ".png");
+            Outputs.png(Overlay.heatmap(picture, map), overlay);
+            wrote(index, "overlay", target, overlay);
+            Path rawFile = switch (raw) {
+                case png16 -> out.resolve(base + ".map.png");
+                case npy -> out.resolve(base + ".npy");
+                case none -> null;
+            };
             switch (raw) {
-                case png16 -> Outputs.png16(map, e.height(), e.width(), out.resolve(base + ".map.png"));
-                case npy -> Outputs.npy(map, new int[] {e.height(), e.width()}, out.resolve(base + ".npy"));
+                case png16 -> Outputs.png16(map, e.height(), e.width(), rawFile);
+                case npy -> Outputs.npy(map, new int[] {e.height(), e.width()}, rawFile);
                 case none -> { }
             }
+            if (rawFile != null) wrote(index, "map", target, rawFile);
         }
         emit(file + " " + e.width() + "x" + e.height() + ": " + topScores(e.scores(), top) + System.lineSeparator());
     }

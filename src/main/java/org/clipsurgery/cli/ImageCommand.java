@@ -46,7 +46,8 @@ abstract class ImageCommand implements Callable<Integer> {
     List<String> labels = new ArrayList<>();
 
     @Option(names = "--labels-file", paramLabel = "FILE",
-            description = "More labels, one per line (for large label sets).")
+            description = "More labels, one per line (for large label sets); blank lines and lines "
+                    + "starting with # are skipped.")
     Path labelsFile;
 
     @Option(names = "--redundant", defaultValue = "auto", paramLabel = "labels|empty",
@@ -69,8 +70,16 @@ abstract class ImageCommand implements Callable<Integer> {
                     + "All images must then have one size.")
     Path saveTensors;
 
+    @Option(names = "--manifest", paramLabel = "FILE",
+            description = "Write a JSON manifest of the files written, per input image (its output prefix and "
+                    + "each file's kind, target and path), to FILE once the command has finished.")
+    Path manifestFile;
+
     /** Whether an "images" progress line is being drawn on the terminal. */
     private boolean progressLine;
+    /** The files written, for --manifest (kept even without it: it costs a few strings). */
+    private Manifest manifest;
+    private List<String> stems;
 
     PrintWriter out() {
         return spec.commandLine().getOut();
@@ -88,6 +97,57 @@ abstract class ImageCommand implements Callable<Integer> {
         }
         out().print(text);
         out().flush();
+    }
+
+    /**
+     * A warning on standard error ("clip-surgery: warning: ..."), one line; the progress line, if
+     * drawn, is erased first.
+     */
+    void warn(String text) {
+        if (progressLine) {
+            System.err.print("\r\033[2K");
+            System.err.flush();
+        }
+        PrintWriter err = spec.commandLine().getErr();
+        err.println(Main.PROGRAM + ": warning: " + text);
+        err.flush();
+    }
+
+    /** Whether this run writes files named after each image (then the manifest gives their prefixes). */
+    boolean writesImageFiles() {
+        return false;
+    }
+
+    /**
+     * The output name prefix of each image ({@link Outputs#uniqueStems}). When two inputs share a
+     * name, a one-line note on standard error says which numbered prefix is which input.
+     */
+    List<String> stems() {
+        if (stems == null) {
+            stems = Outputs.uniqueStems(images);
+            List<String> renamed = new ArrayList<>();
+            for (int i = 0; i < images.size(); i++) {
+                if (!stems.get(i).equals(Outputs.safe(Outputs.stem(images.get(i))))) {
+                    renamed.add(images.get(i) + " -> " + stems.get(i) + ".*");
+                }
+            }
+            if (!renamed.isEmpty()) {
+                PrintWriter err = spec.commandLine().getErr();
+                err.println(Main.PROGRAM + ": note: inputs with the same name are numbered: " + String.join(", ", renamed));
+                err.flush();
+            }
+        }
+        return stems;
+    }
+
+    /** Records a file written for image {@code index} (for --manifest); {@code target} may be null. */
+    void wrote(int index, String kind, String target, Path path) {
+        manifest.add(index, kind, target, path);
+    }
+
+    /** Records a file written for the whole run (for --manifest). */
+    void wrote(String kind, Path path) {
+        manifest.add(kind, path);
     }
 
     /** Checks options of the subclass before anything is loaded. */
@@ -108,11 +168,14 @@ abstract class ImageCommand implements Callable<Integer> {
         if (batch < 1) throw new UsageException("--batch must be at least 1, got " + batch);
         if (maxPixels < 1) throw new UsageException("--max-pixels must be at least 1, got " + maxPixels);
         for (Path p : images) {
-            if (!Files.exists(p)) throw new UsageException("image '" + p + "' not found");
+            if (!Files.exists(p)) throw new UsageException("image '" + p + "' not found" + Suggest.file(p));
             if (!Files.isRegularFile(p)) throw new UsageException("image '" + p + "' is not a file");
         }
         if (saveTensors != null && Files.isDirectory(saveTensors)) {
             throw new UsageException("--save-tensors '" + saveTensors + "' is a folder; give a file name");
+        }
+        if (manifestFile != null && Files.isDirectory(manifestFile)) {
+            throw new UsageException("--manifest '" + manifestFile + "' is a folder; give a file name");
         }
         model.validate();
         if (model.device == Device.CPU && model.precision != Precision.FP32) {
@@ -121,6 +184,7 @@ abstract class ImageCommand implements Callable<Integer> {
                     + " needs --device cuda: the CPU backend computes in fp32 only");
         }
         validate(targets);
+        manifest = new Manifest(spec.name(), images, writesImageFiles() ? stems() : null);
         // Every image is checked before the model loads (seconds, or a download): all headers, and
         // the first batch decoded in full, which the first forward pass needs anyway. Later images
         // are decoded one batch at a time, as before, so memory stays one batch of images.
@@ -156,9 +220,14 @@ abstract class ImageCommand implements Callable<Integer> {
                 progressLine = false;
             }
             finish();
-            if (dump != null) dump.write();
+            if (dump != null) {
+                dump.write();
+                wrote("tensors", saveTensors);
+                wrote("tensor-points", TensorDump.pointsFile(saveTensors));
+            }
         }
         out().flush();
+        if (manifestFile != null) manifest.write(manifestFile);
         return 0;
     }
 
@@ -204,18 +273,28 @@ abstract class ImageCommand implements Callable<Integer> {
         }
         if (labelsFile != null) {
             if (!Files.isRegularFile(labelsFile)) {
-                throw new UsageException("labels file '" + labelsFile + "' not found");
+                throw new UsageException("labels file '" + labelsFile + "' not found" + Suggest.file(labelsFile));
             }
-            for (String line : Files.readAllLines(labelsFile, StandardCharsets.UTF_8)) {
-                String s = line.strip();
-                if (!s.isEmpty()) out.add(s);
-            }
+            out.addAll(labelLines(Files.readAllLines(labelsFile, StandardCharsets.UTF_8)));
         }
         if (out.isEmpty()) throw new UsageException("no labels: give --labels a,b,c or --labels-file FILE");
         for (String t : out) {
             for (String part : t.split("\\+", -1)) {
                 if (part.isBlank()) throw new UsageException("combined target '" + t + "' has an empty part");
             }
+        }
+        return out;
+    }
+
+    /**
+     * The labels of a --labels-file: one per line, stripped; blank lines and lines whose first
+     * non-blank character is '#' (comments) are skipped. A label cannot start with '#'.
+     */
+    static List<String> labelLines(List<String> lines) {
+        List<String> out = new ArrayList<>();
+        for (String line : lines) {
+            String s = line.strip();
+            if (!s.isEmpty() && !s.startsWith("#")) out.add(s);
         }
         return out;
     }

@@ -2,10 +2,14 @@ package org.clipsurgery.cli;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.Device;
 import org.clipsurgery.Precision;
+import org.clipsurgery.models.ModelRegistry;
 import org.clipsurgery.progress.Progress;
 import org.clipsurgery.text.PromptTemplates;
 import org.clipsurgery.weights.Activation;
@@ -64,10 +68,40 @@ final class ModelOptions {
         if (depth != null && depth < 1) throw new UsageException("--depth must be at least 1, got " + depth);
         if (threads != null && threads < 1) throw new UsageException("--threads must be at least 1, got " + threads);
         if (templates != null && !Files.isRegularFile(templates)) {
-            throw new UsageException("templates file '" + templates + "' not found");
+            throw new UsageException("templates file '" + templates + "' not found" + Suggest.file(templates));
         }
         if (model.isBlank()) throw new UsageException("--model is empty");
+        checkModelName(model);
         activation();
+    }
+
+    /**
+     * Refuses, before anything is loaded, a --model that is neither an existing file or folder nor
+     * an official name, suggesting close names ("did you mean ViT-B/16?") or, for a path, a close
+     * file name in its folder.
+     */
+    static void checkModelName(String model) {
+        Path local;
+        try {
+            local = Path.of(model);
+        } catch (InvalidPathException e) {
+            local = null;
+        }
+        if (local != null && Files.exists(local)) return;
+        ModelRegistry registry = ModelRegistry.official();
+        if (registry.find(model).isPresent()) return;
+        throw new UsageException("'" + model + "' is neither a model file nor a known model name"
+                + suggestion(model, registry, local) + " (available models: " + String.join(", ", registry.names())
+                + "; a " + ModelRegistry.SURGERY_PREFIX + " prefix is also accepted)");
+    }
+
+    /** "; did you mean ViT-B/16?" for a name close to an official one, else a close file, else "". */
+    static String suggestion(String model, ModelRegistry registry, Path local) {
+        List<String> known = new ArrayList<>(registry.names());
+        for (String n : registry.names()) known.add(ModelRegistry.SURGERY_PREFIX + n);
+        String names = Suggest.didYouMean(model, known);
+        if (!names.isEmpty() || local == null) return names;
+        return Suggest.file(local);
     }
 
     /** The --activation value, or null when not given. */

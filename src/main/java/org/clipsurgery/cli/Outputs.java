@@ -1,6 +1,7 @@
 package org.clipsurgery.cli;
 
 import java.awt.image.BufferedImage;
+import java.awt.image.IndexColorModel;
 import java.awt.image.WritableRaster;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -16,6 +17,8 @@ import java.util.Locale;
 import java.util.Set;
 import javax.imageio.ImageIO;
 import org.clipsurgery.image.RgbImage;
+import org.clipsurgery.post.LabelMap;
+import org.clipsurgery.post.Overlay;
 
 /** Writing the CLI's files: PNGs (8-bit RGB, 8/16-bit grey), .npy arrays, and safe file names. */
 final class Outputs {
@@ -73,20 +76,40 @@ final class Outputs {
         png(img, file);
     }
 
-    /** Label indices as an 8-bit grey PNG (16-bit when there are more than 255 labels). */
+    /**
+     * Label indices as a PNG whose pixel values are the indices: for up to 255 labels an 8-bit
+     * palette (indexed) PNG, so a viewer shows the label colours of {@link Overlay#palette} while
+     * tools that read the values (PIL's {@code np.array(Image.open(f))}, ImageIO's raster) get the
+     * indices, with 255 = background (black in the palette); for more labels a 16-bit grey PNG
+     * (PNG palettes hold at most 256 colours), 65535 = background.
+     */
     static void labelPng(int[] ids, int height, int width, int labels, Path file) throws IOException {
         boolean wide = labels > 255;
-        BufferedImage img = new BufferedImage(width, height,
-                wide ? BufferedImage.TYPE_USHORT_GRAY : BufferedImage.TYPE_BYTE_GRAY);
-        int background = wide ? 65535 : 255;
-        WritableRaster r = img.getRaster();
+        BufferedImage img;
+        if (wide) {
+            img = new BufferedImage(width, height, BufferedImage.TYPE_USHORT_GRAY);
+        } else {
+            int[] colours = Overlay.palette(255);
+            byte[] r = new byte[256];
+            byte[] g = new byte[256];
+            byte[] b = new byte[256];
+            for (int i = 0; i < 256; i++) {
+                int c = i == LabelMap.BACKGROUND_BYTE ? Overlay.BACKGROUND_RGB : colours[i];
+                r[i] = (byte) (c >> 16);
+                g[i] = (byte) (c >> 8);
+                b[i] = (byte) c;
+            }
+            img = new BufferedImage(width, height, BufferedImage.TYPE_BYTE_INDEXED, new IndexColorModel(8, 256, r, g, b));
+        }
+        int background = wide ? 65535 : LabelMap.BACKGROUND_BYTE;
+        WritableRaster raster = img.getRaster();
         int[] row = new int[width];
         for (int y = 0; y < height; y++) {
             for (int x = 0; x < width; x++) {
                 int v = ids[y * width + x];
                 row[x] = v < 0 ? background : v;
             }
-            r.setSamples(0, y, width, 1, 0, row);
+            raster.setSamples(0, y, width, 1, 0, row);
         }
         png(img, file);
     }

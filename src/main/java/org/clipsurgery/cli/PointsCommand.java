@@ -25,7 +25,13 @@ import picocli.CommandLine.Option;
                     + "image, mapping each target to "
                     + "{\"points\": [[x, y], ...], \"labels\": [1, ..., 0, ...]} (positives first; pixel "
                     + "coordinates of the original image). Writes <image>.<target>.points.png into --out: "
-                    + "green = positive, red = negative."
+                    + "green = positive, red = negative.",
+            "A combined target (a+b) takes its positives from each part and its negatives from the mean of "
+                    + "the parts, as the official demo; unlike the demo, positives come first and a pixel is "
+                    + "given once: a negative at a positive's pixel is dropped.",
+            "Degenerate points (a similarity grid that down-samples to one cell, e.g. a ResNet at 64 px, or "
+                    + "a constant map: one point, an empty labels array, as the official code gives them) get "
+                    + "a one-line warning each; --skip-degenerate leaves those targets out."
         })
 final class PointsCommand extends ImageCommand {
     @Option(names = "--target", split = ",", paramLabel = "LABEL",
@@ -48,7 +54,11 @@ final class PointsCommand extends ImageCommand {
     @Option(names = "--no-pictures", description = "Do not draw the points.")
     boolean noPictures;
 
-    private List<String> stems;
+    @Option(names = "--skip-degenerate",
+            description = "Leave out targets whose points are degenerate (one point, no labels) instead of "
+                    + "writing them with a warning.")
+    boolean skipDegenerate;
+
     private List<String> selected;
     private List<String> names;
     private final List<Map<String, SamPoints>> results = new ArrayList<>();
@@ -71,9 +81,13 @@ final class PointsCommand extends ImageCommand {
     }
 
     @Override
+    boolean writesImageFiles() {
+        return !noPictures;
+    }
+
+    @Override
     void begin(ClipSurgery cs, LabelSet labelSet) throws IOException {
         if (!noPictures) Outputs.directory(out);
-        stems = Outputs.uniqueStems(images);
         selected = new ArrayList<>();
         if (only == null) {
             selected.addAll(labelSet.targets());
@@ -88,11 +102,19 @@ final class PointsCommand extends ImageCommand {
     void handle(int index, Path file, RgbImage image, Explanation e) throws IOException {
         Map<String, SamPoints> perTarget = new LinkedHashMap<>();
         for (int t = 0; t < selected.size(); t++) {
-            SamPoints p = e.points(selected.get(t), threshold);
-            perTarget.put(selected.get(t), p);
+            String target = selected.get(t);
+            SamPoints p = e.points(target, threshold);
+            if (p.isDegenerate()) {
+                warn(file + ": '" + target + "': degenerate points (" + p.size() + " point" + (p.size() == 1 ? "" : "s")
+                        + ", no labels: the similarity grid down-samples to one cell, or the map is constant); "
+                        + (skipDegenerate ? "left out" : "--skip-degenerate leaves such targets out"));
+                if (skipDegenerate) continue;
+            }
+            perTarget.put(target, p);
             if (!noPictures) {
-                Outputs.png(Overlay.points(Outputs.toBufferedImage(image), p),
-                        out.resolve(stems.get(index) + "." + names.get(t) + ".points.png"));
+                Path picture = out.resolve(stems().get(index) + "." + names.get(t) + ".points.png");
+                Outputs.png(Overlay.points(Outputs.toBufferedImage(image), p), picture);
+                wrote(index, "points", target, picture);
             }
         }
         results.add(perTarget);
@@ -107,6 +129,7 @@ final class PointsCommand extends ImageCommand {
             Path parent = json.toAbsolutePath().getParent();
             if (parent != null) Files.createDirectories(parent);
             Files.writeString(json, text, StandardCharsets.UTF_8);
+            wrote("points-json", json);
         }
     }
 }

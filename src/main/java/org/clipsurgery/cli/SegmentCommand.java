@@ -2,9 +2,7 @@ package org.clipsurgery.cli;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
@@ -19,10 +17,12 @@ import picocli.CommandLine.Option;
         header = "Per-pixel label map (open-vocabulary segmentation) with a legend.",
         description = {
             "Each pixel gets the label whose map is highest. Writes, per image, into --out: "
-                    + "<image>.segment.png (the image tinted with each label's colour and "
-                    + "a legend) and <image>.labels.png (8-bit grey: the index of the label in --labels order, "
-                    + "counting distinct single labels from 0; 255 = background). Prints each image's label "
-                    + "shares. Combined targets contribute their parts."
+                    + "<image>.segment.png (the image tinted half and half with each label's colour, and a "
+                    + "legend in columns beside it: the labels present, largest share first, the background "
+                    + "too when -t leaves any) and <image>.labels.png (a palette PNG in the same colours whose "
+                    + "pixel values are the label indices in --labels order, counting distinct single labels "
+                    + "from 0; 255 = background, black; 16-bit grey beyond 255 labels). Prints each image's "
+                    + "label shares, largest first. Combined targets contribute their parts."
         })
 final class SegmentCommand extends ImageCommand {
     @Option(names = {"-o", "--out"}, defaultValue = ".", paramLabel = "DIR",
@@ -33,7 +33,6 @@ final class SegmentCommand extends ImageCommand {
             description = "Background where no label's map reaches T (maps are in [0, 1]); default: no background.")
     Float threshold;
 
-    private List<String> stems;
     private List<String> labelNames;
 
     @Override
@@ -44,29 +43,30 @@ final class SegmentCommand extends ImageCommand {
     }
 
     @Override
+    boolean writesImageFiles() {
+        return true;
+    }
+
+    @Override
     void begin(ClipSurgery cs, LabelSet labelSet) throws IOException {
         Outputs.directory(out);
-        stems = Outputs.uniqueStems(images);
         labelNames = labelSet.labels();
     }
 
     @Override
     void handle(int index, Path file, RgbImage image, Explanation e) throws IOException {
         LabelMap map = e.labelMap(threshold == null ? Float.NEGATIVE_INFINITY : threshold);
-        String stem = stems.get(index);
-        Outputs.png(Overlay.labelMap(Outputs.toBufferedImage(image), map, 0, labelNames),
-                out.resolve(stem + ".segment.png"));
-        Outputs.labelPng(map.image(0), map.height(), map.width(), map.labels(), out.resolve(stem + ".labels.png"));
-        long[] counts = map.counts(0);
-        double pixels = (double) map.width() * map.height();
-        List<Integer> order = new ArrayList<>();
-        for (int t = 0; t <= map.labels(); t++) if (counts[t] > 0) order.add(t);
-        order.sort((a, b) -> Long.compare(counts[b], counts[a]));
+        String stem = stems().get(index);
+        Path picture = out.resolve(stem + ".segment.png");
+        Outputs.png(Overlay.labelMap(Outputs.toBufferedImage(image), map, 0, labelNames), picture);
+        wrote(index, "segment", null, picture);
+        Path indices = out.resolve(stem + ".labels.png");
+        Outputs.labelPng(map.image(0), map.height(), map.width(), map.labels(), indices);
+        wrote(index, "labels", null, indices);
         StringBuilder sb = new StringBuilder();
-        for (int t : order) {
+        for (Overlay.LegendEntry entry : Overlay.legend(map, 0, labelNames)) {
             if (sb.length() > 0) sb.append(", ");
-            sb.append(t == map.labels() ? "background" : labelNames.get(t))
-                    .append(String.format(Locale.ROOT, " %.1f%%", 100 * counts[t] / pixels));
+            sb.append(entry.text());
         }
         emit(file + " " + e.width() + "x" + e.height() + ": " + sb + System.lineSeparator());
     }

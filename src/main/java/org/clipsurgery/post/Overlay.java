@@ -100,9 +100,72 @@ public final class Overlay {
     }
 
     /**
+     * One row of a label map's legend: a label (or the background) present in the image, with its
+     * colour and its share of the pixels.
+     *
+     * @param label the label index, or {@link LabelMap#BACKGROUND}
+     * @param name the label's name, "background" for the background
+     * @param rgb the colour in the picture, packed 0xRRGGBB (the background's is
+     *     {@link #BACKGROUND_RGB}, what it looks like without a photo)
+     * @param pixels the pixel count
+     * @param share pixels / all pixels, in [0, 1]
+     */
+    public record LegendEntry(int label, String name, int rgb, long pixels, double share) {
+        /** "person 31.3%", with "&lt;0.1%" for a share that would print as 0.0%. */
+        public String text() {
+            return name + " " + percent(share);
+        }
+
+        /** A share as "31.3%", "&lt;0.1%" for a non-zero share below 0.05%. */
+        public static String percent(double share) {
+            double p = 100 * share;
+            return p > 0 && p < 0.05 ? "<0.1%" : String.format(java.util.Locale.ROOT, "%.1f%%", p);
+        }
+    }
+
+    /** The colour of background pixels in a label map without a photo, and in labels.png's palette. */
+    public static final int BACKGROUND_RGB = 0x000000;
+
+    /** Legend rows: height and the gaps around swatches, in pixels. */
+    private static final int ROW = 20;
+    private static final int MARGIN = 8;
+    private static final int SWATCH_W = 16;
+    private static final int SWATCH_H = 14;
+    private static final int GAP = 6;
+
+    /**
+     * The legend of one image of a label map: the labels that cover at least one pixel, the
+     * background too when there is any (a threshold left pixels unlabelled), sorted by share,
+     * largest first (ties in label order, background last).
+     *
+     * @param names the label names, one per label index
+     */
+    public static List<LegendEntry> legend(LabelMap labels, int index, List<String> names) {
+        if (names == null || names.size() != labels.labels()) {
+            throw new IllegalArgumentException("need " + labels.labels() + " label names, got "
+                    + (names == null ? "none" : names.size()));
+        }
+        long[] counts = labels.counts(index);
+        double pixels = (double) labels.width() * labels.height();
+        int[] colours = palette(labels.labels());
+        List<LegendEntry> out = new java.util.ArrayList<>();
+        for (int t = 0; t <= labels.labels(); t++) {
+            if (counts[t] == 0) continue;
+            boolean background = t == labels.labels();
+            out.add(new LegendEntry(background ? LabelMap.BACKGROUND : t, background ? "background" : names.get(t),
+                    background ? BACKGROUND_RGB : colours[t], counts[t], counts[t] / pixels));
+        }
+        // Stable: equal counts keep label order, and the background was added last.
+        out.sort((a, b) -> Long.compare(b.pixels(), a.pixels()));
+        return out;
+    }
+
+    /**
      * A label map picture: each labelled pixel is half the image and half its label's colour
-     * ({@link #palette}), background pixels keep the image (or are black without an image), and a
-     * legend on the right lists the labels that occur, with their colours and names.
+     * ({@link #palette}), background pixels keep the image (or are {@link #BACKGROUND_RGB} without
+     * an image), and a legend on the right lists {@link #legend}'s rows, "name share%", in columns
+     * as tall as the image (a picture shorter than one legend row grows to fit it; the added strip
+     * is white). The background's swatch is white with a diagonal line.
      *
      * @param image the original image, or null for colours only
      * @param labels the label map
@@ -116,18 +179,15 @@ public final class Overlay {
             throw new IllegalArgumentException("image is " + image.getWidth() + "×" + image.getHeight()
                     + " but the label map is " + w + "×" + h);
         }
-        if (names == null || names.size() != labels.labels()) {
-            throw new IllegalArgumentException("need " + labels.labels() + " label names, got "
-                    + (names == null ? "none" : names.size()));
-        }
+        List<LegendEntry> legend = legend(labels, index, names);
         int[] ids = labels.image(index);
-        int[] rgb = image == null ? new int[w * h] : readRgb(image);
+        int[] rgb = image == null ? null : readRgb(image);
         int[] colours = palette(labels.labels());
         int[] px = new int[w * h];
         for (int p = 0; p < px.length; p++) {
             int id = ids[p];
             if (id == LabelMap.BACKGROUND) {
-                px[p] = rgb[p];
+                px[p] = image == null ? BACKGROUND_RGB : rgb[p];
             } else if (image == null) {
                 px[p] = colours[id];
             } else {
@@ -136,52 +196,66 @@ public final class Overlay {
                 px[p] = (half(s >> 16, c >> 16) << 16) | (half(s >> 8, c >> 8) << 8) | half(s, c);
             }
         }
-        long[] counts = labels.counts(index);
-        int present = 0;
-        for (int t = 0; t < labels.labels(); t++) if (counts[t] > 0) present++;
 
+        // Columns of at most `perColumn` rows, each as wide as its longest text.
+        int perColumn = Math.max(1, (h - 2 * MARGIN) / ROW);
+        int columns = (legend.size() + perColumn - 1) / perColumn;
         Font font = new Font(Font.SANS_SERIF, Font.PLAIN, 13);
-        int row = 20;
-        int legendW = 0;
         boolean text = true;
-        BufferedImage probe = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
+        int[] columnW = new int[columns];
         try {
+            BufferedImage probe = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
             Graphics2D g = probe.createGraphics();
             FontMetrics fm = g.getFontMetrics(font);
-            for (int t = 0; t < labels.labels(); t++) {
-                if (counts[t] > 0) legendW = Math.max(legendW, fm.stringWidth(names.get(t)));
+            for (int i = 0; i < legend.size(); i++) {
+                int c = i / perColumn;
+                columnW[c] = Math.max(columnW[c], fm.stringWidth(legend.get(i).text()));
             }
             g.dispose();
         } catch (RuntimeException | Error e) {
             // No usable font on this system: swatches only.
             text = false;
+            java.util.Arrays.fill(columnW, 0);
         }
-        legendW += 8 + 16 + 6 + 8;
-        int outH = Math.max(h, 8 + present * row + 8);
+        int[] columnX = new int[columns];
+        int legendW = MARGIN;
+        for (int c = 0; c < columns; c++) {
+            columnX[c] = w + legendW;
+            columnW[c] += SWATCH_W + GAP + MARGIN;
+            legendW += columnW[c];
+        }
+        int outH = Math.max(h, 2 * MARGIN + Math.min(legend.size(), perColumn) * ROW);
         BufferedImage out = new BufferedImage(w + legendW, outH, BufferedImage.TYPE_INT_RGB);
-        out.setRGB(0, 0, w, h, px, 0, w);
         Graphics2D g = out.createGraphics();
         try {
             g.setColor(Color.WHITE);
-            g.fillRect(w, 0, legendW, outH);
+            g.fillRect(0, 0, w + legendW, outH);
+            out.setRGB(0, 0, w, h, px, 0, w);
             g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-            int y = 8;
-            for (int t = 0; t < labels.labels(); t++) {
-                if (counts[t] == 0) continue;
-                g.setColor(new Color(colours[t]));
-                g.fillRect(w + 8, y + 2, 16, 14);
+            for (int i = 0; i < legend.size(); i++) {
+                LegendEntry e = legend.get(i);
+                int x = columnX[i / perColumn];
+                int y = MARGIN + (i % perColumn) * ROW;
+                if (e.label() == LabelMap.BACKGROUND) {
+                    g.setColor(Color.WHITE);
+                    g.fillRect(x, y + 2, SWATCH_W, SWATCH_H);
+                    g.setColor(Color.GRAY);
+                    g.drawLine(x, y + 2 + SWATCH_H, x + SWATCH_W, y + 2);
+                } else {
+                    g.setColor(new Color(e.rgb()));
+                    g.fillRect(x, y + 2, SWATCH_W, SWATCH_H);
+                }
                 g.setColor(Color.DARK_GRAY);
-                g.drawRect(w + 8, y + 2, 16, 14);
+                g.drawRect(x, y + 2, SWATCH_W, SWATCH_H);
                 if (text) {
                     try {
                         g.setFont(font);
                         g.setColor(Color.BLACK);
-                        g.drawString(names.get(t), w + 8 + 16 + 6, y + 14);
-                    } catch (RuntimeException | Error e) {
+                        g.drawString(e.text(), x + SWATCH_W + GAP, y + 14);
+                    } catch (RuntimeException | Error ex) {
                         text = false;
                     }
                 }
-                y += row;
             }
         } finally {
             g.dispose();
@@ -221,26 +295,100 @@ public final class Overlay {
     }
 
     /**
-     * Distinct colours for n labels, packed 0xRRGGBB: the PASCAL VOC palette (the bits of the index
-     * spread over the high bits of red, green and blue) starting at its entry 1, so no label is
-     * black.
+     * Distinct colours for n labels, packed 0xRRGGBB, chosen to stay readable when blended half and
+     * half over a photo.
+     *
+     * <p><b>How they are chosen.</b> Candidates are the sRGB colours with channels in steps of 17
+     * (16 levels each, 4096 colours) whose OKLab lightness is in [{@value #PALETTE_MIN_L},
+     * {@value #PALETTE_MAX_L}] and chroma at least {@value #PALETTE_MIN_C}: bright, clearly coloured,
+     * never near black (which only darkens the photo) or white. The first colour is the most
+     * chromatic candidate; each next one is the candidate farthest, in OKLab (a perceptually
+     * uniform space), from every colour taken so far (greedy max-min, as in Glasbey et al., "Colour
+     * displays for categorical images", 2007). So every prefix of the palette is as spread out as
+     * this greedy rule makes it, and the first labels, which a small label set uses, differ most.
+     * For 59 labels the closest two colours are about 0.064 apart in OKLab and the darkest has
+     * lightness 0.65; the PASCAL VOC palette used before had 0.018 and 0.17 (about a quarter of
+     * the separation, and colours such as dark blue that vanish over a photo). Beyond the
+     * candidates (over a thousand) the colours repeat.
      */
     public static int[] palette(int n) {
         if (n < 0) throw new IllegalArgumentException("palette size must be non-negative, got " + n);
+        int[] base = n <= PALETTE.length ? PALETTE : buildPalette(n);
         int[] out = new int[n];
-        for (int t = 0; t < n; t++) {
-            int c = t + 1;
-            int r = 0;
-            int g = 0;
-            int b = 0;
-            for (int bit = 7; c > 0 && bit >= 0; bit--, c >>= 3) {
-                r |= (c & 1) << bit;
-                g |= ((c >> 1) & 1) << bit;
-                b |= ((c >> 2) & 1) << bit;
+        for (int t = 0; t < n; t++) out[t] = base[t % base.length];
+        return out;
+    }
+
+    /** Lightness range and least chroma of {@link #palette}'s candidates (OKLab). */
+    static final double PALETTE_MIN_L = 0.65;
+    static final double PALETTE_MAX_L = 0.92;
+    static final double PALETTE_MIN_C = 0.08;
+
+    /** The first 256 colours: enough for any 8-bit label map. */
+    private static final int[] PALETTE = buildPalette(256);
+
+    /** Greedy max-min selection of {@code n} colours (fewer when there are fewer candidates). */
+    private static int[] buildPalette(int n) {
+        List<double[]> labs = new java.util.ArrayList<>();
+        List<Integer> rgbs = new java.util.ArrayList<>();
+        for (int r = 0; r < 256; r += 17) {
+            for (int g = 0; g < 256; g += 17) {
+                for (int b = 0; b < 256; b += 17) {
+                    int rgb = (r << 16) | (g << 8) | b;
+                    double[] lab = oklab(rgb);
+                    if (lab[0] >= PALETTE_MIN_L && lab[0] <= PALETTE_MAX_L
+                            && Math.hypot(lab[1], lab[2]) >= PALETTE_MIN_C) {
+                        labs.add(lab);
+                        rgbs.add(rgb);
+                    }
+                }
             }
-            out[t] = (r << 16) | (g << 8) | b;
+        }
+        int count = Math.min(n, labs.size());
+        int[] out = new int[count];
+        double[] nearest = new double[labs.size()];
+        java.util.Arrays.fill(nearest, Double.POSITIVE_INFINITY);
+        int pick = 0;
+        for (int i = 1; i < labs.size(); i++) {
+            double[] a = labs.get(i);
+            double[] p = labs.get(pick);
+            if (Math.hypot(a[1], a[2]) > Math.hypot(p[1], p[2])) pick = i;
+        }
+        for (int k = 0; k < count; k++) {
+            out[k] = rgbs.get(pick);
+            double[] chosen = labs.get(pick);
+            int next = 0;
+            for (int i = 0; i < labs.size(); i++) {
+                nearest[i] = Math.min(nearest[i], distance(labs.get(i), chosen));
+                if (nearest[i] > nearest[next]) next = i;
+            }
+            pick = next;
         }
         return out;
+    }
+
+    private static double distance(double[] a, double[] b) {
+        double dl = a[0] - b[0], da = a[1] - b[1], db = a[2] - b[2];
+        return Math.sqrt(dl * dl + da * da + db * db);
+    }
+
+    /** An sRGB colour (0xRRGGBB) in OKLab (Björn Ottosson's matrices): {L, a, b}. */
+    static double[] oklab(int rgb) {
+        double r = linear((rgb >> 16) & 0xff);
+        double g = linear((rgb >> 8) & 0xff);
+        double b = linear(rgb & 0xff);
+        double l = Math.cbrt(0.4122214708 * r + 0.5363319107 * g + 0.0514459929 * b);
+        double m = Math.cbrt(0.2119034982 * r + 0.6806995457 * g + 0.1073969566 * b);
+        double s = Math.cbrt(0.0883024619 * r + 0.2817188376 * g + 0.6299787005 * b);
+        return new double[] {
+            0.2104542553 * l + 0.7936177850 * m - 0.0040720468 * s,
+            1.9779984951 * l - 2.4285922050 * m + 0.4505937099 * s,
+            0.0259040371 * l + 0.7827717662 * m - 0.8086757660 * s};
+    }
+
+    private static double linear(int channel) {
+        double c = channel / 255.0;
+        return c <= 0.04045 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
     }
 
     /** The image's pixels as packed 0xRRGGBB, row-major; an 8-bit grey raster gives grey pixels. */

@@ -124,12 +124,25 @@ public final class SamPoints {
     }
 
     /**
-     * Points for a combined target (e.g. {@code person+bench}) as the official demo builds them:
-     * each part's raw patch similarity is min-max normalised over the patches, the parts are
-     * averaged per patch, and {@link #compute} on that mean gives the negatives (the second half of
-     * its points); {@link #compute} on each part's raw similarity gives the positives (the first half
-     * of each). Order as in the demo: the mean map's negatives first, then each part's positives in
-     * the order given; labels follow the points.
+     * Points for a combined target (e.g. {@code person+bench}) from the official demo's rule: each
+     * part's raw patch similarity is min-max normalised over the patches, the parts are averaged
+     * per patch, and {@link #compute} on that mean gives the negatives (the second half of its
+     * points); {@link #compute} on each part's raw similarity gives the positives (the first half
+     * of each).
+     *
+     * <p>Two things differ from the demo, which lists the negatives first and can name one pixel
+     * both a positive and a negative:
+     * <ul>
+     *   <li>order: positives first (each part's in the order given, each part's in
+     *       {@link #compute}'s order), then the negatives, as for a single target;</li>
+     *   <li>overlap: a point is given once. A positive that an earlier part already gave is
+     *       dropped, and so is a negative at a positive's pixel: the target is the union of its
+     *       parts, so a part's best cell is kept as a positive even where the mean is low.</li>
+     * </ul>
+     * When the mean map is degenerate (a one-cell grid or a constant map), the result is that
+     * degenerate result, {@link #isDegenerate()}: its cells as points and no labels, the points the
+     * demo's code would give. A degenerate part contributes no positives (the demo's {@code p[:0]}).
+     * A single target is never affected: {@link #compute} is the official function.
      *
      * @param parts raw patch similarities of the parts, each g² values over the same grid
      */
@@ -149,25 +162,41 @@ public final class SamPoints {
         }
         for (int i = 0; i < patches; i++) mean[i] /= parts.size();
 
-        List<int[]> points = new ArrayList<>();
-        List<Integer> labels = new ArrayList<>();
         SamPoints neg = compute(mean, imageHeight, imageWidth, threshold, downSample);
-        int half = neg.size() / 2;
-        for (int i = half; i < neg.size(); i++) points.add(new int[] {neg.xs[i], neg.ys[i]});
-        for (int i = half; i < neg.labels.length; i++) labels.add(neg.labels[i]);
+        if (neg.isDegenerate()) return neg;
+        // Pixels as x·2³² + y keys; insertion order is the output order.
+        java.util.LinkedHashSet<Long> positives = new java.util.LinkedHashSet<>();
         for (float[] part : parts) {
             SamPoints pos = compute(part, imageHeight, imageWidth, threshold, downSample);
+            if (pos.isDegenerate()) continue;
             int h = pos.size() / 2;
-            for (int i = 0; i < h; i++) points.add(new int[] {pos.xs[i], pos.ys[i]});
-            for (int i = 0; i < Math.min(h, pos.labels.length); i++) labels.add(pos.labels[i]);
+            for (int i = 0; i < h; i++) positives.add(key(pos.xs[i], pos.ys[i]));
         }
-        int[] xs = new int[points.size()];
-        int[] ys = new int[points.size()];
-        for (int i = 0; i < xs.length; i++) {
-            xs[i] = points.get(i)[0];
-            ys[i] = points.get(i)[1];
+        java.util.LinkedHashSet<Long> negatives = new java.util.LinkedHashSet<>();
+        for (int i = neg.size() / 2; i < neg.size(); i++) {
+            long k = key(neg.xs[i], neg.ys[i]);
+            if (!positives.contains(k)) negatives.add(k);
         }
-        return new SamPoints(xs, ys, labels.stream().mapToInt(Integer::intValue).toArray());
+        int count = positives.size() + negatives.size();
+        int[] xs = new int[count];
+        int[] ys = new int[count];
+        int[] labels = new int[count];
+        int i = 0;
+        for (long k : positives) {
+            xs[i] = (int) (k >>> 32);
+            ys[i] = (int) k;
+            labels[i++] = 1;
+        }
+        for (long k : negatives) {
+            xs[i] = (int) (k >>> 32);
+            ys[i] = (int) k;
+            labels[i++] = 0;
+        }
+        return new SamPoints(xs, ys, labels);
+    }
+
+    private static long key(int x, int y) {
+        return ((long) x << 32) | (y & 0xffffffffL);
     }
 
     /**

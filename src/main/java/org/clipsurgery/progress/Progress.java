@@ -1,10 +1,19 @@
 package org.clipsurgery.progress;
 
 import java.io.Console;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintStream;
 import java.lang.reflect.Method;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntSupplier;
 import java.util.function.LongSupplier;
 
 /**
@@ -17,7 +26,12 @@ import java.util.function.LongSupplier;
  * </pre>
  *
  * <p>{@link #stderr()} draws on standard error only when it is a terminal, so logs, pipes and
- * tests stay clean; {@link #none()} never draws (for library use). Usage:
+ * tests stay clean; {@link #none()} never draws (for library use). A line is never wider than the
+ * terminal less one column ({@link #terminalColumns()}: {@code $COLUMNS}, else {@code stty size} on
+ * the controlling terminal, else 80): a line that wrapped would make every redraw start a new row.
+ * When the full line does not fit, the rate goes first, then the amounts, then the bar shrinks and
+ * goes, then the label is shortened (see {@link #render(String, long, long, Unit, long, long, int)}).
+ * Usage:
  *
  * <pre>{@code
  * try (Progress.Task task = Progress.stderr().start("images", paths.size(), Progress.Unit.ITEMS)) {
@@ -95,22 +109,36 @@ public abstract class Progress {
         return isTerminal() ? to(System.err) : NONE;
     }
 
-    /** A reporter that always draws on {@code out}, redrawing at most every 100 ms. */
+    /**
+     * A reporter that always draws on {@code out}, redrawing at most every 100 ms, with lines as
+     * wide as the terminal allows ({@link #terminalColumns()}, asked once per task, so a resized
+     * window is followed from the next task on).
+     */
     public static Progress to(PrintStream out) {
-        return to(out, System::nanoTime, 100_000_000L);
+        return to(out, System::nanoTime, 100_000_000L, Progress::terminalColumns);
     }
 
     /**
-     * A reporter that always draws on {@code out}, with the clock and redraw interval given (for
-     * tests: a fake clock makes rates and throttling deterministic).
+     * A reporter that always draws on {@code out} as if on an 80-column terminal, with the clock and
+     * redraw interval given (for tests: a fake clock makes rates and throttling deterministic).
      */
     public static Progress to(PrintStream out, LongSupplier nanoClock, long minRedrawNanos) {
+        return to(out, nanoClock, minRedrawNanos, () -> DEFAULT_COLUMNS);
+    }
+
+    /**
+     * A reporter that always draws on {@code out}, with the clock, redraw interval and terminal
+     * width given; {@code columns} is asked when each task starts.
+     */
+    public static Progress to(PrintStream out, LongSupplier nanoClock, long minRedrawNanos, IntSupplier columns) {
         Objects.requireNonNull(out, "out");
         Objects.requireNonNull(nanoClock, "nanoClock");
+        Objects.requireNonNull(columns, "columns");
         return new Progress() {
             @Override
             public Task start(String label, long total, Unit unit, long alreadyDone) {
-                return new LineTask(out, nanoClock, minRedrawNanos, label, total, unit, alreadyDone);
+                return new LineTask(out, nanoClock, minRedrawNanos, label, total, unit, alreadyDone,
+                        columns.getAsInt());
             }
 
             @Override
@@ -140,9 +168,74 @@ public abstract class Progress {
         }
     }
 
+    /** The width assumed when the terminal's is unknown. */
+    public static final int DEFAULT_COLUMNS = 80;
+    /** Narrower than this, lines are drawn as if the terminal had this many columns. */
+    static final int MIN_COLUMNS = 20;
+
+    private static volatile Integer sttyColumns;
+
+    /**
+     * The width of the terminal in columns: {@code $COLUMNS} when it holds a positive number (shells
+     * set it, but export it only when asked, so it is usually absent for a child process), else
+     * what {@code stty size} says for the controlling terminal {@code /dev/tty} (asked once per
+     * process, at most half a second), else {@value #DEFAULT_COLUMNS}.
+     */
+    public static int terminalColumns() {
+        return terminalColumns(System.getenv(), Progress::sttyColumns);
+    }
+
+    /** {@link #terminalColumns()} with the environment and the terminal query given (for tests). */
+    static int terminalColumns(Map<String, String> env, IntSupplier query) {
+        int fromEnv = positive(env.get("COLUMNS"));
+        if (fromEnv > 0) return fromEnv;
+        int asked = query.getAsInt();
+        return asked > 0 ? asked : DEFAULT_COLUMNS;
+    }
+
+    /** A positive decimal number, or 0 for null, garbage or a non-positive value. */
+    static int positive(String s) {
+        if (s == null) return 0;
+        try {
+            int n = Integer.parseInt(s.strip());
+            return Math.max(0, n);
+        } catch (NumberFormatException e) {
+            return 0;
+        }
+    }
+
+    /** Columns of the controlling terminal from {@code stty size} ("rows cols"), 0 when unknown. */
+    private static int sttyColumns() {
+        Integer cached = sttyColumns;
+        if (cached != null) return cached;
+        int cols = 0;
+        File tty = new File("/dev/tty");
+        if (!System.getProperty("os.name", "").toLowerCase(Locale.ROOT).startsWith("windows") && tty.canRead()) {
+            try {
+                Process p = new ProcessBuilder("stty", "size").redirectInput(tty)
+                        .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+                try (InputStream in = p.getInputStream()) {
+                    if (p.waitFor(500, TimeUnit.MILLISECONDS) && p.exitValue() == 0) {
+                        String[] parts = new String(in.readAllBytes(), StandardCharsets.US_ASCII).strip().split("\\s+");
+                        if (parts.length == 2) cols = positive(parts[1]);
+                    } else {
+                        p.destroy();
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                cols = 0; // no stty, no terminal: the default
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        sttyColumns = cols;
+        return cols;
+    }
+
     /** Draws one task as a line that overwrites itself with {@code \r}. */
     private static final class LineTask implements Task {
         private static final int BAR = 20;
+        private static final int MIN_BAR = 10;
 
         private final PrintStream out;
         private final LongSupplier clock;
@@ -153,12 +246,14 @@ public abstract class Progress {
         private final long startNanos;
         private long startDone;  // amount done when the task started (not counted in the rate)
         private long done;
+        private final int columns;
         private long lastDraw = Long.MIN_VALUE;
         private int lastWidth;
         private boolean closed;
 
         LineTask(PrintStream out, LongSupplier clock, long minRedrawNanos, String label, long total,
-                Unit unit, long alreadyDone) {
+                Unit unit, long alreadyDone, int columns) {
+            this.columns = columns;
             this.out = out;
             this.clock = clock;
             this.minRedrawNanos = minRedrawNanos;
@@ -204,8 +299,8 @@ public abstract class Progress {
         private void draw(boolean last) {
             long now = clock.getAsLong();
             lastDraw = now;
-            String line = render(label, done, total, unit, now - startNanos, done - startDone);
-            // Pad over the previous, possibly longer, line.
+            String line = render(label, done, total, unit, now - startNanos, done - startDone, columns);
+            // Pad over the previous, possibly longer, line (both fit the width, so the padding does).
             int pad = Math.max(0, lastWidth - line.length());
             lastWidth = line.length();
             out.print("\r" + line + " ".repeat(pad) + (last ? "\n" : ""));
@@ -214,34 +309,77 @@ public abstract class Progress {
     }
 
     /**
-     * The text of a progress line.
+     * The text of a progress line, at most {@code columns − 1} characters long (the last column is
+     * left free: writing it makes some terminals wrap at once, and the next {@code \r} would then
+     * return to a new row). Parts are dropped in this order until the line fits: the rate, the
+     * amounts ("12 / 60"), then the bar shrinks from 20 to 10 cells and goes; the percentage and
+     * the time left stay; last the label is shortened with "..." and, on a terminal narrower than
+     * anything useful, the line is cut. {@code columns} below {@value #MIN_COLUMNS} count as
+     * {@value #MIN_COLUMNS}.
      *
      * @param done          amount done
      * @param total         amount that means done, negative when unknown
      * @param elapsedNanos  time since the task started
      * @param doneSinceStart amount done since the task started (excludes resumed work), for the rate
+     * @param columns       the terminal's width
      */
     static String render(String label, long done, long total, Unit unit, long elapsedNanos,
-            long doneSinceStart) {
-        StringBuilder sb = new StringBuilder(label);
+            long doneSinceStart, int columns) {
+        int max = Math.max(MIN_COLUMNS, columns) - 1;
+        String percent = null;
+        double frac = 0;
+        String amounts;
         if (total > 0) {
-            double frac = Math.min(1.0, Math.max(0.0, (double) done / total));
-            int filled = (int) Math.floor(frac * LineTask.BAR);
-            sb.append(" [").append("#".repeat(filled)).append(".".repeat(LineTask.BAR - filled))
-                    .append("] ").append(String.format(Locale.ROOT, "%3d%%", (int) Math.floor(frac * 100)));
-            sb.append("  ").append(amount(done, unit)).append(" / ").append(amount(total, unit));
+            frac = Math.min(1.0, Math.max(0.0, (double) done / total));
+            percent = String.format(Locale.ROOT, "%3d%%", (int) Math.floor(frac * 100));
+            amounts = amount(done, unit) + " / " + amount(total, unit);
         } else {
-            sb.append("  ").append(amount(done, unit));
+            amounts = amount(done, unit);
         }
+        String rate = null;
+        String eta = null;
         double seconds = elapsedNanos / 1e9;
         if (seconds > 0 && doneSinceStart > 0) {
-            double rate = doneSinceStart / seconds;
-            sb.append("  ").append(unit == Unit.BYTES ? bytes(rate) + "/s"
-                    : String.format(Locale.ROOT, "%.1f it/s", rate));
-            if (total > 0 && done < total) {
-                sb.append("  ETA ").append(duration((long) Math.ceil((total - done) / rate)));
-            }
+            double perSecond = doneSinceStart / seconds;
+            rate = unit == Unit.BYTES ? bytes(perSecond) + "/s" : String.format(Locale.ROOT, "%.1f it/s", perSecond);
+            if (total > 0 && done < total) eta = "ETA " + duration((long) Math.ceil((total - done) / perSecond));
         }
+        // Candidates from the fullest to the barest; the first that fits wins.
+        List<String> candidates = new ArrayList<>();
+        if (total > 0) {
+            candidates.add(line(label, frac, LineTask.BAR, percent, amounts, rate, eta));
+            candidates.add(line(label, frac, LineTask.BAR, percent, amounts, null, eta));
+            for (int bar = LineTask.BAR; bar >= LineTask.MIN_BAR; bar--) {
+                candidates.add(line(label, frac, bar, percent, null, null, eta));
+            }
+            candidates.add(line(label, frac, 0, percent, null, null, eta));
+        } else {
+            candidates.add(line(label, 0, 0, null, amounts, rate, null));
+            candidates.add(line(label, 0, 0, null, amounts, null, null));
+        }
+        for (String c : candidates) {
+            if (c.length() <= max) return c;
+        }
+        // Even the barest line is too long: shorten the label.
+        String rest = candidates.get(candidates.size() - 1).substring(label.length());
+        int room = max - rest.length();
+        if (room >= 4) return label.substring(0, room - 3) + "..." + rest;
+        String cut = candidates.get(candidates.size() - 1);
+        return cut.substring(0, Math.min(cut.length(), max));
+    }
+
+    /** One line from its parts; a null part (or a bar of 0 cells) is left out. */
+    private static String line(String label, double frac, int bar, String percent, String amounts, String rate,
+            String eta) {
+        StringBuilder sb = new StringBuilder(label);
+        if (bar > 0) {
+            int filled = (int) Math.floor(frac * bar);
+            sb.append(" [").append("#".repeat(filled)).append(".".repeat(bar - filled)).append("]");
+        }
+        if (percent != null) sb.append(bar > 0 ? " " + percent : "  " + percent.strip());
+        if (amounts != null) sb.append("  ").append(amounts);
+        if (rate != null) sb.append("  ").append(rate);
+        if (eta != null) sb.append("  ").append(eta);
         return sb.toString();
     }
 

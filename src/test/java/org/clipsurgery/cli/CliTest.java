@@ -258,24 +258,67 @@ class CliTest {
     @Test
     void segmentWritesALabelMapWithLegendAndIndices() throws IOException {
         Path out = tmp.resolve("seg");
-        Run r = ok("segment", "-m", vit, "-i", image, "-l", "person,bench,sky", "-r", 64, "-o", out, "-t", "0.9");
+        Path tensors = tmp.resolve("seg.safetensors");
+        Run r = ok("segment", "-m", vit, "-i", image, "-l", "person,bench,sky", "-r", 64, "-o", out, "-t", "0.9",
+                "--save-tensors", tensors);
         assertTrue(r.out().startsWith(image + " 500x375: "), r.out());
         BufferedImage pic = png(out.resolve("image.segment.png"));
         assertTrue(pic.getWidth() > 500, "legend to the right");
-        assertTrue(pic.getHeight() >= 375);
+        assertEquals(375, pic.getHeight(), "the legend fits beside the image");
         BufferedImage ids = png(out.resolve("image.labels.png"));
         assertEquals(500, ids.getWidth());
         assertEquals(375, ids.getHeight());
-        int[] seen = new int[256];
-        for (int y = 0; y < 375; y++) for (int x = 0; x < 500; x++) seen[ids.getRaster().getSample(x, y, 0)]++;
-        for (int v = 3; v < 255; v++) assertEquals(0, seen[v], "index " + v + " is not a label");
-        assertTrue(seen[255] > 0, "threshold 0.9 leaves some background");
-        // The shares printed add up to the whole image.
-        double sum = 0;
-        for (String part : r.out().strip().substring(r.out().indexOf(": ") + 2).split(", ")) {
-            sum += Double.parseDouble(part.substring(part.lastIndexOf(' ') + 1, part.length() - 1));
+        // A palette PNG: the pixel values are the label indices of the label map, the palette the
+        // picture's colours, 255 the background.
+        float[] maps = Safetensors.read(tensors).get("similarity_map").toFloatArray();
+        org.clipsurgery.post.LabelMap expected = org.clipsurgery.post.LabelMap.of(maps, 1, 375, 500, 3, 0.9f);
+        int[] back = new int[500];
+        int background = 0;
+        for (int y = 0; y < 375; y++) {
+            ids.getRaster().getSamples(0, y, 500, 1, 0, back);
+            for (int x = 0; x < 500; x++) {
+                int want = expected.label(0, y, x);
+                assertEquals(want == org.clipsurgery.post.LabelMap.BACKGROUND ? 255 : want, back[x], "at " + x + "," + y);
+                if (back[x] == 255) background++;
+            }
         }
+        assertTrue(background > 0, "threshold 0.9 leaves some background");
+        assertTrue(ids.getColorModel() instanceof java.awt.image.IndexColorModel, "indexed PNG");
+        java.awt.image.IndexColorModel palette = (java.awt.image.IndexColorModel) ids.getColorModel();
+        int[] colours = org.clipsurgery.post.Overlay.palette(3);
+        for (int t = 0; t < 3; t++) assertEquals(colours[t], palette.getRGB(t) & 0xffffff, "palette entry " + t);
+        assertEquals(org.clipsurgery.post.Overlay.BACKGROUND_RGB, palette.getRGB(255) & 0xffffff);
+        // The shares printed: largest first, background included, adding up to the whole image.
+        double sum = 0;
+        double previous = 101;
+        List<String> names = new ArrayList<>();
+        for (String part : r.out().strip().substring(r.out().indexOf(": ") + 2).split(", ")) {
+            double share = Double.parseDouble(part.substring(part.lastIndexOf(' ') + 1, part.length() - 1));
+            assertTrue(share <= previous, "sorted by share: " + r.out());
+            previous = share;
+            sum += share;
+            names.add(part.substring(0, part.lastIndexOf(' ')));
+        }
+        assertTrue(names.contains("background"), r.out());
         assertEquals(100, sum, 0.5);
+        assertEquals(background / 1875.0, Double.parseDouble(r.out().replaceAll("(?s).*background ([0-9.]+)%.*", "$1")),
+                0.051, "background share");
+    }
+
+    @Test
+    void labelPngIsIndexedUpTo255LabelsAnd16BitBeyond() throws IOException {
+        int[] ids = {0, 1, 254, -1, 7, 3};
+        Path small = tmp.resolve("small.labels.png");
+        Outputs.labelPng(ids, 2, 3, 255, small);
+        BufferedImage img = png(small);
+        assertTrue(img.getColorModel() instanceof java.awt.image.IndexColorModel);
+        int[] back = img.getRaster().getSamples(0, 0, 3, 2, 0, new int[6]);
+        assertArrayEquals(new int[] {0, 1, 254, 255, 7, 3}, back);
+        Path wide = tmp.resolve("wide.labels.png");
+        Outputs.labelPng(new int[] {300, -1}, 1, 2, 301, wide);
+        BufferedImage w = png(wide);
+        assertEquals(16, w.getColorModel().getPixelSize());
+        assertArrayEquals(new int[] {300, 65535}, w.getRaster().getSamples(0, 0, 2, 1, 0, new int[2]));
     }
 
     @Test
@@ -306,6 +349,144 @@ class CliTest {
         JsonObject combined = obj.getAsJsonObject("person+bench");
         assertTrue(combined.getAsJsonArray("points").size() > 0);
         png(out.resolve("image.person+bench.points.png"));
+        // A combined target: positives first, as the help says, and each pixel once.
+        JsonArray cl = combined.getAsJsonArray("labels");
+        JsonArray cp = combined.getAsJsonArray("points");
+        assertEquals(cp.size(), cl.size());
+        assertEquals(1, cl.get(0).getAsInt(), "a positive first: " + combined);
+        for (int i = 1; i < cl.size(); i++) assertTrue(cl.get(i).getAsInt() <= cl.get(i - 1).getAsInt(), "1s then 0s");
+        assertEquals(cp.size(), cp.asList().stream().map(Object::toString).distinct().count(), "no pixel twice");
+        assertEquals("", r.err().lines().filter(l -> l.contains("warning")).findAny().orElse(""), "nothing degenerate");
+    }
+
+    @Test
+    void pointsWarnsAboutDegenerateTargetsAndSkipsThemOnRequest() throws IOException {
+        // ResNet at 64 px: a 2×2 grid down-sampled to one cell; the official code gives one point and
+        // no labels (the reference fixtures record it).
+        Path rn = fixtures.resolve("rn.pt");
+        Path out = tmp.resolve("deg");
+        Run r = ok("points", "-m", rn, "-i", image, "-l", "person,sky", "-r", 64, "-o", out);
+        List<String> warnings = r.errLines().stream().filter(l -> l.startsWith("clip-surgery: warning: ")).toList();
+        assertEquals(2, warnings.size(), r.err());
+        assertTrue(warnings.get(0).contains("'person': degenerate points (1 point, no labels")
+                && warnings.get(0).contains("--skip-degenerate"), warnings.get(0));
+        JsonObject obj = JsonParser.parseString(r.out()).getAsJsonArray().get(0).getAsJsonObject();
+        assertEquals(reference.getAsJsonObject("rn").getAsJsonObject("64").get("person"), obj.get("person"),
+                "written as the official code gives it");
+        assertEquals(0, obj.getAsJsonObject("person").getAsJsonArray("labels").size());
+        png(out.resolve("image.person.points.png"));
+
+        Path skipped = tmp.resolve("skipped");
+        Run s = ok("points", "-m", rn, "-i", image, "-l", "person,sky", "-r", 64, "-o", skipped, "--skip-degenerate");
+        assertEquals(2, s.errLines().stream().filter(l -> l.contains("warning") && l.endsWith("left out")).count(), s.err());
+        assertEquals(0, JsonParser.parseString(s.out()).getAsJsonArray().get(0).getAsJsonObject().size(), s.out());
+        assertFalse(Files.exists(skipped.resolve("image.person.points.png")));
+    }
+
+    @Test
+    void manifestSaysWhichFilesBelongToWhichInput() throws IOException {
+        // Two inputs named image.png in different folders: numbered prefixes, a note, the manifest.
+        Path a = Files.createDirectories(tmp.resolve("a")).resolve("image.png");
+        Path b = Files.createDirectories(tmp.resolve("b")).resolve("image.png");
+        Files.copy(image, a);
+        Files.copy(image, b);
+        Path out = tmp.resolve("maps");
+        Path manifest = tmp.resolve("m/manifest.json");
+        Run r = ok("explain", "-m", vit, "-i", a, b, "-l", "person,sky", "-r", 64, "-o", out, "--manifest", manifest);
+        List<String> notes = r.errLines().stream().filter(l -> l.contains("numbered")).toList();
+        assertEquals(List.of("clip-surgery: note: inputs with the same name are numbered: " + a + " -> image-1.*, "
+                + b + " -> image-2.*"), notes);
+        JsonObject m = JsonParser.parseString(Files.readString(manifest)).getAsJsonObject();
+        assertEquals("explain", m.get("command").getAsString());
+        JsonArray imgs = m.getAsJsonArray("images");
+        assertEquals(2, imgs.size());
+        int count = 0;
+        for (int i = 0; i < 2; i++) {
+            JsonObject o = imgs.get(i).getAsJsonObject();
+            assertEquals((i == 0 ? a : b).toString(), o.get("image").getAsString());
+            assertEquals("image-" + (i + 1), o.get("prefix").getAsString());
+            for (var f : o.getAsJsonArray("files")) {
+                JsonObject e = f.getAsJsonObject();
+                Path p = Path.of(e.get("path").getAsString());
+                assertTrue(Files.isRegularFile(p), p + " exists");
+                assertTrue(p.getFileName().toString().startsWith("image-" + (i + 1) + "." + Outputs.safe(
+                        e.get("target").getAsString()) + "."), p.toString());
+                assertTrue(Set.of("overlay", "map").contains(e.get("kind").getAsString()));
+                count++;
+            }
+        }
+        assertEquals(2 * 2 * 2, count, "overlay and map per image and target");
+        try (Stream<Path> files = Files.list(out)) {
+            assertEquals(count, files.count(), "every file written is listed");
+        }
+        assertEquals(0, m.getAsJsonArray("files").size());
+
+        // segment's kinds and --save-tensors' files; classify lists only the run's files.
+        Path seg = tmp.resolve("seg.json");
+        ok("segment", "-m", vit, "-i", image, "-l", "person,sky", "-r", 64, "-o", tmp.resolve("s"), "--manifest", seg,
+                "--save-tensors", tmp.resolve("t.safetensors"));
+        JsonObject sm = JsonParser.parseString(Files.readString(seg)).getAsJsonObject();
+        assertEquals("[{\"kind\":\"segment\",\"path\":\"" + tmp.resolve("s/image.segment.png") + "\"},"
+                + "{\"kind\":\"labels\",\"path\":\"" + tmp.resolve("s/image.labels.png") + "\"}]",
+                sm.getAsJsonArray("images").get(0).getAsJsonObject().getAsJsonArray("files").toString());
+        assertEquals(2, sm.getAsJsonArray("files").size());
+        Path cls = tmp.resolve("c.json");
+        ok("classify", "-m", vit, "-i", image, "-l", "person,sky", "-r", 64, "--manifest", cls);
+        JsonObject cm = JsonParser.parseString(Files.readString(cls)).getAsJsonObject();
+        assertFalse(cm.getAsJsonArray("images").get(0).getAsJsonObject().has("prefix"));
+        assertTrue(fails(2, "classify", "-m", vit, "-i", image, "-l", "a", "--manifest", tmp).contains("--manifest"));
+    }
+
+    @Test
+    void labelsFileSkipsCommentsAndBlankLines() throws IOException {
+        Path labels = tmp.resolve("labels.txt");
+        Files.writeString(labels, "# PASCAL Context, two of them\n\nperson\n   # an indented comment\n  sky  \n\n");
+        Run r = ok("classify", "-m", vit, "-i", image, "--labels-file", labels, "-r", 64, "--json");
+        JsonObject scores = JsonParser.parseString(r.out()).getAsJsonArray().get(0).getAsJsonObject()
+                .getAsJsonObject("scores");
+        assertEquals(List.of("person", "sky"), List.copyOf(scores.keySet()));
+        assertEquals(List.of("a", "b+c"), ImageCommand.labelLines(List.of("#x", "a", " ", "\t# y", "b+c")));
+    }
+
+    @Test
+    void mistypedNamesGetSuggestions() throws IOException {
+        String line = fails(2, "explain", "-m", "ViT-B/17", "-i", image, "-l", "person");
+        assertTrue(line.contains("neither a model file nor a known model name; did you mean ViT-B/16?"), line);
+        assertTrue(fails(2, "classify", "-m", "vit-b-16", "-i", image, "-l", "person").contains("did you mean ViT-B/16?"));
+        assertTrue(fails(2, "download", "RN50x").contains("unknown model 'RN50x'; did you mean RN50 or RN50x4?"));
+        assertFalse(fails(2, "classify", "-m", "bert-base", "-i", image, "-l", "person").contains("did you mean"));
+        // A model path with a typo in the file name: a close file in the same folder.
+        Files.copy(vit, tmp.resolve("vit-b16.pt"));
+        line = fails(2, "classify", "-m", tmp.resolve("vit-b61.pt"), "-i", image, "-l", "person");
+        assertTrue(line.contains("did you mean '" + tmp.resolve("vit-b16.pt") + "'?"), line);
+        // Labels and templates files.
+        Files.writeString(tmp.resolve("labels.txt"), "person\n");
+        Files.writeString(tmp.resolve("templates.txt"), "a photo of a {}.\n");
+        line = fails(2, "classify", "-m", vit, "-i", image, "--labels-file", tmp.resolve("lables.txt"));
+        assertTrue(line.endsWith("labels file '" + tmp.resolve("lables.txt") + "' not found; did you mean '"
+                + tmp.resolve("labels.txt") + "'?"), line);
+        line = fails(2, "classify", "-m", vit, "-i", image, "-l", "a", "--templates", tmp.resolve("template.txt"));
+        assertTrue(line.contains("did you mean '" + tmp.resolve("templates.txt") + "'?"), line);
+        line = fails(2, "classify", "-m", vit, "-i", image, "-l", "a", "--templates", tmp.resolve("other.txt"));
+        assertFalse(line.contains("did you mean"), line);
+        line = fails(2, "classify", "-m", vit, "-i", tmp.resolve("imgae.png"), "-l", "a");
+        assertFalse(line.contains("did you mean"), "no close file: " + line);
+        Files.copy(image, tmp.resolve("image.png"));
+        line = fails(2, "classify", "-m", vit, "-i", tmp.resolve("imgae.png"), "-l", "a");
+        assertTrue(line.contains("did you mean '" + tmp.resolve("image.png") + "'?"), line);
+    }
+
+    @Test
+    void editDistance() {
+        assertEquals(0, Suggest.distance("", ""));
+        assertEquals(1, Suggest.distance("ab", "ba"), "a swap is one edit");
+        assertEquals(3, Suggest.distance("kitten", "sitting"));
+        List<String> names = List.of("RN50", "RN101", "RN50x4", "RN50x16", "RN50x64", "ViT-B/32", "ViT-B/16");
+        assertEquals(List.of("RN50", "RN50x4"), Suggest.closest("rn50x", names));
+        assertEquals(List.of("ViT-B/16"), Suggest.closest("ViT-B/1", names));
+        assertEquals(List.of("ViT-B/32", "ViT-B/16"), Suggest.closest("ViT-B/", names));
+        assertEquals(List.of(), Suggest.closest("bert", names));
+        assertEquals("; did you mean RN101?", Suggest.didYouMean("RN10l", names));
     }
 
     @Test

@@ -88,11 +88,89 @@ class OverlayTest {
     }
 
     @Test
-    void paletteIsPascalVocFromEntryOne() {
-        int[] p = Overlay.palette(5);
-        assertArrayEquals(new int[] {rgb(128, 0, 0), rgb(0, 128, 0), rgb(128, 128, 0), rgb(0, 0, 128), rgb(128, 0, 128)}, p);
+    void paletteIsBrightAndSpreadOut() {
         int[] many = Overlay.palette(59);
         assertEquals(59, java.util.Arrays.stream(many).distinct().count());
+        double closest = Double.POSITIVE_INFINITY;
+        for (int i = 0; i < many.length; i++) {
+            double[] a = Overlay.oklab(many[i]);
+            assertTrue(a[0] >= Overlay.PALETTE_MIN_L - 1e-9, "bright enough to read over a photo: " + i);
+            assertTrue(Math.hypot(a[1], a[2]) >= Overlay.PALETTE_MIN_C - 1e-9, "coloured: " + i);
+            for (int j = 0; j < i; j++) {
+                double[] b = Overlay.oklab(many[j]);
+                closest = Math.min(closest, Math.sqrt(Math.pow(a[0] - b[0], 2) + Math.pow(a[1] - b[1], 2)
+                        + Math.pow(a[2] - b[2], 2)));
+            }
+        }
+        // The PASCAL VOC palette used before: 0.018 apart at worst for 59 labels.
+        assertTrue(closest > 0.06, "closest pair " + closest);
+        // A prefix is the same colours: a label keeps its colour whatever the label count.
+        assertArrayEquals(java.util.Arrays.copyOf(many, 5), Overlay.palette(5));
+        assertEquals(300, Overlay.palette(300).length);
+        assertArrayEquals(java.util.Arrays.copyOf(Overlay.palette(300), 255), Overlay.palette(255));
+    }
+
+    @Test
+    void legendListsLabelsPresentBySharePlusTheBackground() {
+        // A 4×5 label map of 4 labels: label 2 on 10 pixels, 0 on 6, background on 3, 3 on 1, 1 on none.
+        int[] ids = {
+            2, 2, 2, 2, 2,
+            2, 2, 2, 2, 2,
+            0, 0, 0, 0, 0,
+            0, -1, -1, -1, 3,
+        };
+        LabelMap lm = labelMapOf(ids, 4, 5, 4);
+        List<String> names = List.of("person", "bench", "sky", "tree");
+        List<Overlay.LegendEntry> legend = Overlay.legend(lm, 0, names);
+        assertEquals(List.of("sky 50.0%", "person 30.0%", "background 15.0%", "tree 5.0%"),
+                legend.stream().map(Overlay.LegendEntry::text).toList());
+        int[] pal = Overlay.palette(4);
+        assertEquals(List.of(pal[2], pal[0], Overlay.BACKGROUND_RGB, pal[3]),
+                legend.stream().map(Overlay.LegendEntry::rgb).toList());
+        assertEquals(List.of(2, 0, LabelMap.BACKGROUND, 3), legend.stream().map(Overlay.LegendEntry::label).toList());
+        // Without background pixels there is no background row; equal shares keep label order.
+        LabelMap two = labelMapOf(new int[] {1, 0, 1, 0}, 2, 2, 3);
+        assertEquals(List.of("a 50.0%", "b 50.0%"),
+                Overlay.legend(two, 0, List.of("a", "b", "c")).stream().map(Overlay.LegendEntry::text).toList());
+        assertEquals("<0.1%", Overlay.LegendEntry.percent(1e-4));
+        assertEquals("0.1%", Overlay.LegendEntry.percent(6e-4));
+        assertThrows(IllegalArgumentException.class, () -> Overlay.legend(two, 0, List.of("a")));
+    }
+
+    @Test
+    void legendOfManyLabelsIsLaidOutInColumnsAsTallAsTheImage() {
+        // 60 labels on a 30×100 image, each on 50 pixels: 60 rows of 20 px would be 1216 px tall.
+        int w = 30, h = 100, t = 60;
+        int[] ids = new int[w * h];
+        for (int p = 0; p < ids.length; p++) ids[p] = p / 50;
+        List<String> names = new java.util.ArrayList<>();
+        for (int i = 0; i < t; i++) names.add("label" + i);
+        BufferedImage out = Overlay.labelMap(null, labelMapOf(ids, h, w, t), 0, names);
+        assertEquals(h, out.getHeight(), "no taller than the image");
+        // (100 − 16) / 20 = 4 rows per column: 15 columns; each starts with label k·4's swatch.
+        int x = w + 8;
+        int[] pal = Overlay.palette(t);
+        assertEquals(pal[0], out.getRGB(x + 8, 8 + 9) & 0xffffff);
+        assertEquals(pal[3], out.getRGB(x + 8, 8 + 3 * 20 + 9) & 0xffffff);
+        assertEquals(0xffffff, out.getRGB(x + 8, 8 + 4 * 20 + 9) & 0xffffff, "a column holds 4 rows");
+        int swatches = 0;
+        for (int xx = w; xx < out.getWidth(); xx++) {
+            int c = out.getRGB(xx, 8 + 9) & 0xffffff;
+            int left = out.getRGB(xx - 1, 8 + 9) & 0xffffff;
+            if (c != left && java.util.Arrays.stream(pal).anyMatch(v -> v == c)) swatches++;
+        }
+        assertEquals(15, swatches, "15 columns of swatches on the first row");
+        // A picture shorter than one row grows to fit it, with white below the image.
+        BufferedImage flat = Overlay.labelMap(null, labelMapOf(new int[] {0, 1}, 1, 2, 2), 0, List.of("a", "b"));
+        assertEquals(8 + 20 + 8, flat.getHeight());
+        assertEquals(0xffffff, flat.getRGB(0, 5) & 0xffffff);
+    }
+
+    /** A label map with the given indices (−1 background), from one-hot maps. */
+    static LabelMap labelMapOf(int[] ids, int h, int w, int labels) {
+        float[] maps = new float[ids.length * labels];
+        for (int p = 0; p < ids.length; p++) if (ids[p] >= 0) maps[p * labels + ids[p]] = 1f;
+        return LabelMap.of(maps, 1, h, w, labels, 0.5f);
     }
 
     @Test
@@ -103,16 +181,28 @@ class OverlayTest {
         for (int y = 0; y < 2; y++) for (int x = 0; x < 2; x++) img.setRGB(x, y, rgb(100, 100, 100));
         BufferedImage out = Overlay.labelMap(img, lm, 0, List.of("person", "bench"));
         assertTrue(out.getWidth() > 2);
-        assertTrue(out.getHeight() >= 2 * 20);
+        assertEquals(8 + 20 + 8, out.getHeight(), "one row per column on a 2-pixel-high image");
         int[] pal = Overlay.palette(2);
-        assertEquals(rgb(114, 50, 50), out.getRGB(0, 0) & 0xffffff);   // (100 + 128) / 2, 100 / 2
-        assertEquals(rgb(50, 114, 50), out.getRGB(1, 0) & 0xffffff);
+        int c0 = pal[0];
+        int c1 = pal[1];
+        assertEquals(rgb((100 + (c0 >> 16)) / 2, (100 + ((c0 >> 8) & 0xff)) / 2, (100 + (c0 & 0xff)) / 2),
+                out.getRGB(0, 0) & 0xffffff);
+        assertEquals(rgb((100 + (c1 >> 16)) / 2, (100 + ((c1 >> 8) & 0xff)) / 2, (100 + (c1 & 0xff)) / 2),
+                out.getRGB(1, 0) & 0xffffff);
         assertEquals(rgb(100, 100, 100), out.getRGB(1, 1) & 0xffffff);  // background keeps the image
-        // The legend shows both labels' swatches.
-        assertEquals(pal[0], out.getRGB(2 + 8 + 8, 8 + 9) & 0xffffff);
-        assertEquals(pal[1], out.getRGB(2 + 8 + 8, 8 + 20 + 9) & 0xffffff);
+        // The legend: person (2 px) first, then bench and background (1 px each), one per column.
+        int swatchY = 8 + 9;
+        int x = 2 + 8 + 8;
+        assertEquals(pal[0], out.getRGB(x, swatchY) & 0xffffff);
+        List<Integer> seen = new java.util.ArrayList<>();
+        for (int xx = 2; xx < out.getWidth(); xx++) {
+            int c = out.getRGB(xx, swatchY) & 0xffffff;
+            if ((c == pal[0] || c == pal[1]) && !seen.contains(c)) seen.add(c);
+        }
+        assertEquals(List.of(pal[0], pal[1]), seen, "largest share first");
         BufferedImage bare = Overlay.labelMap(null, lm, 0, List.of("person", "bench"));
         assertEquals(pal[0], bare.getRGB(0, 0) & 0xffffff);
+        assertEquals(Overlay.BACKGROUND_RGB, bare.getRGB(1, 1) & 0xffffff);
         assertThrows(IllegalArgumentException.class, () -> Overlay.labelMap(img, lm, 0, List.of("person")));
         assertThrows(IllegalArgumentException.class,
                 () -> Overlay.labelMap(new BufferedImage(3, 2, BufferedImage.TYPE_INT_RGB), lm, 0, List.of("a", "b")));

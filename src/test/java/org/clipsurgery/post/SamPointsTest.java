@@ -99,7 +99,7 @@ class SamPointsTest {
     }
 
     @Test
-    void combinedTargetTakesNegativesFromTheMeanAndPositivesFromEachPart() {
+    void combinedTargetTakesPositivesFromEachPartThenNegativesFromTheMean() {
         float[] a = {
             9, 9, 0, 0,
             9, 9, 0, 0,
@@ -116,11 +116,43 @@ class SamPointsTest {
         // Normalised per patch: a → [1, 0; 1/9, 2/9], b → [0, 0.2; 1, 0.4] (by 2×2 block); mean
         // [0.5, 0.1; 0.556, 0.311] → min-max [0.878, 0; 1, 0.463]: two cells ≥ 0.8, so the two
         // lowest cells, (0, 1) then (1, 1), are the negatives. Part a's only positive is the
-        // top-left cell, part b's the bottom-left one.
-        assertArrayEquals(new int[][] {{75, 25}, {75, 75}, {25, 25}, {25, 75}}, p.points());
-        assertArrayEquals(new int[] {0, 0, 1, 1}, p.labels());
+        // top-left cell, part b's the bottom-left one. Positives first, as for one target.
+        assertArrayEquals(new int[][] {{25, 25}, {25, 75}, {75, 25}, {75, 75}}, p.points());
+        assertArrayEquals(new int[] {1, 1, 0, 0}, p.labels());
         SamPoints pa = SamPoints.compute(a, 100, 100);
-        assertArrayEquals(pa.points()[0], p.points()[2]);
+        assertArrayEquals(pa.points()[0], p.points()[0]);
+        assertFalse(p.isDegenerate());
+    }
+
+    @Test
+    void combinedTargetGivesEachPointOnceAndPositivesWin() {
+        // By 2×2 block: a = [1, 0.6; 0.6, 0], b = [0, 1; 1, 1] (both already in [0, 1]).
+        float[] a = blocks(1f, 0.6f, 0.6f, 0f);
+        float[] b = blocks(0f, 1f, 1f, 1f);
+        // Mean [0.5, 0.8; 0.8, 0.5] → [0, 1; 1, 0]: two cells ≥ 0.8, negatives the top-left and
+        // bottom-right cells. Positives: a's top-left; b's two highest in ascending order, the
+        // bottom-left and bottom-right (equal values keep cell order). The demo would name the
+        // top-left and bottom-right cells both positive and negative; here they stay positives.
+        SamPoints p = SamPoints.combined(List.of(a, b), 100, 100, 0.8f, 2);
+        assertArrayEquals(new int[][] {{25, 25}, {25, 75}, {75, 75}}, p.points());
+        assertArrayEquals(new int[] {1, 1, 1}, p.labels());
+        // The same part twice: its positives once.
+        SamPoints twice = SamPoints.combined(List.of(b, b), 100, 100, 0.8f, 2);
+        assertEquals(java.util.Arrays.stream(twice.points()).map(java.util.Arrays::toString).distinct().count(),
+                twice.size(), "no point repeated");
+        // A one-cell grid: the degenerate result of the mean, as the demo's code gives it.
+        SamPoints one = SamPoints.combined(List.of(new float[9], new float[9]), 375, 500, 0.8f, 2);
+        assertTrue(one.isDegenerate());
+        assertEquals(1, one.size());
+    }
+
+    /** A 4×4 grid of 2×2 blocks with the given values (top-left, top-right, bottom-left, bottom-right). */
+    private static float[] blocks(float tl, float tr, float bl, float br) {
+        float[] g = new float[16];
+        for (int y = 0; y < 4; y++) {
+            for (int x = 0; x < 4; x++) g[y * 4 + x] = y < 2 ? (x < 2 ? tl : tr) : (x < 2 ? bl : br);
+        }
+        return g;
     }
 
     @Test
