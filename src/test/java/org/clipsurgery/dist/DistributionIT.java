@@ -85,14 +85,14 @@ class DistributionIT {
         }
         assertTrue(lib.stream().noneMatch(n -> n.startsWith("junit")), "test jars in lib/: " + lib);
 
-        // The same JDK as this test, through JAVA_HOME. JavaCPP's usual cache (~/.javacpp/cache,
-        // one folder per jar name, refreshed when the jar's entry differs): a fresh cache folder
-        // would be the cleaner test, but on these machines the first JVM that extracts
-        // org.bytedeco:pytorch 2.10.0-1.5.13 into an empty cache dies (SIGSEGV in
-        // pthread_mutex_lock while loading libtorch_cpu.so; the next run works), with this
-        // launcher and with the checkout's alike: that is LibTorch's first-run problem, not the
-        // distribution's.
-        Map<String, String> env = Map.of("JAVA_HOME", System.getProperty("java.home"));
+        // The same JDK as this test, through JAVA_HOME, and an empty JavaCPP cache, as on a new
+        // user's machine. A first run used to die here (SIGSEGV in pthread_mutex_lock) where
+        // another LibTorch is installed (Debian's python3-torch, as on this project's machines):
+        // JavaCPP extracted libtorch.so before libtorch_cpu.so, so the system's was linked in.
+        // TorchOps now extracts LibTorch's folder first; this run is that fix's regression test.
+        Path cache = tmp.resolve("javacpp-cache");
+        Map<String, String> env = Map.of("JAVA_HOME", System.getProperty("java.home"),
+                "JAVA_TOOL_OPTIONS", "-Dorg.bytedeco.javacpp.cachedir=" + cache);
         Path launcher = home.resolve("bin/clip-surgery");
         assertTrue(Files.isExecutable(launcher), launcher + " is not executable");
 

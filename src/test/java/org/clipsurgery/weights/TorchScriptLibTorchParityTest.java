@@ -22,6 +22,7 @@ import org.bytedeco.pytorch.named_buffer_iterator;
 import org.bytedeco.pytorch.named_buffer_list;
 import org.bytedeco.pytorch.named_parameter_iterator;
 import org.bytedeco.pytorch.named_parameter_list;
+import org.clipsurgery.backend.cpu.TorchOps;
 import org.clipsurgery.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 
@@ -31,6 +32,10 @@ import org.junit.jupiter.api.Test;
  * bytes, bit for bit. The fixture is trusted; LibTorch runs its code while loading.
  */
 class TorchScriptLibTorchParityTest {
+    static {
+        TorchOps.extractLibTorch(); // as the library does before LibTorch's first use (see there)
+    }
+
     @Test
     void javaReaderEqualsLibTorchBitForBit() throws IOException {
         Path file = Fixtures.file("vit-jit.pt");

@@ -3,6 +3,8 @@ package org.clipsurgery.backend.cpu;
 import static org.bytedeco.pytorch.global.torch.ScalarType.Float;
 import static org.bytedeco.pytorch.global.torch.ScalarType.Long;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -13,6 +15,7 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.AbstractTensor;
@@ -33,6 +36,29 @@ import org.clipsurgery.weights.HostTensor;
  * do not grow native memory.
  */
 public final class TorchOps implements Ops<Tensor>, AutoCloseable {
+    static {
+        extractLibTorch(); // first, before anything touches a LibTorch class
+    }
+
+    /**
+     * Extracts all of LibTorch's libraries into JavaCPP's cache before the first is loaded.
+     * JavaCPP extracts them one by one as it loads them; on a first run (empty cache) the dynamic
+     * linker then resolves {@code libtorch.so}'s need for {@code libtorch_cpu.so} before that file
+     * is in the cache, and on a machine with another LibTorch installed (Debian's python3-torch
+     * puts libtorch_cpu.so.1.13 in /lib) it loads that one: two LibTorch versions in one process,
+     * and the JVM dies in {@code pthread_mutex_lock}. With the whole folder extracted first, the
+     * libraries' own run path finds the right one. Costs nothing once the cache is filled.
+     */
+    public static void extractLibTorch() {
+        String folder = "/org/bytedeco/pytorch/" + Loader.getPlatform() + "/";
+        try {
+            Loader.cacheResources(torch.class, folder);
+        } catch (IOException e) {
+            // Loading then extracts file by file as before; say why the cache could not be filled.
+            throw new UncheckedIOException("cannot extract LibTorch's libraries to JavaCPP's cache", e);
+        }
+    }
+
     private final Function<String, HostTensor> source;
     private final Map<String, Tensor> cache = new HashMap<>();
     private boolean closed;
