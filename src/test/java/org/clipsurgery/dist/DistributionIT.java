@@ -56,6 +56,18 @@ class DistributionIT {
         assertEquals(List.of(), classes, "classes in the platform jar");
     }
 
+    /** Maven Central wants sources and javadoc beside every jar; the build makes both. */
+    @Test
+    void sourcesAndJavadocJarsAreBuilt() throws IOException {
+        String main = property("clipsurgery.main.jar");
+        String stem = main.substring(0, main.length() - ".jar".length());
+        List<String> sources = entries(Path.of(stem + "-sources.jar"));
+        assertTrue(sources.contains("org/clipsurgery/ClipSurgery.java"), "sources jar without the facade: " + sources.size());
+        List<String> javadoc = entries(Path.of(stem + "-javadoc.jar"));
+        assertTrue(javadoc.contains("index.html") && javadoc.contains("org/clipsurgery/ClipSurgery.html"),
+                "javadoc jar without its index or the facade's page: " + javadoc.size() + " entries");
+    }
+
     @Test
     void unpackedDistributionRunsTheCliOnTheCpu(@TempDir Path tmp) throws Exception {
         Path fixtures = Fixtures.dir().toAbsolutePath();
