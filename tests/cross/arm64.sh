@@ -21,7 +21,8 @@ for tool in aarch64-linux-gnu-g++ qemu-aarch64; do
 done
 cmake -S "$root" -B "$build" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" \
     -DCMAKE_BUILD_TYPE=Release -DCS_WITH_CUDA=OFF -DCS_EMULATION=OFF
-cmake --build "$build" -j "${NATIVE_JOBS:-2}"
+# The test program is not in the default build (CMakeLists.txt: native-tests).
+cmake --build "$build" -j "${NATIVE_JOBS:-2}" --target all native-tests
 # The build must really be aarch64 code, or qemu below would prove nothing.
 for f in "$build/lib/libclip_surgery.so" "$build/bin/test-native"; do
     machine=$(readelf -h "$f" | sed -n 's/^ *Machine: *//p')
