@@ -14,6 +14,7 @@ import org.clipsurgery.backend.cpu.TorchOps;
 import org.clipsurgery.backend.cuda.CudaEngine;
 import org.clipsurgery.graph.ClipGraph;
 import org.clipsurgery.graph.Pipeline;
+import org.clipsurgery.graph.Stages;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.Preprocessor;
 import org.clipsurgery.image.RgbImage;
@@ -77,6 +78,7 @@ public final class ClipSurgery implements AutoCloseable {
         long maxImagePixels = Images.DEFAULT_MAX_PIXELS;
         Activation activation;
         Consumer<String> notices = NOTICE_LOG;
+        Stages stages = Stages.NONE;
 
         public Options optDevice(Device d) {
             device = Objects.requireNonNull(d);
@@ -147,6 +149,16 @@ public final class ClipSurgery implements AutoCloseable {
             return this;
         }
 
+        /**
+         * A per-stage profile recorder ({@code bench --profile}): explain and the model graph
+         * report their stages to it; default {@link Stages#NONE}, which records nothing. CPU
+         * backend only (the CUDA engine has no barriers for its asynchronous stream here).
+         */
+        public Options optStages(Stages s) {
+            stages = Objects.requireNonNull(s);
+            return this;
+        }
+
         /** Where one-line notices about the model go (default: System.Logger "org.clipsurgery", WARNING). */
         public Options optNotices(Consumer<String> sink) {
             notices = Objects.requireNonNull(sink);
@@ -184,6 +196,7 @@ public final class ClipSurgery implements AutoCloseable {
      * out of memory).
      */
     private static Pipeline<?> cudaPipeline(WeightStore weights, Options options) {
+        if (options.stages.enabled()) throw new UnsupportedOperationException("stage profiles are for the CPU backend");
         return CudaEngine.open(weights, options.precision == null ? Precision.FP16 : options.precision, 0).pipeline();
     }
 
@@ -194,7 +207,9 @@ public final class ClipSurgery implements AutoCloseable {
         }
         if (options.threads > 0) TorchOps.setThreads(options.threads);
         TorchOps ops = new TorchOps(name -> weights.get(name).toF32());
-        ClipGraph<Tensor> graph = new ClipGraph<>(ops, weights.config(), n -> weights.has(n) ? weights.get(n) : null);
+        // LibTorch on the CPU is synchronous: the stages need no barrier (see Stages).
+        ClipGraph<Tensor> graph = new ClipGraph<>(ops, weights.config(), n -> weights.has(n) ? weights.get(n) : null,
+                options.stages);
         return new Pipeline<>(ops, graph, ops);
     }
 
@@ -373,6 +388,7 @@ public final class ClipSurgery implements AutoCloseable {
             checkSize(img.width(), img.height());
             Preprocessor.preprocessInto(img, r, pixels, i * plane);
         }
+        options.stages.lap(Stages.PREPROCESS);
         float[] features = pipeline.imageFeatures(pixels, b, r, surgeryDepth);
         int n = features.length / (b * config().embedDim());
         boolean empty = redundancy == Redundancy.EMPTY || (redundancy == Redundancy.AUTO && labels.labels().size() == 1);
@@ -386,6 +402,7 @@ public final class ClipSurgery implements AutoCloseable {
                     java.util.Arrays.copyOfRange(features, i * n * e, (i + 1) * n * e),
                     java.util.Arrays.copyOfRange(pixels, i * plane, (i + 1) * plane), r, e));
         }
+        options.stages.lap(Stages.SIMILARITY); // the copy to the host and the per-image copies
         return out;
     }
 

@@ -11,6 +11,7 @@ import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
 import org.clipsurgery.Redundancy;
 import org.clipsurgery.backend.cpu.TorchOps;
+import org.clipsurgery.graph.Stages;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.weights.ModelConfig;
@@ -104,6 +105,109 @@ public final class CpuBenchmark {
             }
         }
         return table.toString();
+    }
+
+    /** Side of the square fp32 matmul that measures the GEMM peak in {@link #profile}. */
+    public static final int PEAK_GEMM_SIDE = 2048;
+
+    /** {@link #profile(String, Weights, int[], int[], int)} on ViT-B/16-shaped random weights. */
+    public static String profile(int[] resolutions, int[] batches, int iterations) throws IOException {
+        return profile(null, () -> WeightStore.of(RandomWeights.generate(VIT_B_16, 42)), resolutions, batches,
+                iterations);
+    }
+
+    /**
+     * Where the time of the benchmark's case goes ({@code bench --profile}): per resolution and
+     * batch, the mean time of every stage of image → 59 maps at 480×640 (the case {@link #run}
+     * times), plus the label map and the point prompts of every label, over {@code iterations}
+     * runs after a warm-up; its share of the total; and for the stages that are matrix products,
+     * the FLOPs counted from the shapes and the rate achieved against this machine's fp32 GEMM
+     * peak, measured first with the same threads. The labels are embedded once beforehand, so the
+     * text side is not in the measured case. Returns Markdown.
+     */
+    public static String profile(String model, Weights weights, int[] resolutions, int[] batches, int iterations)
+            throws IOException {
+        if (iterations < 1) throw new IllegalArgumentException("iterations must be at least 1, got " + iterations);
+        double peak = TorchOps.matmulGflops(PEAK_GEMM_SIDE, 5);
+        StringBuilder out = new StringBuilder();
+        out.append("CPU backend (LibTorch ").append("2.10, fp32), ").append(TorchOps.threads())
+                .append(" threads, ").append(cpuName());
+        if (model != null) out.append(", model ").append(model);
+        out.append(String.format("%n%nfp32 GEMM peak: %.1f GFLOP/s (LibTorch matmul %d³, best of 5, same threads)%n",
+                peak, PEAK_GEMM_SIDE));
+        float[] features = null; // the labels' text features, embedded once, outside the profile
+        for (int res : resolutions) {
+            Stages stages = Stages.recorder();
+            try (ClipSurgery cs = ClipSurgery.open(weights.open(),
+                    new ClipSurgery.Options().optResolution(res).optStages(stages))) {
+                LabelSet labels = features == null ? cs.labels(LABELS_59) : cs.labels(LABELS_59, features);
+                features = labels.textFeatures();
+                for (int batch : batches) {
+                    List<RgbImage> images = new ArrayList<>();
+                    for (int i = 0; i < batch; i++) images.add(Images.fromBufferedImage(testImage(640, 480, i)));
+                    for (int i = 0; i <= iterations; i++) {
+                        if (i == 1) stages.reset(); // run 0 is the warm-up
+                        profiledExplain(cs, images, labels, stages);
+                    }
+                    out.append(String.format("%n### %d px, batch %d: image → %d maps 480×640, label map, points; "
+                            + "mean of %d runs%n%n", res, batch, LABELS_59.size(), iterations));
+                    out.append(profileTable(stages, peak));
+                }
+            }
+        }
+        return out.toString();
+    }
+
+    /** One explain with its post-processing, as one profiled run (mark … endIteration). */
+    private static void profiledExplain(ClipSurgery cs, List<RgbImage> images, LabelSet labels, Stages stages) {
+        stages.mark();
+        List<Explanation> es = cs.explain(images, labels, Redundancy.LABELS);
+        for (Explanation e : es) e.maps();
+        stages.lap(Stages.MAPS);
+        for (Explanation e : es) e.labelMap(Float.NEGATIVE_INFINITY);
+        stages.lap(Stages.LABEL_MAP);
+        for (Explanation e : es) for (String target : labels.targets()) e.points(target);
+        stages.lap(Stages.POINTS);
+        stages.endIteration();
+    }
+
+    /** The Markdown table of a recorder: every stage of {@link Stages#ORDER}, then any other, then the total. */
+    static String profileTable(Stages stages, double peakGflops) {
+        long n = stages.iterations();
+        double total = stages.totalNanos() / 1e6 / Math.max(1, n);
+        java.util.Map<String, Stages.Row> rows = new java.util.LinkedHashMap<>();
+        for (String stage : Stages.ORDER) rows.put(stage, null);
+        for (Stages.Row r : stages.rows()) rows.put(r.stage(), r);
+        StringBuilder t = new StringBuilder();
+        t.append("| stage | mean ms | share | GFLOP | GFLOP/s | % of GEMM peak |\n|---|---:|---:|---:|---:|---:|\n");
+        long flops = 0;
+        for (var entry : rows.entrySet()) {
+            String stage = entry.getKey();
+            Stages.Row r = entry.getValue();
+            if (r == null) { // the text side (labels embedded beforehand), a ViT stage of a ResNet
+                t.append("| ").append(stage).append(" | — | — | | | |\n");
+                continue;
+            }
+            String name = stage;
+            if (stage.equals(Stages.ENCODER) || stage.equals(Stages.DUAL_PATH)) {
+                name += String.format(" × %d", r.laps() / Math.max(1, n));
+            }
+            double ms = r.meanMs(n);
+            t.append(String.format("| %s | %.1f | %.1f%% |", name, ms, total == 0 ? 0 : 100 * ms / total));
+            if (r.flops() > 0) {
+                flops += r.flops();
+                t.append(String.format(" %.2f | %.1f | %.0f%% |%n", r.flops() / 1e9 / n, r.gflops(),
+                        100 * r.gflops() / peakGflops));
+            } else {
+                t.append(" | | |\n");
+            }
+        }
+        double gflopTotal = flops / 1e9 / Math.max(1, n);
+        t.append(String.format("| **total** | **%.1f** | 100%% | %.2f | %.1f | %.0f%% |%n", total, gflopTotal,
+                total == 0 ? 0 : gflopTotal / (total / 1e3), total == 0 ? 0 : 100 * gflopTotal / (total / 1e3)
+                        / peakGflops));
+        t.append("\n— : not in the measured case (the text side: the labels are embedded once beforehand).\n");
+        return t.toString();
     }
 
     /** A deterministic 8-bit RGB test picture (smooth gradients and a few edges). */

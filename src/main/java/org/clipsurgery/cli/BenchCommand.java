@@ -49,6 +49,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--no-ensemble", description = "Skip the prompt-ensemble case.")
     boolean noEnsemble;
 
+    @Option(names = "--profile",
+            description = "Instead of the table of cases: where the time of one image -> 59 maps goes, stage by "
+                    + "stage (mean ms, share, and GFLOP/s against this machine's measured fp32 GEMM peak).")
+    boolean profile;
+
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda",
             description = "Backend to benchmark (default: ${DEFAULT-VALUE}).")
     Device device;
@@ -67,7 +72,9 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (threads != null) TorchOps.setThreads(threads);
         String table;
-        if (model == null) {
+        if (profile && model == null) {
+            table = CpuBenchmark.profile(resolutions == null ? new int[] {224, 512} : resolutions, batches, iterations);
+        } else if (model == null) {
             table = CpuBenchmark.run(resolutions == null ? new int[] {224, 512} : resolutions, batches, iterations,
                     !noEnsemble);
         } else {
@@ -78,7 +85,8 @@ final class BenchCommand implements Callable<Integer> {
                     res = new int[] {s.config().imageResolution()};
                 }
             }
-            table = CpuBenchmark.run(model, () -> WeightStore.load(file), res, batches, iterations, !noEnsemble);
+            table = profile ? CpuBenchmark.profile(model, () -> WeightStore.load(file), res, batches, iterations)
+                    : CpuBenchmark.run(model, () -> WeightStore.load(file), res, batches, iterations, !noEnsemble);
         }
         spec.commandLine().getOut().print(table);
         spec.commandLine().getOut().flush();

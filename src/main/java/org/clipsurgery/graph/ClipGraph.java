@@ -12,6 +12,7 @@ public final class ClipGraph<T> {
     private final Ops<T> ops;
     private final ModelConfig config;
     private final WeightLookup weights;
+    private final Stages stages;
 
     /** Access to the host copies of weights that derived constants are made from. */
     public interface WeightLookup {
@@ -19,9 +20,23 @@ public final class ClipGraph<T> {
     }
 
     public ClipGraph(Ops<T> ops, ModelConfig config, WeightLookup weights) {
+        this(ops, config, weights, Stages.NONE);
+    }
+
+    /**
+     * A graph that reports its stages (patch embedding, blocks, projection) to {@code stages},
+     * with FLOPs counted from the tensor shapes; {@link Stages#NONE} records nothing.
+     */
+    public ClipGraph(Ops<T> ops, ModelConfig config, WeightLookup weights, Stages stages) {
         this.ops = ops;
         this.config = config;
         this.weights = weights;
+        this.stages = java.util.Objects.requireNonNull(stages, "stages");
+    }
+
+    /** Where this graph reports its stages ({@link Stages#NONE} unless profiling). */
+    public Stages stages() {
+        return stages;
     }
 
     public ModelConfig config() {
@@ -48,9 +63,17 @@ public final class ClipGraph<T> {
         x = ops.prependToken(x, w("visual.class_embedding"));
         x = ops.add(x, positionEmbedding("visual.positional_embedding", grid));
         x = layerNorm(x, "visual.ln_pre");
+        // FLOPs only when profiling: the shape queries are not free (JNI), the normal path skips them.
+        if (stages.enabled()) {
+            stages.lap(Stages.PATCH_EMBEDDING, 2 * tokens(x, 1) * numel(w("visual.conv1.weight")));
+        }
 
         int firstSurgery = layers - surgeryDepth;
-        for (int i = 0; i < firstSurgery; i++) x = residualBlock("visual.transformer.resblocks." + i, x, heads, false);
+        for (int i = 0; i < firstSurgery; i++) {
+            String p = "visual.transformer.resblocks." + i;
+            x = residualBlock(p, x, heads, false);
+            if (stages.enabled()) stages.lap(Stages.ENCODER, blockFlops(p, x, 1));
+        }
         if (surgeryDepth > 0) {
             T xOri = x, xNew = x;
             for (int i = firstSurgery; i < layers; i++) {
@@ -63,12 +86,43 @@ public final class ClipGraph<T> {
                     xNew = s.keep(ops.add(xNew, outProj(p, paths[1])));
                     xOri = s.keep(ops.add(ori, mlp(p, ori)));
                 }
+                if (stages.enabled()) stages.lap(Stages.DUAL_PATH, blockFlops(p, xOri, 2));
             }
             // The surgery path has no class token of its own: it takes the original path's.
             x = ops.withToken0From(xNew, xOri);
         }
         x = layerNorm(x, "visual.ln_post");
-        return ops.matmul(x, w("visual.proj"));
+        T out = ops.matmul(x, w("visual.proj"));
+        if (stages.enabled()) {
+            long[] proj = ops.shape(w("visual.proj"));
+            stages.lap(Stages.PROJECTION, 2 * tokens(x, 0) * proj[0] * proj[1]);
+        }
+        return out;
+    }
+
+    /**
+     * FLOPs of one ViT block on x (B, N, C), 2·M·N·K per product: qkv projection, per attention
+     * path q·kᵀ (or v·vᵀ) and attention·v (4·B·N²·C together) and the output projection, then
+     * the MLP (two products with the hidden width). {@code paths} = 2 for the dual-path block
+     * (its MLP runs on the original path only, as in the official code).
+     */
+    private long blockFlops(String p, T x, int paths) {
+        long[] s = ops.shape(x);
+        long m = s[0] * s[1], n = s[1], c = s[2];
+        long hidden = ops.shape(w(p + ".mlp.c_fc.weight"))[0];
+        return 2 * m * c * 3 * c + paths * (4 * m * n * c + 2 * m * c * c) + 2 * 2 * m * c * hidden;
+    }
+
+    /** Rows of x (B, N, C) less {@code skip} per batch element (the class token): B·(N − skip). */
+    private long tokens(T x, int skip) {
+        long[] s = ops.shape(x);
+        return s[0] * (s[1] - skip);
+    }
+
+    private long numel(T t) {
+        long n = 1;
+        for (long d : ops.shape(t)) n *= d;
+        return n;
     }
 
     /** A standard pre-norm transformer block (attention + MLP). */
@@ -112,6 +166,7 @@ public final class ClipGraph<T> {
                 x = bottleneck("visual.layer" + (stage + 1) + "." + b, x, stage > 0 && b == 0 ? 2 : 1);
             }
         }
+        stages.lap(Stages.ENCODER); // a ResNet's stem and stages (no FLOP count)
         int grid = (int) ops.shape(x)[2];
         T tokens = ops.gridToTokens(x);
         tokens = ops.prependToken(tokens, ops.meanToken(tokens));
@@ -126,7 +181,9 @@ public final class ClipGraph<T> {
             T qkv = ops.linear(tokens, packed("visual.attnpool", "weight"), packed("visual.attnpool", "bias"));
             attended = ops.attention(qkv, heads, false);
         }
-        return ops.linear(attended, w("visual.attnpool.c_proj.weight"), w("visual.attnpool.c_proj.bias"));
+        T out = ops.linear(attended, w("visual.attnpool.c_proj.weight"), w("visual.attnpool.c_proj.bias"));
+        stages.lap(surgery ? Stages.DUAL_PATH : Stages.ENCODER); // the (v-v) attention pool
+        return out;
     }
 
     private T convBnRelu(T x, String conv, String bn, int stride, int padding) {

@@ -582,6 +582,20 @@ class CliTest {
         assertTrue(fails(2, "bench", "--iterations", 0).contains("--iterations"));
     }
 
+    @Test
+    void benchProfilePrintsEveryStage() {
+        Run r = ok("bench", "--profile", "--model", vit, "--resolutions", 32, "--batches", 1, "--iterations", 2);
+        String out = r.out();
+        assertTrue(out.contains("fp32 GEMM peak: "), out);
+        assertTrue(out.contains("### 32 px, batch 1: image → 59 maps 480×640"), out);
+        assertTrue(out.contains("| stage | mean ms | share | GFLOP | GFLOP/s | % of GEMM peak |"), out);
+        for (String stage : org.clipsurgery.graph.Stages.ORDER) {
+            assertTrue(out.contains("\n| " + stage + " |") || out.contains("\n| " + stage + " × "), stage + "\n" + out);
+        }
+        assertTrue(out.contains("| text side | — |"), out); // labels embedded before the measured runs
+        assertTrue(out.contains("| **total** |"), out);
+    }
+
     // ---- help, version and errors ----------------------------------------------------------------
 
     @Test

@@ -77,6 +77,25 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
         return torch.get_num_threads();
     }
 
+    /**
+     * The fp32 GEMM rate this machine reaches with LibTorch at the current thread count: the best
+     * of {@code repeats} timed {@code n}×{@code n} by {@code n}×{@code n} products (after one
+     * untimed), 2·n³ FLOPs each, in GFLOP/s. The yardstick of {@code bench --profile}.
+     */
+    public static double matmulGflops(int n, int repeats) {
+        try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+            Tensor a = torch.randn(n, n), b = torch.randn(n, n);
+            torch.matmul(a, b); // warm-up: pages, BLAS thread pool (results freed with the scope)
+            long best = java.lang.Long.MAX_VALUE; // Long is LibTorch's scalar type here
+            for (int i = 0; i < repeats; i++) {
+                long t0 = System.nanoTime();
+                torch.matmul(a, b); // synchronous on the CPU
+                best = Math.min(best, System.nanoTime() - t0);
+            }
+            return 2.0 * n * n * n / best;
+        }
+    }
+
     @Override
     public synchronized Tensor weight(String name) {
         return cached(name, () -> source.apply(name));
