@@ -74,12 +74,13 @@ public final class CpuBenchmark {
                 if (features != null) {
                     labels = cs.labels(LABELS_59, features);
                 } else if (ensemble) {
-                    long before = resetPeak();
+                    ProcessMemory.resetPeak(); // where it cannot, the growth is from the peak since start
+                    long before = ProcessMemory.resident();
                     long t0 = System.nanoTime();
                     labels = cs.labels(LABELS_59);
                     double ms = (System.nanoTime() - t0) / 1e6;
                     table.append(String.format("| label ensemble 59 × 85 | %.0f | %.0f | %.0f |%n", ms, ms,
-                            (peakRss() - before) / 1e6));
+                            (ProcessMemory.peak() - before) / 1e6));
                 } else {
                     labels = cs.labels(LABELS_59);
                 }
@@ -91,7 +92,8 @@ public final class CpuBenchmark {
                         for (Explanation e : cs.explain(images, labels, Redundancy.LABELS)) e.maps();
                     };
                     work.run(); // warm-up: weights to LibTorch, position embeddings for this grid
-                    long before = resetPeak();
+                    ProcessMemory.resetPeak(); // where it cannot, the growth is from the peak since start
+                    long before = ProcessMemory.resident();
                     double[] ms = new double[iterations];
                     for (int i = 0; i < iterations; i++) {
                         long t0 = System.nanoTime();
@@ -100,7 +102,7 @@ public final class CpuBenchmark {
                     }
                     Arrays.sort(ms);
                     table.append(String.format("| image → 59 maps 480×640, %d px, batch %d | %.1f | %.1f | %.0f |%n",
-                            res, batch, ms[ms.length / 2], ms[0], (peakRss() - before) / 1e6));
+                            res, batch, ms[ms.length / 2], ms[0], (ProcessMemory.peak() - before) / 1e6));
                 }
             }
         }
@@ -220,31 +222,6 @@ public final class CpuBenchmark {
             }
         }
         return img;
-    }
-
-    /** Resets the kernel's peak-RSS counter (VmHWM) and returns the current RSS, in bytes. */
-    private static long resetPeak() {
-        try {
-            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
-        } catch (IOException | RuntimeException e) {
-            // Not Linux, or not permitted: the growth column then shows the peak since start.
-        }
-        return status("VmRSS:");
-    }
-
-    private static long peakRss() {
-        return status("VmHWM:");
-    }
-
-    private static long status(String key) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith(key)) return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
-            }
-        } catch (IOException | RuntimeException e) {
-            return 0;
-        }
-        return 0;
     }
 
     private static String cpuName() {

@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.DynamicTest.dynamicTest;
 
 import java.io.IOException;
-import java.io.OutputStream;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -18,6 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.clipsurgery.bench.ProcessMemory;
 import org.clipsurgery.testing.Fixtures;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.DynamicTest;
@@ -114,7 +114,7 @@ class CraftedWeightFilesTest {
         if (keep != null && !file.startsWith(Fixtures.dir())) {
             Files.copy(file, Path.of(keep).resolve(file.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         }
-        long rssBefore = resetPeakRss();
+        long rssBefore = ProcessMemory.resetPeak() ? ProcessMemory.resident() : -1;
         long allocated = THREADS.getCurrentThreadAllocatedBytes();
         String outcome;
         if (c.expect == null) {
@@ -134,7 +134,7 @@ class CraftedWeightFilesTest {
             assertTrue(allocated < REFUSED_BUDGET, "allocated " + allocated + " bytes for " + msg);
             outcome = "refused: " + msg.substring(file.toString().length() + 2);
         }
-        long rss = rssBefore < 0 ? -1 : peakRss() - rssBefore;
+        long rss = rssBefore < 0 ? -1 : ProcessMemory.peak() - rssBefore;
         TABLE.add(String.format("| %s | %.1f MB | %s | %s |", c.name, Files.size(file) / 1e6,
                 rss < 0 ? "n/a" : String.format("%.1f MB", rss / 1e6), outcome));
         System.out.printf("crafted: %-70s heap allocated %7.1f MB, peak RSS growth %s: %s%n", c.name, allocated / 1e6,
@@ -304,33 +304,6 @@ class CraftedWeightFilesTest {
         }
     }
 
-    // ---------------------------------------------------------------- resident set (Linux)
-
-    /** Resets the process's peak resident set to the current one (Linux 4.0+); returns it, or -1. */
-    private static long resetPeakRss() {
-        try (OutputStream o = Files.newOutputStream(Path.of("/proc/self/clear_refs"))) {
-            o.write('5');
-        } catch (IOException | RuntimeException e) {
-            return -1;
-        }
-        return status("VmRSS:");
-    }
-
-    private static long peakRss() {
-        return status("VmHWM:");
-    }
-
-    private static long status(String field) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith(field)) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
-            }
-        } catch (IOException e) {
-            return -1;
-        }
-        return -1;
-    }
-
     /** Loads one file in a fresh JVM and prints the outcome and the process's peak resident set. */
     public static void main(String[] args) throws IOException {
         String outcome;
@@ -339,6 +312,6 @@ class CraftedWeightFilesTest {
         } catch (WeightFormatException e) {
             outcome = "refused: " + e.getMessage();
         }
-        System.out.printf("peak RSS %.1f MB: %s%n", peakRss() / 1e6, outcome);
+        System.out.printf("peak RSS %.1f MB: %s%n", ProcessMemory.peak() / 1e6, outcome);
     }
 }
