@@ -89,7 +89,7 @@ prepare)
     echo "--- local run, GPU-tagged tests (must be found and skipped here) ---"
     CLIP_SURGERY_FIXTURES=.device/fixtures launcher .device/java.sh --include-tag gpu --scan-classpath target/test-classes
     echo "--- local run, the no-device error through the facade, without LibTorch on the class path ---"
-    launcher .device/java.sh --select-class org.clipsurgery.backend.cuda.CudaUnavailableTest
+    launcher .device/java.sh --select-class org.clipsurgery.engine.cuda.CudaUnavailableTest
     cat <<MSG
 
 Device tool call (one run: GPU tests, then the benchmark; results under \$OUT):
@@ -134,7 +134,7 @@ run)
     if [ "${2:-}" = bench ]; then
         .device/java.sh -Xmx16g -Djava.awt.headless=true -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.bytedeco.javacpp.maxBytes=0 \
             -Dorg.bytedeco.javacpp.cachedir=/tmp/javacpp-cache -cp "$(classpath)" \
-            org.clipsurgery.backend.cuda.CudaBenchmark --iterations 200 --out "$out/bench.md" > "$out/bench.log" 2>&1 || status=$((status ? status : 2))
+            org.clipsurgery.bench.CudaBenchmark --iterations 200 --out "$out/bench.md" > "$out/bench.log" 2>&1 || status=$((status ? status : 2))
         tail -30 "$out/bench.log"
         if [ -x .device/bin/bench-native ]; then
             LD_LIBRARY_PATH=$native_lib:${LD_LIBRARY_PATH:-} .device/bin/bench-native > "$out/bench-native.md" 2>&1 || true

@@ -8,19 +8,17 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.function.Consumer;
-import java.util.function.Function;
-import org.bytedeco.pytorch.Tensor;
-import org.clipsurgery.backend.cpu.TorchOps;
-import org.clipsurgery.backend.cuda.CudaEngine;
-import org.clipsurgery.graph.ClipGraph;
-import org.clipsurgery.graph.Pipeline;
+import org.clipsurgery.engine.Engine;
+import org.clipsurgery.engine.Engines;
+import org.clipsurgery.engine.Frame;
+import org.clipsurgery.engine.HostOutput;
+import org.clipsurgery.engine.Output;
+import org.clipsurgery.engine.Request;
 import org.clipsurgery.graph.Stages;
 import org.clipsurgery.image.Images;
-import org.clipsurgery.image.Preprocessor;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.models.ModelDownloader;
 import org.clipsurgery.progress.Progress;
-import org.clipsurgery.text.ClipTokenizer;
 import org.clipsurgery.text.PromptTemplates;
 import org.clipsurgery.weights.Activation;
 import org.clipsurgery.weights.ModelConfig;
@@ -41,23 +39,37 @@ import org.clipsurgery.weights.WeightStore;
  * }</pre>
  *
  * <p>A model is opened once and used from any number of threads; {@link #close()} frees its
- * native memory. On {@link Device#CUDA} the calls of one model share one GPU stream and are
- * serialised (open one model per thread for parallel GPU work). Options: {@link Options}.
+ * native memory. The device is chosen once ({@link Options#optDevice}) and every call goes
+ * through that device's engine:
+ * <ul>
+ *   <li>{@link Device#CPU}: LibTorch in fp32; each explanation holds its similarity, features
+ *       and pixels, and computes maps, label map and points from the similarity when asked.</li>
+ *   <li>{@link Device#CUDA}: images go to the GPU once, as uint8, and are preprocessed there;
+ *       encoder, feature surgery, maps, label map and points run in one CUDA-graph replay per
+ *       (batch, image size, resolution, label set, depth, redundancy), a few such graphs kept.
+ *       Only the small similarity (tokens × labels, with the scores) comes back with the
+ *       explanation; {@link Explanation#maps()}, {@link Explanation#labelMap},
+ *       {@link Explanation#points}, {@link Explanation#imageFeatures()} and
+ *       {@link Explanation#preprocessedImage()} are fetched from the GPU on first use, as long as
+ *       no image of the same shape was explained since. After that, maps, label map and points
+ *       are computed on the CPU from the similarity (the same numbers), and features and pixels
+ *       are no longer available. Images of different sizes in one batch are run in groups of
+ *       one size. The calls of one model share one GPU stream and are serialised (open one model
+ *       per thread for parallel GPU work).</li>
+ * </ul>
+ * For camera frames, {@link #session} takes raw RGB or BGR bytes of a fixed size. Options:
+ * {@link Options}.
  */
 public final class ClipSurgery implements AutoCloseable {
     /** Surgery depth of the official implementation: the last 6 ViT blocks get the v-v path. */
-    public static final int DEFAULT_SURGERY_DEPTH = 6;
+    public static final int DEFAULT_SURGERY_DEPTH = Request.DEFAULT_SURGERY_DEPTH;
     /** Largest image side accepted, in pixels. */
     public static final int MAX_IMAGE_SIDE = 1 << 15;
-    /** Token rows per text-encoder pass when embedding label sets. */
-    private static final int TEXT_CHUNK = 256;
 
     private final WeightStore weights;
-    private final Pipeline<?> pipeline;
+    private final Engine engine;
     private final Options options;
-    private final int resolution;
-    private final int surgeryDepth;
-    private final ClipTokenizer tokenizer;
+    private final Request model; // resolution, depth, precision: resolved once, by Request.resolve
     private final List<String> templates;
     private volatile float[] emptyPrompt;
     private volatile boolean closed;
@@ -72,7 +84,6 @@ public final class ClipSurgery implements AutoCloseable {
         int resolution;
         int surgeryDepth;
         List<String> templates;
-        int threads;
         Path cacheDir;
         Progress progress;
         long maxImagePixels = Images.DEFAULT_MAX_PIXELS;
@@ -105,12 +116,6 @@ public final class ClipSurgery implements AutoCloseable {
         /** Prompt templates, each with "{}" where the label goes. */
         public Options optTemplates(List<String> t) {
             templates = List.copyOf(t);
-            return this;
-        }
-
-        /** LibTorch threads for the CPU backend (process-wide); 0 = LibTorch's default. */
-        public Options optThreads(int n) {
-            threads = n;
             return this;
         }
 
@@ -152,7 +157,7 @@ public final class ClipSurgery implements AutoCloseable {
         /**
          * A per-stage profile recorder ({@code bench --profile}): explain and the model graph
          * report their stages to it; default {@link Stages#NONE}, which records nothing. CPU
-         * backend only (the CUDA engine has no barriers for its asynchronous stream here).
+         * engine only (the CUDA engine has no barriers for its asynchronous stream here).
          */
         public Options optStages(Stages s) {
             stages = Objects.requireNonNull(s);
@@ -169,48 +174,29 @@ public final class ClipSurgery implements AutoCloseable {
     private static final Consumer<String> NOTICE_LOG =
             m -> System.getLogger("org.clipsurgery").log(System.Logger.Level.WARNING, m);
 
-    private ClipSurgery(WeightStore weights, Options options, Function<WeightStore, Pipeline<?>> backend) {
+    /** Opens the engine of a device on weights, for the request the facade resolved (tests: an emulated device). */
+    @FunctionalInterface
+    interface EngineFactory {
+        Engine open(WeightStore weights, Request model);
+    }
+
+    private ClipSurgery(WeightStore weights, Options options, EngineFactory engines) {
         this.weights = weights;
         this.options = options;
-        ModelConfig c = weights.config();
-        this.resolution = options.resolution == 0 ? c.imageResolution() : options.resolution;
-        if (resolution < c.gridStride() || resolution % c.gridStride() != 0 || resolution > 4096) {
-            throw new IllegalArgumentException("resolution " + resolution + " must be a positive multiple of "
-                    + c.gridStride() + (c.isVit() ? " (the patch size)" : " (the ResNet stride)") + ", at most 4096");
-        }
-        int layers = c.isVit() ? c.visionLayers()[0] : 1;
-        this.surgeryDepth = !c.isVit() ? 1
-                : options.surgeryDepth == 0 ? Math.min(DEFAULT_SURGERY_DEPTH, layers) : options.surgeryDepth;
-        if (c.isVit() && (surgeryDepth < 1 || surgeryDepth > layers)) {
-            throw new IllegalArgumentException("surgery depth " + options.surgeryDepth + " must be in 1.." + layers);
-        }
+        this.model = Request.resolve(weights.config(), options.device, options.precision, options.resolution,
+                options.surgeryDepth);
         this.templates = options.templates == null ? PromptTemplates.defaults() : options.templates;
         if (templates.isEmpty()) throw new IllegalArgumentException("no prompt templates");
-        this.tokenizer = ClipTokenizer.bundled();
-        this.pipeline = backend.apply(weights);
+        this.engine = Objects.requireNonNull(engines.open(weights, model), "engine");
     }
 
     /**
-     * The CUDA engine, device 0, op by op; its lock serialises concurrent calls. Throws
-     * org.clipsurgery.backend.cuda.CudaException (no device, old driver, missing CUDA libraries,
-     * out of memory).
+     * Threads of LibTorch's intra-op pool, used by every {@link Device#CPU} model: the pool is
+     * process-wide, so this affects all CPU models in the JVM, open or opened later. Default:
+     * LibTorch's choice (the number of cores).
      */
-    private static Pipeline<?> cudaPipeline(WeightStore weights, Options options) {
-        if (options.stages.enabled()) throw new UnsupportedOperationException("stage profiles are for the CPU backend");
-        return CudaEngine.open(weights, options.precision == null ? Precision.FP16 : options.precision, 0).pipeline();
-    }
-
-    private static Pipeline<Tensor> cpuPipeline(WeightStore weights, Options options) {
-        if (options.precision != null && options.precision != Precision.FP32) {
-            throw new UnsupportedOperationException("the CPU backend computes in fp32 only; "
-                    + options.precision + " is for the CUDA engine");
-        }
-        if (options.threads > 0) TorchOps.setThreads(options.threads);
-        TorchOps ops = new TorchOps(name -> weights.get(name).toF32());
-        // LibTorch on the CPU is synchronous: the stages need no barrier (see Stages).
-        ClipGraph<Tensor> graph = new ClipGraph<>(ops, weights.config(), n -> weights.has(n) ? weights.get(n) : null,
-                options.stages);
-        return new Pipeline<>(ops, graph, ops);
+    public static void setCpuThreads(int threads) {
+        Engines.setCpuThreads(threads);
     }
 
     /** Opens a model by name ("ViT-B/16", "CS-RN50", …, downloaded once) or by file path. */
@@ -239,16 +225,17 @@ public final class ClipSurgery implements AutoCloseable {
     /** Opens weights already in memory (e.g. {@link org.clipsurgery.weights.RandomWeights}); takes ownership. */
     public static ClipSurgery open(WeightStore store, Options options) {
         Objects.requireNonNull(options, "options");
-        return open(store, options, w -> options.device == Device.CUDA ? cudaPipeline(w, options) : cpuPipeline(w, options));
+        return open(store, options, (w, model) -> Engines.open(w, model, options.stages));
     }
 
     /**
-     * The facade over the pipeline {@code backend} makes from the weights (tests: the CUDA engine
-     * on an emulated device); options other than the device and precision apply as usual.
+     * The facade over the engine {@code engines} opens (tests: the CUDA engine on an emulated
+     * device); every option applies as usual.
      */
-    static ClipSurgery open(WeightStore store, Options options, Function<WeightStore, Pipeline<?>> backend) {
+    static ClipSurgery open(WeightStore store, Options options, EngineFactory engines) {
+        Objects.requireNonNull(options, "options");
         try {
-            return new ClipSurgery(store.withActivation(options.activation, options.notices), options, backend);
+            return new ClipSurgery(store.withActivation(options.activation, options.notices), options, engines);
         } catch (RuntimeException e) {
             store.close();
             throw e;
@@ -261,12 +248,12 @@ public final class ClipSurgery implements AutoCloseable {
 
     /** Number of final ViT blocks with the dual path (1 for a ResNet's attention pool). */
     public int surgeryDepth() {
-        return surgeryDepth;
+        return model.surgeryDepth();
     }
 
     /** The input side the images are resized to. */
     public int resolution() {
-        return resolution;
+        return model.resolution();
     }
 
     public Device device() {
@@ -343,16 +330,21 @@ public final class ClipSurgery implements AutoCloseable {
         return new Targets(cleaned, List.copyOf(distinct));
     }
 
-    /** The prompt ensemble (labels, E) of {@link Pipeline#promptEnsemble}, with this model's templates. */
+    /** The prompt ensemble (labels, E) of {@link Engine#promptEnsemble}, with this model's templates. */
     float[] ensemble(List<String> labels, Progress progress) {
-        return pipeline.promptEnsemble(tokenizer, labels, templates, TEXT_CHUNK, progress);
+        return engine.promptEnsemble(labels, templates, progress);
     }
 
     /** The prompt-ensembled empty string: the redundant feature of {@link Redundancy#EMPTY}. */
     public float[] emptyPromptFeatures() {
+        return emptyPrompt().clone();
+    }
+
+    /** The live array: engines key their uploads by its identity. */
+    private float[] emptyPrompt() {
         float[] r = emptyPrompt;
         if (r == null) emptyPrompt = r = ensemble(List.of(""), Progress.none());
-        return r.clone();
+        return r;
     }
 
     // ---- images -------------------------------------------------------------------------------
@@ -371,53 +363,53 @@ public final class ClipSurgery implements AutoCloseable {
 
     /**
      * Explains a batch of images in one forward pass (8-bit RGB, e.g. from
-     * {@link Images#read}, {@link Images#fromBufferedImage} or {@link Images#fromBgrFrame}).
+     * {@link Images#read}, {@link Images#fromBufferedImage} or {@link Images#fromBgrFrame}); on
+     * CUDA, one pass per image size.
      */
     public List<Explanation> explain(List<RgbImage> images, LabelSet labels, Redundancy redundancy) {
+        if (images == null || images.isEmpty()) throw new IllegalArgumentException("no images");
+        List<Frame> frames = new ArrayList<>(images.size());
+        for (int i = 0; i < images.size(); i++) {
+            RgbImage img = Objects.requireNonNull(images.get(i), "image " + i);
+            checkSize(img.width(), img.height());
+            frames.add(new Frame(img.data(), img.height(), img.width(), false));
+        }
+        return run(frames, labels, redundancy, model);
+    }
+
+    /** Frames (checked) through the engine for {@code labels}, with what {@code base} says besides. */
+    List<Explanation> run(List<Frame> frames, LabelSet labels, Redundancy redundancy, Request base) {
         checkOpen();
-        Objects.requireNonNull(labels, "labels");
         Objects.requireNonNull(redundancy, "redundancy");
+        Request request = forLabels(base, labels, redundancy);
+        List<Explanation> out = new ArrayList<>(frames.size());
+        for (Output o : engine.explain(frames, request)) out.add(new Explanation(labels, o, request.resolution(), config().embedDim()));
+        return out;
+    }
+
+    private Request forLabels(Request base, LabelSet labels, Redundancy redundancy) {
+        Objects.requireNonNull(labels, "labels");
         if (!labels.ownedBy(this)) {
             throw new IllegalArgumentException("this label set was made by another model: call labels() on this one");
         }
-        if (images == null || images.isEmpty()) throw new IllegalArgumentException("no images");
-        int b = images.size(), r = resolution, plane = 3 * r * r;
-        float[] pixels = new float[b * plane];
-        for (int i = 0; i < b; i++) {
-            RgbImage img = Objects.requireNonNull(images.get(i), "image " + i);
-            checkSize(img.width(), img.height());
-            Preprocessor.preprocessInto(img, r, pixels, i * plane);
-        }
-        options.stages.lap(Stages.PREPROCESS);
-        float[] features = pipeline.imageFeatures(pixels, b, r, surgeryDepth);
-        int n = features.length / (b * config().embedDim());
         boolean empty = redundancy == Redundancy.EMPTY || (redundancy == Redundancy.AUTO && labels.labels().size() == 1);
-        float[] sim = pipeline.similarity(features, b, n, labels.features(), labels.labels().size(),
-                empty ? emptyPromptFeatures() : null);
-        List<Explanation> out = new ArrayList<>(b);
-        int e = config().embedDim(), t = labels.labels().size();
-        for (int i = 0; i < b; i++) {
-            out.add(new Explanation(images.get(i).width(), images.get(i).height(), labels,
-                    java.util.Arrays.copyOfRange(sim, i * n * t, (i + 1) * n * t),
-                    java.util.Arrays.copyOfRange(features, i * n * e, (i + 1) * n * e),
-                    java.util.Arrays.copyOfRange(pixels, i * plane, (i + 1) * plane), r, e));
-        }
-        options.stages.lap(Stages.SIMILARITY); // the copy to the host and the per-image copies
-        return out;
+        return base.withLabels(labels.features(), labels.labels().size(), empty ? emptyPrompt() : null);
     }
 
     /**
      * The plain CLIP map for comparison (no surgery): raw cosine similarity of the unmodified
-     * model's tokens with each label, as the official demo draws "CLIP" maps.
+     * model's tokens with each label, as the official demo draws "CLIP" maps. Both devices run the
+     * plain model (depth 0); the cosine is taken here, from its features.
      */
     public Explanation explainPlain(RgbImage image, LabelSet labels) {
         checkOpen();
-        if (!labels.ownedBy(this)) throw new IllegalArgumentException("this label set was made by another model");
+        Objects.requireNonNull(image, "image");
         checkSize(image.width(), image.height());
-        int r = resolution, e = config().embedDim(), t = labels.labels().size();
-        float[] pixels = Preprocessor.preprocess(image, r);
-        float[] features = pipeline.imageFeatures(pixels, 1, r, 0);
-        int n = features.length / e;
+        Request request = forLabels(model.plain().withOutputs(java.util.EnumSet.noneOf(Request.Output.class)), labels,
+                Redundancy.LABELS);
+        Output o = engine.explain(List.of(new Frame(image.data(), image.height(), image.width(), false)), request).get(0);
+        float[] features = o.imageFeatures(), pixels = o.pixels();
+        int e = config().embedDim(), t = labels.labels().size(), n = features.length / e;
         float[] text = labels.features();
         float[] sim = new float[n * t];
         for (int i = 0; i < n; i++) {
@@ -430,7 +422,23 @@ public final class ClipSurgery implements AutoCloseable {
                 sim[i * t + l] = (float) dot * inv;
             }
         }
-        return new Explanation(image.width(), image.height(), labels, sim, features, pixels, r, e);
+        return new Explanation(labels, new HostOutput(image.height(), image.width(), sim, t, features, pixels), model.resolution(), e);
+    }
+
+    /**
+     * A camera loop: frames of {@code frameHeight} × {@code frameWidth} 8-bit pixels in
+     * {@code order}, explained for {@code labels} one by one ({@link Redundancy#AUTO}). On CUDA each
+     * frame is one upload of its bytes and one graph replay.
+     */
+    public Session session(LabelSet labels, int frameHeight, int frameWidth, PixelOrder order) {
+        return session(labels, frameHeight, frameWidth, order, Redundancy.AUTO);
+    }
+
+    public Session session(LabelSet labels, int frameHeight, int frameWidth, PixelOrder order, Redundancy redundancy) {
+        checkOpen();
+        checkSize(frameWidth, frameHeight);
+        forLabels(model, labels, Objects.requireNonNull(redundancy, "redundancy")); // fails now, not at the first frame
+        return new Session(this, labels, frameHeight, frameWidth, Objects.requireNonNull(order, "order"), redundancy, model);
     }
 
     private static void checkSize(int w, int h) {
@@ -450,7 +458,7 @@ public final class ClipSurgery implements AutoCloseable {
         if (!closed) {
             closed = true;
             try {
-                pipeline.close();
+                engine.close();
                 weights.close();
             } catch (Exception e) {
                 throw new IllegalStateException("closing the model failed", e);

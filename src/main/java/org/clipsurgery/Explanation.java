@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.clipsurgery.engine.Output;
 import org.clipsurgery.post.LabelMap;
 import org.clipsurgery.post.SamPoints;
 import org.clipsurgery.post.SimilarityMaps;
@@ -12,36 +13,28 @@ import org.clipsurgery.post.SimilarityMaps;
  * What CLIP Surgery found in one image for a {@link LabelSet}: the similarity of every image
  * token with every label (after feature surgery), and what follows from it — maps at the image's
  * size, multi-label scores, a per-pixel label map and point prompts for Segment Anything.
- * Maps are computed when asked for. Immutable.
+ * The similarity (and so the scores) is held here; maps, label map, points, features and the
+ * preprocessed image come from the model's engine when asked for (on CUDA from the GPU, see
+ * {@link ClipSurgery}). Safe to share between threads.
  */
 public final class Explanation {
-    private final int width, height;
     private final LabelSet labels;
-    private final float[] similarity; // (N, T): token 0 is the class token
-    private final float[] imageFeatures; // (N, E), not normalised
-    private final float[] pixels; // (3, R, R), the preprocessed input
-    private final int resolution, embedDim, tokens;
-    private volatile SimilarityMaps maps; // made by maps() on first use
+    private final Output out;
+    private final int resolution, embedDim;
 
-    Explanation(int width, int height, LabelSet labels, float[] similarity, float[] imageFeatures, float[] pixels,
-            int resolution, int embedDim) {
-        this.width = width;
-        this.height = height;
+    Explanation(LabelSet labels, Output out, int resolution, int embedDim) {
         this.labels = labels;
-        this.similarity = similarity;
-        this.imageFeatures = imageFeatures;
-        this.pixels = pixels;
+        this.out = out;
         this.resolution = resolution;
         this.embedDim = embedDim;
-        this.tokens = similarity.length / labels.labels().size();
     }
 
     public int width() {
-        return width;
+        return out.width();
     }
 
     public int height() {
-        return height;
+        return out.height();
     }
 
     public LabelSet labelSet() {
@@ -50,22 +43,26 @@ public final class Explanation {
 
     /** Side of the token grid (N = 1 + grid²). */
     public int grid() {
-        return SimilarityMaps.gridSide(tokens);
+        return SimilarityMaps.gridSide(out.tokens());
     }
 
     /** Feature-surgery similarity (N, T) over {@link LabelSet#labels()}, token 0 the class token; a copy. */
     public float[] similarity() {
-        return similarity.clone();
+        return out.similarity().clone();
     }
 
-    /** The surgery image encoder's output tokens (N, E), not normalised; a copy. */
+    /**
+     * The surgery image encoder's output tokens (N, E), not normalised; a copy. On CUDA: from the
+     * GPU, only until the model explains another image of the same shape (then it throws
+     * IllegalStateException).
+     */
     public float[] imageFeatures() {
-        return imageFeatures.clone();
+        return out.imageFeatures().clone();
     }
 
-    /** The preprocessed input (3, R, R) the model saw; a copy. */
+    /** The preprocessed input (3, R, R) the model saw; a copy. On CUDA: as {@link #imageFeatures()}. */
     public float[] preprocessedImage() {
-        return pixels.clone();
+        return out.pixels().clone();
     }
 
     public int resolution() {
@@ -83,27 +80,26 @@ public final class Explanation {
      */
     public float[] map(String target) {
         int[] cols = columnsOf(target);
+        int tokens = out.tokens();
         if (cols.length == 1) {
-            return SimilarityMaps.mapOf(similarity, 1, tokens, labels.labels().size(), 0, cols[0], height, width);
+            return SimilarityMaps.mapOf(out.similarity(), 1, tokens, labels.labels().size(), 0, cols[0], height(), width());
         }
         int g2 = tokens - 1;
         float[] mean = new float[tokens];
         for (int c : cols) {
-            float[] grid = SimilarityMaps.normalisedGrid(similarity, 1, tokens, labels.labels().size(), 0, c);
+            float[] grid = SimilarityMaps.normalisedGrid(out.similarity(), 1, tokens, labels.labels().size(), 0, c);
             for (int i = 0; i < g2; i++) mean[1 + i] += grid[i] / cols.length;
         }
-        return SimilarityMaps.mapOf(mean, 1, tokens, 1, 0, 0, height, width);
+        return SimilarityMaps.mapOf(mean, 1, tokens, 1, 0, 0, height(), width());
     }
 
     /**
      * All single labels' maps, (H, W, T) as the official {@code get_similarity_map} returns them;
-     * computed on first use and kept (the label map is derived from them too). The result is
+     * made on first use and kept (on CUDA: one download of the maps the GPU made). The result is
      * shared: read it, do not modify {@link SimilarityMaps#values()}.
      */
     public SimilarityMaps maps() {
-        SimilarityMaps m = maps;
-        if (m == null) maps = m = SimilarityMaps.compute(similarity, 1, tokens, labels.labels().size(), height, width);
-        return m;
+        return out.maps();
     }
 
     /**
@@ -112,14 +108,15 @@ public final class Explanation {
      * one set and image.
      */
     public Map<String, Float> scores() {
-        Map<String, Float> out = new LinkedHashMap<>();
+        Map<String, Float> scores = new LinkedHashMap<>();
+        float[] classToken = out.similarity(); // token 0's row: the first T values
         for (String target : labels.targets()) {
             float s = 0;
             int[] cols = columnsOf(target);
-            for (int c : cols) s += similarity[c] / cols.length;
-            out.put(target, s);
+            for (int c : cols) s += classToken[c] / cols.length;
+            scores.put(target, s);
         }
-        return out;
+        return scores;
     }
 
     /**
@@ -127,7 +124,7 @@ public final class Explanation {
      * best map value is below {@code threshold} get {@link LabelMap#BACKGROUND}.
      */
     public LabelMap labelMap(float threshold) {
-        return LabelMap.of(maps(), threshold);
+        return out.labelMap(threshold);
     }
 
     /** Point prompts for Segment Anything (threshold 0.8, as the official demo). */
@@ -138,13 +135,11 @@ public final class Explanation {
     public SamPoints points(String target, float threshold) {
         int[] cols = columnsOf(target);
         int t = labels.labels().size();
-        if (cols.length == 1) {
-            return SamPoints.compute(SimilarityMaps.patchSimilarity(similarity, 1, tokens, t, 0, cols[0]), height, width,
-                    threshold, 2);
-        }
+        if (cols.length == 1) return out.points(cols[0], threshold);
+        // combined targets: the demo's rule over the parts' similarities, on the host
         List<float[]> parts = new ArrayList<>();
-        for (int c : cols) parts.add(SimilarityMaps.patchSimilarity(similarity, 1, tokens, t, 0, c));
-        return SamPoints.combined(parts, height, width, threshold, 2);
+        for (int c : cols) parts.add(SimilarityMaps.patchSimilarity(out.similarity(), 1, out.tokens(), t, 0, c));
+        return SamPoints.combined(parts, height(), width(), threshold, SamPoints.DEFAULT_DOWN_SAMPLE);
     }
 
     private int[] columnsOf(String target) {

@@ -27,7 +27,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The whole facade against the official implementation's outputs, key by key, for every fixture
  * model file and resolution (tolerances: ../shared/fixtures/README.md), on the CPU backend. The
  * same checks run the facade's Device.CUDA path on the emulated device
- * (backend.cuda.CudaFacadeFixtureEmulatedTest) and on a GPU (CudaFixtureGpuTest).
+ * (engine.cuda.CudaFacadeFixtureEmulatedTest) and on a GPU (CudaFixtureGpuTest).
  */
 public class ClipSurgeryFixtureTest {
 

@@ -1,7 +1,7 @@
 package org.clipsurgery;
 
 import java.nio.file.Path;
-import org.clipsurgery.backend.cuda.EmulatedCuda;
+import org.clipsurgery.engine.cuda.EmulatedCuda;
 import org.clipsurgery.testing.Fixtures;
 import org.clipsurgery.testing.GeluReference;
 import org.clipsurgery.weights.HuggingFaceCopy;
@@ -12,7 +12,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The facade's Device.CUDA path end to end on the emulated device (backend.cuda.HostGpu), every key of
+ * The facade's Device.CUDA path end to end on the emulated device (engine.cuda.HostGpu), every key of
  * {@link ClipSurgeryFixtureTest} at 64 px: in the default test run with the kernels' CPU twins, in
  * the emulated-kernels run with the real CUDA kernels executed by the SIMT emulation.
  *

@@ -10,7 +10,7 @@ import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
 import org.clipsurgery.Redundancy;
-import org.clipsurgery.backend.cpu.TorchOps;
+import org.clipsurgery.engine.cpu.TorchOps;
 import org.clipsurgery.graph.Stages;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;

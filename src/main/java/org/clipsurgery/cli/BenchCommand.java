@@ -3,7 +3,7 @@ package org.clipsurgery.cli;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.clipsurgery.Device;
-import org.clipsurgery.backend.cpu.TorchOps;
+import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.bench.CpuBenchmark;
 import org.clipsurgery.models.ModelDownloader;
 import org.clipsurgery.progress.Progress;
@@ -70,7 +70,7 @@ final class BenchCommand implements Callable<Integer> {
         if (resolutions != null) {
             for (int r : resolutions) if (r < 1) throw new UsageException("--resolutions must be positive, got " + r);
         }
-        if (threads != null) TorchOps.setThreads(threads);
+        if (threads != null) ClipSurgery.setCpuThreads(threads);
         String table;
         if (profile && model == null) {
             table = CpuBenchmark.profile(resolutions == null ? new int[] {224, 512} : resolutions, batches, iterations);

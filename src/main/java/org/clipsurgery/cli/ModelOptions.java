@@ -128,7 +128,7 @@ final class ModelOptions {
         if (activation() != null) o.optActivation(activation());
         if (resolution != null) o.optResolution(resolution);
         if (depth != null) o.optSurgeryDepth(depth);
-        if (threads != null) o.optThreads(threads);
+        if (threads != null) ClipSurgery.setCpuThreads(threads); // LibTorch's pool is process-wide
         if (templates != null) o.optTemplates(PromptTemplates.fromFile(templates));
         try {
             return ClipSurgery.open(model, o);

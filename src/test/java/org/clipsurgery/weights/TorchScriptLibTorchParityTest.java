@@ -22,7 +22,7 @@ import org.bytedeco.pytorch.named_buffer_iterator;
 import org.bytedeco.pytorch.named_buffer_list;
 import org.bytedeco.pytorch.named_parameter_iterator;
 import org.bytedeco.pytorch.named_parameter_list;
-import org.clipsurgery.backend.cpu.TorchOps;
+import org.clipsurgery.engine.cpu.TorchOps;
 import org.clipsurgery.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 

@@ -1,0 +1,42 @@
+package org.clipsurgery.engine;
+
+import java.util.Objects;
+import org.clipsurgery.Device;
+import org.clipsurgery.engine.cpu.CpuEngine;
+import org.clipsurgery.engine.cuda.CudaEngine;
+import org.clipsurgery.graph.Stages;
+import org.clipsurgery.weights.WeightStore;
+
+/** Picks the engine of a device, once per model. */
+public final class Engines {
+    private Engines() {}
+
+    /**
+     * The engine for {@code model.device()}: the CPU engine (LibTorch, fp32) or the CUDA engine on
+     * device 0 in {@code model.precision()}. The weight store stays the caller's; keep it open
+     * while the engine is used. {@code stages}: a profile recorder, CPU only.
+     *
+     * @throws org.clipsurgery.engine.cuda.CudaException on CUDA when the GPU cannot be used (no
+     *     device, old driver, missing CUDA libraries, out of memory)
+     * @throws UnsupportedOperationException for a stage profile on CUDA
+     */
+    public static Engine open(WeightStore weights, Request model, Stages stages) {
+        Objects.requireNonNull(weights, "weights");
+        Objects.requireNonNull(stages, "stages");
+        if (model.device() == Device.CUDA) {
+            // the CUDA stream is asynchronous: laps would measure enqueueing, not work
+            if (stages.enabled()) throw new UnsupportedOperationException("stage profiles are for the CPU engine");
+            return CudaEngine.open(weights, model.precision(), 0);
+        }
+        return new CpuEngine(weights, stages);
+    }
+
+    /**
+     * Threads of LibTorch's intra-op pool. The pool is process-wide: this affects every CPU model
+     * in the JVM, open or opened later.
+     */
+    public static void setCpuThreads(int threads) {
+        if (threads < 1) throw new IllegalArgumentException("CPU threads must be at least 1, got " + threads);
+        CpuEngine.setThreads(threads);
+    }
+}

@@ -1,0 +1,108 @@
+package org.clipsurgery.engine.cpu;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.bytedeco.pytorch.Tensor;
+import org.clipsurgery.engine.Engine;
+import org.clipsurgery.engine.Frame;
+import org.clipsurgery.engine.HostOutput;
+import org.clipsurgery.engine.Output;
+import org.clipsurgery.engine.PromptEnsemble;
+import org.clipsurgery.engine.Request;
+import org.clipsurgery.graph.ClipGraph;
+import org.clipsurgery.graph.Ops;
+import org.clipsurgery.graph.Stages;
+import org.clipsurgery.image.Images;
+import org.clipsurgery.image.Preprocessor;
+import org.clipsurgery.image.RgbImage;
+import org.clipsurgery.progress.Progress;
+import org.clipsurgery.text.ClipTokenizer;
+import org.clipsurgery.weights.WeightStore;
+
+/**
+ * The CPU engine: the CLIP graph over LibTorch in fp32. Frames are preprocessed on the host, the
+ * batch goes through the encoder and feature surgery in one pass, and each output holds its
+ * similarity, features and pixels; maps, label map and points are computed from the similarity
+ * when read. LibTorch is synchronous, so {@link Stages} laps need no barrier. Thread-safe: every
+ * call works in its own LibTorch scope; weights are converted once.
+ */
+public final class CpuEngine implements Engine {
+    /** Token rows per text-encoder pass when embedding label sets. */
+    private static final int TEXT_CHUNK = 256;
+
+    private final WeightStore weights;
+    private final TorchOps ops;
+    private final ClipGraph<Tensor> graph;
+    private final Stages stages;
+    private final ClipTokenizer tokenizer = ClipTokenizer.bundled();
+
+    /** The weight store stays the caller's; it must stay open while this engine is used. */
+    public CpuEngine(WeightStore weights, Stages stages) {
+        this.weights = weights;
+        this.stages = stages;
+        this.ops = new TorchOps(name -> weights.get(name).toF32());
+        this.graph = new ClipGraph<>(ops, weights.config(), n -> weights.has(n) ? weights.get(n) : null, stages);
+    }
+
+    /** LibTorch's intra-op thread count: process-wide, see {@link org.clipsurgery.engine.Engines#setCpuThreads}. */
+    public static void setThreads(int threads) {
+        TorchOps.setThreads(threads);
+    }
+
+    @Override
+    public float[] promptEnsemble(List<String> labels, List<String> templates, Progress progress) {
+        return PromptEnsemble.compute(this::textFeatures, weights.config().embedDim(), tokenizer, labels, templates, TEXT_CHUNK,
+                progress);
+    }
+
+    /** Projected end-token features (rows, E) of token rows, unnormalised. */
+    private float[] textFeatures(int[][] tokens) {
+        try (Ops.Scope<Tensor> s = ops.scope()) {
+            float[] out = ops.toHost(graph.encodeText(tokens));
+            stages.lap(Stages.TEXT); // only inside a profiled run (Redundancy.EMPTY's prompt)
+            return out;
+        }
+    }
+
+    @Override
+    public List<Output> explain(List<Frame> frames, Request request) {
+        request.requireLabels();
+        int b = frames.size(), r = request.resolution(), plane = 3 * r * r, t = request.labels();
+        int e = weights.config().embedDim();
+        float[] pixels = new float[b * plane];
+        for (int i = 0; i < b; i++) {
+            Frame f = frames.get(i);
+            RgbImage img = f.bgr() ? Images.fromBgrFrame(f.data(), 0, f.width(), f.height(), 3 * f.width())
+                    : new RgbImage(f.width(), f.height(), f.data());
+            Preprocessor.preprocessInto(img, r, pixels, i * plane);
+        }
+        stages.lap(Stages.PREPROCESS);
+        float[] features, sim;
+        try (Ops.Scope<Tensor> s = ops.scope()) {
+            Tensor x = ops.input(pixels, b, 3, r, r);
+            Tensor image = graph.encodeImage(x, request.surgeryDepth());
+            features = ops.toHost(image);
+            stages.lap(Stages.PROJECTION); // the copy to the host
+            int n = features.length / (b * e);
+            Tensor text = ops.input(request.text(), t, e);
+            Tensor redundant = request.redundant() == null ? null : ops.input(request.redundant(), e);
+            Tensor surgery = ops.featureSurgery(image, text, redundant);
+            if (stages.enabled()) stages.lap(Stages.FEATURE_SURGERY, 2L * b * n * t * e);
+            sim = ops.toHost(surgery);
+        }
+        int n = features.length / (b * e);
+        List<Output> out = new ArrayList<>(b);
+        for (int i = 0; i < b; i++) {
+            out.add(new HostOutput(frames.get(i).height(), frames.get(i).width(), Arrays.copyOfRange(sim, i * n * t, (i + 1) * n * t),
+                    t, Arrays.copyOfRange(features, i * n * e, (i + 1) * n * e), Arrays.copyOfRange(pixels, i * plane, (i + 1) * plane)));
+        }
+        stages.lap(Stages.SIMILARITY); // the copy to the host and the per-image copies
+        return out;
+    }
+
+    @Override
+    public void close() {
+        ops.close();
+    }
+}

@@ -1,0 +1,326 @@
+package org.clipsurgery.engine.cpu;
+
+import static org.bytedeco.pytorch.global.torch.ScalarType.Float;
+import static org.bytedeco.pytorch.global.torch.ScalarType.Long;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.AbstractTensor;
+import org.bytedeco.pytorch.DoubleOptional;
+import org.bytedeco.pytorch.InferenceMode;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+import org.clipsurgery.graph.Ops;
+import org.clipsurgery.weights.HostTensor;
+
+/**
+ * {@link Ops} on the CPU with LibTorch (org.bytedeco:pytorch), in fp32. Weights are converted to
+ * fp32 LibTorch tensors once, when first used; intermediates belong to the JavaCPP
+ * {@link PointerScope} opened by {@link #scope()} and are freed when it closes, so repeated calls
+ * do not grow native memory.
+ */
+public final class TorchOps implements Ops<Tensor>, AutoCloseable {
+    static {
+        extractLibTorch(); // first, before anything touches a LibTorch class
+    }
+
+    /**
+     * Extracts all of LibTorch's libraries into JavaCPP's cache before the first is loaded.
+     * JavaCPP extracts them one by one as it loads them; on a first run (empty cache) the dynamic
+     * linker then resolves {@code libtorch.so}'s need for {@code libtorch_cpu.so} before that file
+     * is in the cache, and on a machine with another LibTorch installed (Debian's python3-torch
+     * puts libtorch_cpu.so.1.13 in /lib) it loads that one: two LibTorch versions in one process,
+     * and the JVM dies in {@code pthread_mutex_lock}. With the whole folder extracted first, the
+     * libraries' own run path finds the right one. Costs nothing once the cache is filled.
+     */
+    public static void extractLibTorch() {
+        String folder = "/org/bytedeco/pytorch/" + Loader.getPlatform() + "/";
+        try {
+            Loader.cacheResources(torch.class, folder);
+        } catch (IOException e) {
+            // Loading then extracts file by file as before; say why the cache could not be filled.
+            throw new UncheckedIOException("cannot extract LibTorch's libraries to JavaCPP's cache", e);
+        }
+    }
+
+    private final Function<String, HostTensor> source;
+    private final Map<String, Tensor> cache = new HashMap<>();
+    private boolean closed;
+
+    /** {@code source} gives the host tensor of a weight name (it throws for unknown names). */
+    public TorchOps(Function<String, HostTensor> source) {
+        this.source = source;
+    }
+
+    /** Sets LibTorch's intra-op thread count (process-wide). */
+    public static void setThreads(int threads) {
+        torch.set_num_threads(threads);
+    }
+
+    public static int threads() {
+        return torch.get_num_threads();
+    }
+
+    /**
+     * The fp32 GEMM rate this machine reaches with LibTorch at the current thread count: the best
+     * of {@code repeats} timed {@code n}×{@code n} by {@code n}×{@code n} products (after one
+     * untimed), 2·n³ FLOPs each, in GFLOP/s. The yardstick of {@code bench --profile}.
+     */
+    public static double matmulGflops(int n, int repeats) {
+        try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+            Tensor a = torch.randn(n, n), b = torch.randn(n, n);
+            torch.matmul(a, b); // warm-up: pages, BLAS thread pool (results freed with the scope)
+            long best = java.lang.Long.MAX_VALUE; // Long is LibTorch's scalar type here
+            for (int i = 0; i < repeats; i++) {
+                long t0 = System.nanoTime();
+                torch.matmul(a, b); // synchronous on the CPU
+                best = Math.min(best, System.nanoTime() - t0);
+            }
+            return 2.0 * n * n * n / best;
+        }
+    }
+
+    @Override
+    public synchronized Tensor weight(String name) {
+        return cached(name, () -> source.apply(name));
+    }
+
+    @Override
+    public synchronized Tensor constant(String key, Supplier<HostTensor> make) {
+        return cached("#" + key, make);
+    }
+
+    private Tensor cached(String key, Supplier<HostTensor> make) {
+        if (closed) throw new IllegalStateException("the CPU backend is closed");
+        Tensor t = cache.get(key);
+        if (t == null) {
+            // Made outside any caller scope: weights live as long as this backend.
+            try (PointerScope outer = new PointerScope()) {
+                t = fromHost(make.get());
+                t.retainReference();
+            }
+            cache.put(key, t);
+        }
+        return t;
+    }
+
+    /** A LibTorch fp32 tensor owning a copy of {@code h}. */
+    static Tensor fromHost(HostTensor h) {
+        float[] values = h.toFloatArray();
+        return AbstractTensor.create(values, h.shape());
+    }
+
+    @Override
+    public Tensor input(float[] data, long... shape) {
+        return AbstractTensor.create(data, shape);
+    }
+
+    @Override
+    public Tensor tokenIds(long[] ids, int batch, int length) {
+        return AbstractTensor.create(ids, batch, length);
+    }
+
+    @Override
+    public float[] toHost(Tensor x) {
+        Tensor c = x.to(Float).contiguous();
+        float[] out = new float[(int) c.numel()];
+        new FloatPointer(c.data_ptr()).capacity(out.length).get(out);
+        return out;
+    }
+
+    @Override
+    public long[] shape(Tensor x) {
+        return x.shape();
+    }
+
+    @Override
+    public Scope<Tensor> scope() {
+        PointerScope scope = new PointerScope();
+        InferenceMode guard = new InferenceMode();
+        List<Tensor> kept = new ArrayList<>();
+        return new Scope<>() {
+            @Override
+            public Tensor keep(Tensor t) {
+                t.retainReference(); // survives this scope's release
+                kept.add(t);
+                return t;
+            }
+
+            @Override
+            public void close() {
+                guard.close();
+                scope.close();
+                PointerScope outer = PointerScope.getInnerScope();
+                for (Tensor t : kept) {
+                    if (outer != null) {
+                        outer.attach(t); // the enclosing scope now owns it
+                        t.releaseReference();
+                    }
+                }
+            }
+        };
+    }
+
+    @Override
+    public Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
+    }
+
+    @Override
+    public Tensor matmul(Tensor x, Tensor w) {
+        return torch.matmul(x, w);
+    }
+
+    @Override
+    public Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
+        return torch.layer_norm(x, new long[] {x.size(-1)}, new TensorOptional(weight), new TensorOptional(bias), eps, false);
+    }
+
+    @Override
+    public Tensor quickGelu(Tensor x) {
+        return x.mul(torch.sigmoid(x.mul(new Scalar(1.702f))));
+    }
+
+    @Override
+    public Tensor gelu(Tensor x) {
+        return torch.gelu(x, "none"); // the exact erf form, as torch.nn.GELU() by default
+    }
+
+    @Override
+    public Tensor add(Tensor a, Tensor b) {
+        return a.add(b);
+    }
+
+    @Override
+    public Tensor conv2d(Tensor x, Tensor w, int stride, int padding) {
+        return torch.conv2d(x, w, new TensorOptional(), new long[] {stride, stride}, new long[] {padding, padding},
+                new long[] {1, 1}, 1);
+    }
+
+    @Override
+    public Tensor batchNorm(Tensor x, Tensor weight, Tensor bias, Tensor mean, Tensor var) {
+        return torch.batch_norm(x, new TensorOptional(weight), new TensorOptional(bias), new TensorOptional(mean),
+                new TensorOptional(var), false, 0.1, 1e-5, false);
+    }
+
+    @Override
+    public Tensor relu(Tensor x) {
+        return torch.relu(x);
+    }
+
+    @Override
+    public Tensor avgPool(Tensor x, int k) {
+        return torch.avg_pool2d(x, k);
+    }
+
+    @Override
+    public Tensor gridToTokens(Tensor x) {
+        long b = x.size(0), c = x.size(1);
+        return x.reshape(b, c, -1).permute(0, 2, 1);
+    }
+
+    @Override
+    public Tensor prependToken(Tensor x, Tensor token) {
+        long b = x.size(0), c = x.size(2);
+        Tensor t = token.dim() == 1 ? token.reshape(1, 1, c).expand(b, 1, c) : token;
+        return torch.cat(new TensorVector(t, x), 1);
+    }
+
+    @Override
+    public Tensor meanToken(Tensor x) {
+        return x.mean(new long[] {1}, true, new org.bytedeco.pytorch.ScalarTypeOptional());
+    }
+
+    @Override
+    public Tensor withToken0From(Tensor x, Tensor src) {
+        return torch.cat(new TensorVector(src.narrow(1, 0, 1), x.narrow(1, 1, x.size(1) - 1)), 1);
+    }
+
+    @Override
+    public Tensor gatherTokens(Tensor x, int[] index) {
+        long b = x.size(0), n = x.size(1), c = x.size(2);
+        long[] flat = new long[index.length];
+        for (int i = 0; i < index.length; i++) flat[i] = i * n + index[i];
+        return torch.index_select(x.reshape(b * n, c), 0, AbstractTensor.create(flat));
+    }
+
+    @Override
+    public Tensor embedding(Tensor table, Tensor ids) {
+        return torch.embedding(table, ids);
+    }
+
+    /** (B, N, 3C) → q, k, v each (B, H, N, d). */
+    private static Tensor[] splitHeads(Tensor qkv, int heads) {
+        long b = qkv.size(0), n = qkv.size(1), c = qkv.size(2) / 3;
+        Tensor t = qkv.reshape(b, n, 3, heads, c / heads).permute(2, 0, 3, 1, 4);
+        return new Tensor[] {t.select(0, 0), t.select(0, 1), t.select(0, 2)};
+    }
+
+    /** (B, H, N, d) → (B, N, H·d). */
+    private static Tensor mergeHeads(Tensor x) {
+        long b = x.size(0), h = x.size(1), n = x.size(2), d = x.size(3);
+        return x.permute(0, 2, 1, 3).reshape(b, n, h * d);
+    }
+
+    private static Tensor sdpa(Tensor q, Tensor k, Tensor v, boolean causal) {
+        return torch.scaled_dot_product_attention(q, k, v, new TensorOptional(), 0.0, causal, new DoubleOptional(), false);
+    }
+
+    @Override
+    public Tensor attention(Tensor qkv, int heads, boolean causal) {
+        Tensor[] p = splitHeads(qkv, heads);
+        return mergeHeads(sdpa(p[0], p[1], p[2], causal));
+    }
+
+    @Override
+    public Tensor[] dualAttention(Tensor qkv, int heads) {
+        Tensor[] p = splitHeads(qkv, heads);
+        return new Tensor[] {mergeHeads(sdpa(p[0], p[1], p[2], false)), mergeHeads(sdpa(p[2], p[2], p[2], false))};
+    }
+
+    @Override
+    public Tensor vvAttention(Tensor v, int heads) {
+        long b = v.size(0), n = v.size(1), c = v.size(2);
+        Tensor h = v.reshape(b, n, heads, c / heads).permute(0, 2, 1, 3);
+        return mergeHeads(sdpa(h, h, h, false));
+    }
+
+    @Override
+    public Tensor featureSurgery(Tensor image, Tensor text, Tensor redundant) {
+        // x / ||x|| per token, then one GEMM against the labels.
+        Tensor x = image.div(torch.linalg_vector_norm(image, new Scalar(2.0), new long[] {-1}, true,
+                new org.bytedeco.pytorch.ScalarTypeOptional()));
+        if (redundant != null) return torch.matmul(x, text.sub(redundant.reshape(1, -1)).t());
+        Tensor dots = torch.matmul(x, text.t()); // (B, N, T)
+        // w = softmax(2·x0·tᵀ) / mean(...) per image, from the class token.
+        Tensor p = dots.narrow(1, 0, 1).mul(new Scalar(2.0f)).softmax(-1);
+        Tensor w = p.div(p.mean(new long[] {-1}, true, new org.bytedeco.pytorch.ScalarTypeOptional()));
+        Tensor weighted = dots.mul(w);
+        return weighted.sub(weighted.mean(new long[] {-1}, true, new org.bytedeco.pytorch.ScalarTypeOptional()));
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            for (Tensor t : cache.values()) t.releaseReference();
+            cache.clear();
+            closed = true;
+        }
+    }
+}

@@ -1,0 +1,40 @@
+package org.clipsurgery.engine.cuda;
+
+/**
+ * A failure of the CUDA engine, with the {@link Kind} a caller can act on: no device, a driver too
+ * old for CUDA 13, CUDA libraries that cannot be loaded, out of device memory, or another error
+ * the CUDA runtime, cuBLAS or a kernel reported (the message names the call).
+ */
+public class CudaException extends RuntimeException {
+    /** What went wrong, coarsely. */
+    public enum Kind {
+        /** No CUDA device is visible (none installed, or CUDA_VISIBLE_DEVICES hides them). */
+        NO_DEVICE,
+        /** The driver is older than the CUDA 13 runtime this engine is built for. */
+        OLD_DRIVER,
+        /** libcudart / libcublas (CUDA 13) or their JavaCPP glue could not be loaded. */
+        MISSING_LIBRARIES,
+        /** The native library was compiled without its CUDA kernels (no nvcc at build time). */
+        NOT_BUILT,
+        /** A device allocation failed. */
+        OUT_OF_MEMORY,
+        /** Any other error reported by CUDA, cuBLAS or a kernel. */
+        CUDA_ERROR
+    }
+
+    private final Kind kind;
+
+    public CudaException(Kind kind, String message) {
+        super(message);
+        this.kind = kind;
+    }
+
+    public CudaException(Kind kind, String message, Throwable cause) {
+        super(message, cause);
+        this.kind = kind;
+    }
+
+    public Kind kind() {
+        return kind;
+    }
+}
