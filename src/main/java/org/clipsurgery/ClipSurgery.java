@@ -14,7 +14,7 @@ import org.clipsurgery.engine.Frame;
 import org.clipsurgery.engine.HostOutput;
 import org.clipsurgery.engine.Output;
 import org.clipsurgery.engine.Request;
-import org.clipsurgery.graph.Stages;
+import org.clipsurgery.progress.Stages;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.models.ModelDownloader;

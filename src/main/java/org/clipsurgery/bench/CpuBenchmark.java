@@ -11,7 +11,7 @@ import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
 import org.clipsurgery.Redundancy;
 import org.clipsurgery.engine.cpu.TorchOps;
-import org.clipsurgery.graph.Stages;
+import org.clipsurgery.progress.Stages;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.weights.ModelConfig;

@@ -15,7 +15,8 @@ import java.util.List;
 import java.util.Map;
 import org.clipsurgery.ClipSurgeryFixtureTest;
 import org.clipsurgery.Precision;
-import org.clipsurgery.graph.Pipeline;
+import org.clipsurgery.Device;
+import org.clipsurgery.engine.Request;
 import org.clipsurgery.testing.Fixtures;
 import org.clipsurgery.text.PromptTemplates;
 import org.clipsurgery.weights.HostTensor;
@@ -28,9 +29,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * The CUDA engine against the official implementation's outputs (../shared/fixtures, or
  * $CLIP_SURGERY_FIXTURES on the GPU machine, where tests/gpu/run-gpu-tests.sh copies the files
  * used here but the ResNet ones: vit.pt, image.png, reference.json, reference-vit.safetensors). fp32 must meet the
- * fixtures' own tolerance (1e-4 absolute + 1e-3 relative); both the facade (op by op) and the
- * CUDA-graph runner are checked; ResNet at the similarity level (its maps are ill-conditioned, see
- * the fixtures' README). Runs on a GPU
+ * fixtures' own tolerance (1e-4 absolute + 1e-3 relative); the CUDA-graph runner is checked here,
+ * the facade's Device.CUDA path (the same runners) by ClipSurgeryFixtureTest. Runs on a GPU
  * ({@link CudaFixtureGpuTest}, which also goes through the facade) and on the host emulation
  * ({@link CudaFixtureEmulatedTest}).
  */
@@ -44,37 +44,9 @@ abstract class AbstractCudaFixtureTest {
         return texts;
     }
 
-    @ParameterizedTest(name = "{0}, fp32, eager pipeline (the facade's path)")
-    @ValueSource(strings = {"vit.64", "vit.96", "rn.64", "rn.96"})
-    void pipelineMatchesTheOfficialImplementation(String model) throws Exception {
-        String kind = model.substring(0, model.indexOf('.'));
-        int resolution = Integer.parseInt(model.substring(model.indexOf('.') + 1));
-        Path dir = Fixtures.dir();
-        // the GPU machine's payload carries the ViT files only (tests/gpu/run-gpu-tests.sh)
-        assumeTrue(Files.exists(dir.resolve(kind + ".pt")), kind + ".pt is not among the fixtures here");
-        Map<String, HostTensor> ref = Safetensors.read(dir.resolve("reference-" + kind + ".safetensors"));
-        JsonObject json = JsonParser.parseString(Files.readString(dir.resolve("reference.json"))).getAsJsonObject();
-        List<String> texts = texts(json), templates = PromptTemplates.defaults(); // the official 85
-        String k = model + ".";
-        int t = texts.size();
-        try (WeightStore weights = WeightStore.load(dir.resolve(kind + ".pt"));
-                CudaEngine engine = CudaEngine.open(weights, Precision.FP32, newGpu());
-                Pipeline<DeviceTensor> p = engine.pipeline()) {
-            float[] text = engine.ensemble(texts, templates);
-            close(k + "text_features", ref, text);
-            float[] redundant = engine.ensemble(List.of(""), templates);
-            close(k + "redundant_features", ref, redundant);
-            int depth = kind.equals("rn") ? 1 : Math.min(6, weights.config().visionLayers()[0]);
-            float[] pixels = ref.get(k + "image").toFloatArray();
-            float[] features = p.imageFeatures(pixels, 1, resolution, depth);
-            close(k + "surgery_image_features", ref, features);
-            if (ref.containsKey(k + "plain_image_features")) {
-                close(k + "plain_image_features", ref, p.imageFeatures(pixels, 1, resolution, 0));
-            }
-            int tokens = (int) ref.get(k + "similarity").size(1);
-            close(k + "similarity", ref, p.similarity(features, 1, tokens, text, t, null));
-            close(k + "similarity_redundant", ref, p.similarity(features, 1, tokens, text, t, redundant));
-        }
+    /** The model's default surgery depth, as the facade resolves it. */
+    static int depth(CudaEngine engine) {
+        return Request.resolve(engine.config(), Device.CUDA, null, 0, 0).surgeryDepth();
     }
 
     @ParameterizedTest(name = "ViT at {0} px, fp32, CUDA-graph runner")
@@ -90,8 +62,8 @@ abstract class AbstractCudaFixtureTest {
                 CudaEngine engine = CudaEngine.open(weights, Precision.FP32, newGpu())) {
             CudaEngine.Labels labels = engine.labels(ref.get(k + "text_features").toFloatArray(), t, null);
             int h = 375, w = 500, maxPoints = 64;
-            CudaEngine.Runner runner = engine.runner(new CudaEngine.Request(labels, resolution)
-                    .maps(h, w, CudaEngine.Request.all()).points(0.8f, maxPoints).copySimilarity(true));
+            CudaEngine.Runner runner = engine.runner(new CudaEngine.Capture(labels, resolution, depth(engine))
+                    .maps(h, w, CudaEngine.Capture.all()).points(0.8f, maxPoints).copySimilarity(true));
             CudaEngine.Result r = runner.run(ref.get(k + "image").toFloatArray());
             close(k + "similarity", ref, r.similarity);
             int tokens = runner.tokens();
@@ -129,7 +101,7 @@ abstract class AbstractCudaFixtureTest {
         try (WeightStore weights = WeightStore.load(dir.resolve("vit.pt"));
                 CudaEngine engine = CudaEngine.open(weights, Precision.FP16, newGpu())) {
             CudaEngine.Labels labels = engine.labels(ref.get(k + "text_features").toFloatArray(), t, null);
-            CudaEngine.Runner runner = engine.runner(new CudaEngine.Request(labels, resolution).copySimilarity(true));
+            CudaEngine.Runner runner = engine.runner(new CudaEngine.Capture(labels, resolution, depth(engine)).copySimilarity(true));
             float[] sim = runner.run(ref.get(k + "image").toFloatArray()).similarity;
             float[] want = ref.get(k + "similarity").toFloatArray();
             double worst = 0;

@@ -32,7 +32,7 @@ class CudaGraphReplayEmulatedTest extends AbstractCudaGraphReplayTest {
         try (WeightStore weights = WeightStore.of(RandomWeights.generate(SMALL, 13))) {
             try (CudaEngine engine = CudaEngine.open(weights, Precision.FP16, gpu)) {
                 CudaEngine.Labels labels = engine.labels(List.of("cat", "dog"), PromptTemplates.defaults().subList(0, 2), true);
-                CudaEngine.Runner runner = engine.runner(new CudaEngine.Request(labels, 64)
+                CudaEngine.Runner runner = engine.runner(new CudaEngine.Capture(labels, 64, 3)
                         .frames(40, 50, ClipSurgeryNative.CS_RGB).maps(20, 25, 1).labelMap(0.5f, 255).points(0.8f, 4));
                 byte[] frame = new byte[40 * 50 * 3];
                 Arrays.fill(frame, (byte) 90);
@@ -44,10 +44,10 @@ class CudaGraphReplayEmulatedTest extends AbstractCudaGraphReplayTest {
                 assertFalse(Arrays.equals(first, second), "the replay reads the new frame");
                 for (float v : second) assertTrue(v >= 0 && v <= 1, "map value " + v);
                 // a second runner, one closed early: both release their buffers
-                engine.runner(new CudaEngine.Request(labels, 64).batch(2)).close();
-                engine.runner(new CudaEngine.Request(labels, 128).copySimilarity(true));
+                engine.runner(new CudaEngine.Capture(labels, 64, 3).batch(2)).close();
+                engine.runner(new CudaEngine.Capture(labels, 128, 3).copySimilarity(true));
                 assertThrows(IllegalStateException.class, () -> {
-                    CudaEngine.Runner r = engine.runner(new CudaEngine.Request(labels, 64));
+                    CudaEngine.Runner r = engine.runner(new CudaEngine.Capture(labels, 64, 3));
                     r.close();
                     r.launch();
                 });

@@ -42,6 +42,8 @@ final class HostGpu implements Gpu {
     private List<Runnable> recording;
     private final List<Runnable> stream = new ArrayList<>(); // queued work, run by synchronize()
     private long graphsLaunched;
+    /** Bytes of each host↔device copy since {@link #resetTransfers}, by direction, in call order. */
+    private final Map<Copy, List<Long>> transfers = new java.util.EnumMap<>(Copy.class);
     private int leakedAtClose = -1;
 
     private final boolean emulatedKernels;
@@ -133,6 +135,7 @@ final class HostGpu implements Gpu {
     @Override
     public void copy2d(long dst, long dpitch, long src, long spitch, long width, long height, Copy kind) {
         if (width == 0 || height == 0) return;
+        transfers.computeIfAbsent(kind, k -> new ArrayList<>()).add(width * height);
         if (width > dpitch || width > spitch) throw new IllegalArgumentException("copy2d: width " + width + " exceeds a pitch");
         long dstExtent = dpitch * (height - 1) + width, srcExtent = spitch * (height - 1) + width;
         if (kind != Copy.TO_HOST) within(device, dst, dstExtent, kind + " copy destination");
@@ -286,6 +289,15 @@ final class HostGpu implements Gpu {
     @Override
     public boolean capturing() {
         return recording != null;
+    }
+
+    /** The bytes of each {@code kind} copy (copy and copy2d calls) since the last reset, in order. */
+    List<Long> transfers(Copy kind) {
+        return List.copyOf(transfers.getOrDefault(kind, List.of()));
+    }
+
+    void resetTransfers() {
+        transfers.clear();
     }
 
     /** How many graph replays ran (tests check that a runner replays rather than recomputes eagerly). */

@@ -1,4 +1,4 @@
-package org.clipsurgery.graph;
+package org.clipsurgery.progress;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,4 +1,4 @@
-package org.clipsurgery.graph;
+package org.clipsurgery.progress;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
