@@ -883,9 +883,11 @@ static void test_preprocess() {
     std::mt19937 rng(505);
     std::uniform_int_distribution<int> byte(0, 255);
     const double mean[3] = {0.48145466, 0.4578275, 0.40821073}, stdv[3] = {0.26862954, 0.26130258, 0.27577711};
-    // H, W, pitch padding, out H, out W: shrink, enlarge, identity, mixed, strong shrink.
+    // H, W, pitch padding, out H, out W: shrink, enlarge, identity, mixed, strong shrink, and a
+    // shrink by 140x (a panorama at a small resolution: no bound on the number of taps).
     const int shapes[][5] = {{5, 7, 0, 5, 7},    {37, 53, 3, 16, 16},  {9, 6, 1, 20, 13},   {64, 48, 16, 64, 24},
-                             {300, 200, 0, 7, 9}, {375, 500, 0, 64, 64}, {480, 640, 4, 224, 224}, {97, 131, 2, 96, 96}};
+                             {300, 200, 0, 7, 9}, {375, 500, 0, 64, 64}, {480, 640, 4, 224, 224}, {97, 131, 2, 96, 96},
+                             {6, 1400, 0, 3, 10}};
     for (auto &s : shapes)
         for (int order : {CS_RGB, CS_BGR})
             for (int dtype : {CS_F32, CS_F16, CS_BF16}) {
