@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <numeric>
 #include <vector>
 
@@ -65,11 +66,31 @@ struct AxisTaps {
 };
 
 // The kernel's bilinear_blend, operation for operation (this file is built without FMA
-// contraction): (a·(1 − wx) + b·wx)·(1 − wy) + (c·(1 − wx) + d·wx)·wy.
-inline float blend(float a, float b, float c, float d, float wy0, float wy1, float wx0, float wx1) {
-    const float top = a * wx0 + b * wx1;
-    const float bot = c * wx0 + d * wx1;
-    return top * wy0 + bot * wy1;
+// contraction): top = a·(1 − wx) + b·wx and bot = c·(1 − wx) + d·wx along the row, then
+// top·(1 − wy) + bot·wy. The horizontal part depends on the grid row and x only, not on y: it is
+// computed once per grid row (rows[gy][x][t]), and each output row is then two of those rows
+// blended, a contiguous loop the compiler vectorises. Same operations, same order: the values
+// are the kernel's bit for bit.
+void horizontal_rows(const float *grids, int64_t g, int64_t t_count, const AxisTaps &ax,
+                     std::vector<float> &rows) {
+    const int64_t w = (int64_t)ax.i0.size();
+    rows.resize(g * w * t_count);
+    cs::parallel_for(g, 1, [&](int64_t gy0, int64_t gy1) {
+        for (int64_t gy = gy0; gy < gy1; gy++)
+            for (int64_t x = 0; x < w; x++) {
+                const float *__restrict a = grids + (gy * g + ax.i0[x]) * t_count;
+                const float *__restrict b = grids + (gy * g + ax.i1[x]) * t_count;
+                float *__restrict dst = rows.data() + (gy * w + x) * t_count;
+                const float w0 = ax.w0[x], w1 = ax.w1[x];
+                for (int64_t t = 0; t < t_count; t++) dst[t] = a[t] * w0 + b[t] * w1;
+            }
+    });
+}
+
+// Output row y, (width, T): top·(1 − wy) + bot·wy of the two grid rows it falls between.
+inline void blend_rows(const float *__restrict top, const float *__restrict bot, float wy0, float wy1,
+                       int64_t n, float *__restrict dst) {
+    for (int64_t i = 0; i < n; i++) dst[i] = top[i] * wy0 + bot[i] * wy1;
 }
 
 // Rows of output per thread at least this long (in values), so small maps stay on one thread.
@@ -138,44 +159,36 @@ extern "C" int cs_map_upsample_cpu(const float *similarity, int64_t batch, int64
     if (int rc = cs::check_map_upsample_args(similarity, batch, tokens, labels, height, width,
                                              layout, out_dtype, out))
         return rc;
-    const int64_t g = cs::grid_side(tokens), T = labels;
-    const AxisTaps ay(g, height), ax(g, width);
-    std::vector<float> grids;
-    for (int64_t b = 0; b < batch; b++) {
-        normalised_grids(similarity, b, tokens, T, grids);
-        const float *gr = grids.data();
-        if (layout == CS_LAYOUT_BHWT) {
-            // One task row = one output row y: width·T contiguous values.
-            cs::parallel_for(height, std::max<int64_t>(1, kValuesPerTask / (width * T)), [&](int64_t y0, int64_t y1) {
-                std::vector<float> px(T);
+    const int64_t g = cs::grid_side(tokens), T = labels, row = width * T;
+    try {
+        const AxisTaps ay(g, height), ax(g, width);
+        std::vector<float> grids, rows;
+        for (int64_t b = 0; b < batch; b++) {
+            normalised_grids(similarity, b, tokens, T, grids);
+            horizontal_rows(grids.data(), g, T, ax, rows);
+            // One task item = one output row y, all labels: (width, T) values.
+            cs::parallel_for(height, std::max<int64_t>(1, kValuesPerTask / row), [&](int64_t y0, int64_t y1) {
+                std::vector<float> px(row);
                 for (int64_t y = y0; y < y1; y++) {
-                    const float *r0 = gr + ay.i0[y] * g * T, *r1 = gr + ay.i1[y] * g * T;
-                    for (int64_t x = 0; x < width; x++) {
-                        const float *a = r0 + ax.i0[x] * T, *c = r0 + ax.i1[x] * T;
-                        const float *d = r1 + ax.i0[x] * T, *e = r1 + ax.i1[x] * T;
-                        for (int64_t t = 0; t < T; t++)
-                            px[t] = blend(a[t], c[t], d[t], e[t], ay.w0[y], ay.w1[y], ax.w0[x], ax.w1[x]);
-                        const int64_t base = ((b * height + y) * width + x) * T;
-                        if (out_dtype == CS_F32) std::copy(px.begin(), px.end(), static_cast<float *>(out) + base);
-                        else for (int64_t t = 0; t < T; t++) cs::store_from_float(out, out_dtype, base + t, px[t]);
-                    }
-                }
-            });
-        } else {
-            // One task row = one output row y of one label: width contiguous values.
-            cs::parallel_for(T * height, std::max<int64_t>(1, kValuesPerTask / width), [&](int64_t r0_, int64_t r1_) {
-                for (int64_t row = r0_; row < r1_; row++) {
-                    const int64_t t = row / height, y = row % height;
-                    const float *r0 = gr + ay.i0[y] * g * T + t, *r1 = gr + ay.i1[y] * g * T + t;
-                    const int64_t base = ((b * T + t) * height + y) * width;
-                    for (int64_t x = 0; x < width; x++) {
-                        const float v = blend(r0[ax.i0[x] * T], r0[ax.i1[x] * T], r1[ax.i0[x] * T],
-                                              r1[ax.i1[x] * T], ay.w0[y], ay.w1[y], ax.w0[x], ax.w1[x]);
-                        cs::store_from_float(out, out_dtype, base + x, v);
-                    }
+                    const float *top = rows.data() + ay.i0[y] * row, *bot = rows.data() + ay.i1[y] * row;
+                    const bool direct = layout == CS_LAYOUT_BHWT && out_dtype == CS_F32;
+                    float *dst = direct ? static_cast<float *>(out) + (b * height + y) * row : px.data();
+                    blend_rows(top, bot, ay.w0[y], ay.w1[y], row, dst);
+                    if (direct) continue;
+                    if (layout == CS_LAYOUT_BTHW) // label-major: one contiguous output row per label
+                        for (int64_t t = 0; t < T; t++) {
+                            const int64_t base = ((b * T + t) * height + y) * width;
+                            for (int64_t x = 0; x < width; x++)
+                                cs::store_from_float(out, out_dtype, base + x, px[x * T + t]);
+                        }
+                    else
+                        for (int64_t i = 0; i < row; i++)
+                            cs::store_from_float(out, out_dtype, (b * height + y) * row + i, px[i]);
                 }
             });
         }
+    } catch (const std::bad_alloc &) {
+        return cs::fail(CS_ERR_OUT_OF_MEMORY, "map_upsample: out of host memory");
     }
     return CS_OK;
 }
@@ -188,36 +201,39 @@ extern "C" int cs_map_labels_cpu(const float *similarity, int64_t batch, int64_t
     if (int rc = cs::check_map_labels_args(similarity, batch, tokens, labels, height, width,
                                            background, out_dtype, out))
         return rc;
-    const int64_t g = cs::grid_side(tokens), T = labels;
-    const AxisTaps ay(g, height), ax(g, width);
-    std::vector<float> grids;
-    for (int64_t b = 0; b < batch; b++) {
-        normalised_grids(similarity, b, tokens, T, grids);
-        const float *gr = grids.data();
-        cs::parallel_for(height, std::max<int64_t>(1, kValuesPerTask / (width * T)), [&](int64_t y0, int64_t y1) {
-            for (int64_t y = y0; y < y1; y++) {
-                const float *r0 = gr + ay.i0[y] * g * T, *r1 = gr + ay.i1[y] * g * T;
-                for (int64_t x = 0; x < width; x++) {
-                    const float *a = r0 + ax.i0[x] * T, *c = r0 + ax.i1[x] * T;
-                    const float *d = r1 + ax.i0[x] * T, *e = r1 + ax.i1[x] * T;
-                    float best = -INFINITY;
-                    int32_t arg = 0;
-                    for (int64_t t = 0; t < T; t++) {
-                        const float v = blend(a[t], c[t], d[t], e[t], ay.w0[y], ay.w1[y], ax.w0[x], ax.w1[x]);
-                        if (v > best) { // the first of equal values wins
-                            best = v;
-                            arg = (int32_t)t;
+    const int64_t g = cs::grid_side(tokens), T = labels, row = width * T;
+    try {
+        const AxisTaps ay(g, height), ax(g, width);
+        std::vector<float> grids, rows;
+        for (int64_t b = 0; b < batch; b++) {
+            normalised_grids(similarity, b, tokens, T, grids);
+            horizontal_rows(grids.data(), g, T, ax, rows);
+            cs::parallel_for(height, std::max<int64_t>(1, kValuesPerTask / row), [&](int64_t y0, int64_t y1) {
+                std::vector<float> px(row);
+                for (int64_t y = y0; y < y1; y++) {
+                    blend_rows(rows.data() + ay.i0[y] * row, rows.data() + ay.i1[y] * row, ay.w0[y], ay.w1[y], row,
+                               px.data());
+                    for (int64_t x = 0; x < width; x++) {
+                        const float *v = px.data() + x * T;
+                        float best = -INFINITY;
+                        int32_t arg = 0;
+                        for (int64_t t = 0; t < T; t++) { // the first of equal values wins
+                            const bool higher = v[t] > best;   // selects, not branches: the
+                            arg = higher ? (int32_t)t : arg;   // winner is unpredictable
+                            best = higher ? v[t] : best;
                         }
+                        if (!(best >= threshold)) arg = background;
+                        const int64_t idx = (b * height + y) * width + x;
+                        if (out_dtype == CS_U8)
+                            static_cast<uint8_t *>(out)[idx] = (uint8_t)arg;
+                        else
+                            static_cast<int32_t *>(out)[idx] = arg;
                     }
-                    if (!(best >= threshold)) arg = background;
-                    const int64_t idx = (b * height + y) * width + x;
-                    if (out_dtype == CS_U8)
-                        static_cast<uint8_t *>(out)[idx] = (uint8_t)arg;
-                    else
-                        static_cast<int32_t *>(out)[idx] = arg;
                 }
-            }
-        });
+            });
+        }
+    } catch (const std::bad_alloc &) {
+        return cs::fail(CS_ERR_OUT_OF_MEMORY, "map_labels: out of host memory");
     }
     return CS_OK;
 }
