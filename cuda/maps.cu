@@ -6,14 +6,22 @@
 //   map_points:   one block per (image, label): downsample into shared memory, min-max, count,
 //                 rank every cell by counting (a stable sort without sorting), write points.
 // Arithmetic that decides a comparison is written with _rn intrinsics (no FMA contraction) so
-// that thresholds and ranks agree with the CPU twin.
+// that thresholds and ranks agree with the CPU twin. Degenerate input as the header and the twin
+// define it: non-finite values take no part in min/max and normalise to 0; a map whose range is
+// not positive and finite is 0 everywhere and has no points.
 #include "common.cuh"
 
 namespace {
 
 constexpr int kThreads = 256;
 
-// stats: (B, T, 2) = min, 1 / (max − min) (0 for a constant map).
+// 1 / (max − min), or 0 when the range is not positive and finite (the map is then 0).
+__device__ __forceinline__ float inverse_range(float lo, float hi) {
+    const float range = __fsub_rn(hi, lo);
+    return range > 0.f && isfinite(range) ? __fdiv_rn(1.f, range) : 0.f;
+}
+
+// stats: (B, T, 2) = min over the finite patch values, inverse_range.
 __global__ void minmax_kernel(const float *__restrict__ sim, float2 *__restrict__ stats, int n,
                               int t_count) {
     __shared__ float scratch[32];
@@ -22,13 +30,14 @@ __global__ void minmax_kernel(const float *__restrict__ sim, float2 *__restrict_
     float lo = INFINITY, hi = -INFINITY;
     for (int i = 1 + threadIdx.x; i < n; i += blockDim.x) {
         const float v = col[(int64_t)i * t_count];
-        lo = fminf(lo, v);
-        hi = fmaxf(hi, v);
+        if (isfinite(v)) {
+            lo = fminf(lo, v);
+            hi = fmaxf(hi, v);
+        }
     }
     lo = cs::block_reduce<cs::Reduce::Min>(lo, scratch);
     hi = cs::block_reduce<cs::Reduce::Max>(hi, scratch);
-    if (threadIdx.x == 0)
-        stats[b * t_count + t] = make_float2(lo, hi > lo ? __fdiv_rn(1.f, __fsub_rn(hi, lo)) : 0.f);
+    if (threadIdx.x == 0) stats[b * t_count + t] = make_float2(lo, inverse_range(lo, hi));
 }
 
 struct Taps {
@@ -49,7 +58,10 @@ __device__ __forceinline__ Taps pixel_taps(int y, int x, int g, int h, int w) {
 // The normalised map of label t of image b at the taps' pixel. sim_b: (N, T) of image b.
 __device__ __forceinline__ float map_value(const float *sim_b, int t_count, int t, const Taps &k,
                                            float2 st) {
-    auto norm = [&](int i) { return __fmul_rn(__fsub_rn(sim_b[(int64_t)i * t_count + t], st.x), st.y); };
+    auto norm = [&](int i) {
+        const float v = sim_b[(int64_t)i * t_count + t];
+        return st.y > 0.f && isfinite(v) ? __fmul_rn(__fsub_rn(v, st.x), st.y) : 0.f;
+    };
     return cs::bilinear_blend(norm(k.i00), norm(k.i01), norm(k.i10), norm(k.i11), k.wy, k.wx);
 }
 
@@ -121,15 +133,19 @@ __global__ void points_kernel(const float *__restrict__ sim, int n, int g, int t
         auto at = [&](int y, int x) { return col[(int64_t)(y * g + x) * t_count]; };
         const float v = cs::bilinear_blend(at(y0, x0), at(y0, x1), at(y1, x0), at(y1, x1), wy, wx);
         small[i] = v;
-        lo = fminf(lo, v);
-        hi = fmaxf(hi, v);
+        if (isfinite(v)) { // a non-finite tap makes the cell non-finite: it normalises to 0
+            lo = fminf(lo, v);
+            hi = fmaxf(hi, v);
+        }
     }
     lo = cs::block_reduce<cs::Reduce::Min>(lo, scratch);
     hi = cs::block_reduce<cs::Reduce::Max>(hi, scratch);
     float above = 0.f;
-    if (hi > lo) {
+    const float range = __fsub_rn(hi, lo);
+    if (range > 0.f && isfinite(range)) { // else no point: n = 0, small is not read again
         for (int i = threadIdx.x; i < cells; i += blockDim.x) {
-            const float v = __fdiv_rn(__fsub_rn(small[i], lo), __fsub_rn(hi, lo));
+            const float u = small[i];
+            const float v = isfinite(u) ? __fdiv_rn(__fsub_rn(u, lo), range) : 0.f;
             small[i] = v;
             if (v >= threshold) above += 1.f;
         }

@@ -13,13 +13,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Taps reserved per output index (Pillow's ksize): 2·ceil(support) + 1.
-int taps_for(int in, int out) {
-    const double scale = (double)in / out;
-    const double support = 2.0 * (scale < 1.0 ? 1.0 : scale);
-    return (int)std::ceil(support) * 2 + 1;
-}
-
 // bounds: (outputs, 2) first tap, count; k: (outputs, ksize) int32 weights.
 __global__ void coeffs_kernel(int in_w, int out_w, int ksize_w, int2 *bounds_w, int32_t *k_w,
                               int in_h, int out_h, int ksize_h, int2 *bounds_h, int32_t *k_h) {
@@ -112,7 +105,7 @@ extern "C" int cs_preprocess_cuda(const uint8_t *frame, int64_t height, int64_t 
                                            out_width, out_dtype, out))
         return rc;
     const int in_w = (int)width, in_h = (int)height, out_w = (int)out_width, out_h = (int)out_height;
-    const int ksize_w = taps_for(in_w, out_w), ksize_h = taps_for(in_h, out_h);
+    const int ksize_w = cs::taps_for(in_w, out_w), ksize_h = cs::taps_for(in_h, out_h);
     // One scratch allocation: bounds and weights of both passes, then the intermediate image.
     const size_t bytes_bw = (size_t)out_w * sizeof(int2), bytes_bh = (size_t)out_h * sizeof(int2);
     const size_t bytes_kw = (size_t)out_w * ksize_w * 4, bytes_kh = (size_t)out_h * ksize_h * 4;

@@ -152,24 +152,40 @@ CS_API int cs_attention_dual_cuda(const void *qkv, int dtype, int64_t batch, int
  * Maps from a similarity (batch, tokens, labels) fp32, tokens = 1 + g·g (token 0, the class
  * token, is skipped; patch tokens are the g×g grid, row-major).
  *
- * cs_map_upsample: per image and label, min-max normalise the g·g patch values to [0, 1]
- *   ((x − min) / (max − min); 0 where max == min), then bilinear resize (align_corners=False,
- *   as torch.nn.functional.interpolate) to height × width.
+ * Min-max normalisation, used by all three (one rule for the CPU twins and the kernels):
+ *   norm(x) = (x − min) / (max − min) over the map's values, where
+ *   - values that are not finite (NaN, ±inf: e.g. from NaN features) take no part in min and
+ *     max, and normalise to 0;
+ *   - a map whose range max − min is not positive and finite (a constant map, a map with no
+ *     finite value) is 0 everywhere.
+ *   The official code gives NaN in both cases; every output here is finite, in [0, 1].
+ *
+ * cs_map_upsample: per image and label, norm over the g·g patch values ((x − min)·(1 / range)),
+ *   then bilinear resize (align_corners=False, as torch.nn.functional.interpolate) to
+ *   height × width.
  *   out: `layout` (cs_map_layout) of `out_dtype` (CS_F32 or CS_F16).
  *
  * cs_map_labels: the per-pixel argmax over labels of the cs_map_upsample maps (the first label
- *   wins ties); pixels whose best value is < threshold get `background` instead.
+ *   wins ties); pixels whose best value is < threshold get `background` instead (with a NaN
+ *   threshold, every pixel).
  *   out: (batch, height, width) of `out_dtype` (CS_U8 or CS_I32); labels and background must fit.
  *
  * cs_map_points: SAM point prompts per image and label (the official similarity_map_to_points):
- *   the label's g×g patch values are resized bilinear to (g/2)×(g/2) (integer division),
- *   min-max normalised, n = min(#cells >= threshold, cells / 2, max_points); sorted ascending
- *   (stable), the n highest cells are positives (ascending order), the n lowest negatives;
- *   a cell (r, c) becomes the point x = min((c + 0.5)·width/(g/2), width − 1),
- *   y = min((r + 0.5)·height/(g/2), height − 1), truncated to integers.
+ *   the label's g×g raw patch values are resized bilinear to (g/2)×(g/2) (integer division; a
+ *   cell with a non-finite tap is non-finite), norm over those cells ((x − min) / range),
+ *   n = min(#cells >= threshold, cells / 2, max_points), and n = 0 when the cells' range is not
+ *   positive and finite (no contrast, whatever the threshold); sorted ascending (stable), the n
+ *   highest cells are positives (ascending order), the n lowest negatives; a cell (r, c) becomes
+ *   the point x = min((c + 0.5)·width/(g/2), width − 1), y = min((r + 0.5)·height/(g/2),
+ *   height − 1), truncated to integers.
+ *   n = 0 (no cell >= threshold, no contrast, or a 2×2 or 3×3 grid: one cell, cells / 2 = 0)
+ *   gives no point at all: the official code's rank[-0:] then returns every cell as a positive
+ *   with an empty label list, which this API does not reproduce.
  *   points: (batch, labels, 2·max_points, 2) int32 (x, y): positives first, then negatives;
  *           entries past 2n are set to -1
  *   counts: (batch, labels) int32, n per label
+ * CPU: the upsample and label maps share output rows among threads (CS_CPU_THREADS in the
+ * environment, default the hardware's thread count); results do not depend on the count.
  * ------------------------------------------------------------------------------------------- */
 CS_API int cs_map_upsample_cpu(const float *similarity, int64_t batch, int64_t tokens,
                                int64_t labels, int64_t height, int64_t width, int layout,

@@ -1,49 +1,100 @@
 // CPU twins of the map kernels (cuda/maps.cu): min-max + bilinear upsampling, the argmax label
-// map and SAM point selection, from a similarity (B, N, T) with N = 1 + g·g.
+// map and SAM point selection, from a similarity (B, N, T) with N = 1 + g·g. These are the only
+// CPU implementation: Java's SimilarityMaps / LabelMap / SamPoints call them.
+//
+// Degenerate input follows the header (one rule for twin and kernel): non-finite values take no
+// part in min/max and normalise to 0; a map whose range is not positive and finite is 0
+// everywhere; points need a positive, finite range.
+//
+// The two map entry points fill outputs of up to B·T·H·W values (59 × 480 × 640 = 18 M): they
+// share output rows among threads (parallel.h). Each output value is computed by one thread with
+// the same arithmetic whatever the split, so results do not depend on the thread count.
 #include "common.h"
+#include "parallel.h"
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <numeric>
 #include <vector>
 
 namespace {
 
-// Per image and label, the g·g patch values min-max normalised: grid[t][cell].
+// 1 / (max − min) over the finite values of a map, or 0 when that range is not positive and
+// finite (a constant map, no finite value, or an overflowing range): the map is then 0.
+inline float inverse_range(float lo, float hi) {
+    const float range = hi - lo;
+    return range > 0.f && std::isfinite(range) ? 1.f / range : 0.f;
+}
+// The normalised value of a raw similarity v: (v − min)·inv, 0 for non-finite v or inv = 0.
+inline float normalise(float v, float lo, float inv) {
+    return inv > 0.f && std::isfinite(v) ? (v - lo) * inv : 0.f;
+}
+
+// Per image b, the g·g patch values of every label min-max normalised, cell-major:
+// grids[cell·T + t], so that one pixel's taps for all labels are contiguous.
 void normalised_grids(const float *sim, int64_t b, int64_t n, int64_t t_count,
                       std::vector<float> &grids) {
     const int64_t cells = n - 1;
-    grids.resize(t_count * cells);
-    for (int64_t t = 0; t < t_count; t++) {
-        float lo = INFINITY, hi = -INFINITY;
-        for (int64_t i = 1; i < n; i++) {
-            float v = sim[(b * n + i) * t_count + t];
-            lo = std::fmin(lo, v);
-            hi = std::fmax(hi, v);
+    const float *patches = sim + (b * n + 1) * t_count; // token 1 of image b
+    grids.resize(cells * t_count);
+    std::vector<float> lo(t_count, INFINITY), hi(t_count, -INFINITY), inv(t_count);
+    for (int64_t i = 0; i < cells; i++)
+        for (int64_t t = 0; t < t_count; t++) {
+            const float v = patches[i * t_count + t];
+            if (std::isfinite(v)) {
+                lo[t] = std::fmin(lo[t], v);
+                hi[t] = std::fmax(hi[t], v);
+            }
         }
-        // A constant map has no contrast: 0 rather than torch's 0/0 = NaN.
-        const float inv = hi > lo ? 1.f / (hi - lo) : 0.f;
-        for (int64_t i = 1; i < n; i++)
-            grids[t * cells + i - 1] = (sim[(b * n + i) * t_count + t] - lo) * inv;
-    }
+    for (int64_t t = 0; t < t_count; t++) inv[t] = inverse_range(lo[t], hi[t]);
+    for (int64_t i = 0; i < cells; i++)
+        for (int64_t t = 0; t < t_count; t++)
+            grids[i * t_count + t] = normalise(patches[i * t_count + t], lo[t], inv[t]);
 }
 
-// Bilinear value of `grid` (g×g) at output pixel (y, x) of an h×w map.
-struct Taps {
-    int64_t y0, y1, x0, x1;
-    float wy, wx;
+// The bilinear taps of every output index of one axis (g cells → `out` samples).
+struct AxisTaps {
+    std::vector<int64_t> i0, i1;
+    std::vector<float> w1, w0; // w0 = 1 − w1, rounded once as the kernel rounds it
+    AxisTaps(int64_t g, int64_t out) : i0(out), i1(out), w1(out), w0(out) {
+        for (int64_t d = 0; d < out; d++) {
+            cs::bilinear_source(d, g, out, &i0[d], &i1[d], &w1[d]);
+            w0[d] = 1.f - w1[d];
+        }
+    }
 };
-inline float sample(const float *grid, int64_t g, const Taps &k) {
-    const float top = grid[k.y0 * g + k.x0] * (1.f - k.wx) + grid[k.y0 * g + k.x1] * k.wx;
-    const float bot = grid[k.y1 * g + k.x0] * (1.f - k.wx) + grid[k.y1 * g + k.x1] * k.wx;
-    return top * (1.f - k.wy) + bot * k.wy;
+
+// The kernel's bilinear_blend, operation for operation (this file is built without FMA
+// contraction): top = a·(1 − wx) + b·wx and bot = c·(1 − wx) + d·wx along the row, then
+// top·(1 − wy) + bot·wy. The horizontal part depends on the grid row and x only, not on y: it is
+// computed once per grid row (rows[gy][x][t]), and each output row is then two of those rows
+// blended, a contiguous loop the compiler vectorises. Same operations, same order: the values
+// are the kernel's bit for bit.
+void horizontal_rows(const float *grids, int64_t g, int64_t t_count, const AxisTaps &ax,
+                     std::vector<float> &rows) {
+    const int64_t w = (int64_t)ax.i0.size();
+    rows.resize(g * w * t_count);
+    cs::parallel_for(g, 1, [&](int64_t gy0, int64_t gy1) {
+        for (int64_t gy = gy0; gy < gy1; gy++)
+            for (int64_t x = 0; x < w; x++) {
+                const float *__restrict a = grids + (gy * g + ax.i0[x]) * t_count;
+                const float *__restrict b = grids + (gy * g + ax.i1[x]) * t_count;
+                float *__restrict dst = rows.data() + (gy * w + x) * t_count;
+                const float w0 = ax.w0[x], w1 = ax.w1[x];
+                for (int64_t t = 0; t < t_count; t++) dst[t] = a[t] * w0 + b[t] * w1;
+            }
+    });
 }
-inline Taps taps(int64_t y, int64_t x, int64_t g, int64_t h, int64_t w) {
-    Taps k;
-    cs::bilinear_source(y, g, h, &k.y0, &k.y1, &k.wy);
-    cs::bilinear_source(x, g, w, &k.x0, &k.x1, &k.wx);
-    return k;
+
+// Output row y, (width, T): top·(1 − wy) + bot·wy of the two grid rows it falls between.
+inline void blend_rows(const float *__restrict top, const float *__restrict bot, float wy0, float wy1,
+                       int64_t n, float *__restrict dst) {
+    for (int64_t i = 0; i < n; i++) dst[i] = top[i] * wy0 + bot[i] * wy1;
 }
+
+// Rows of output per thread at least this long (in values), so small maps stay on one thread.
+constexpr int64_t kValuesPerTask = 1 << 15;
 
 } // namespace
 
@@ -108,21 +159,36 @@ extern "C" int cs_map_upsample_cpu(const float *similarity, int64_t batch, int64
     if (int rc = cs::check_map_upsample_args(similarity, batch, tokens, labels, height, width,
                                              layout, out_dtype, out))
         return rc;
-    const int64_t g = cs::grid_side(tokens);
-    std::vector<float> grids;
-    for (int64_t b = 0; b < batch; b++) {
-        normalised_grids(similarity, b, tokens, labels, grids);
-        for (int64_t y = 0; y < height; y++)
-            for (int64_t x = 0; x < width; x++) {
-                const Taps k = taps(y, x, g, height, width);
-                for (int64_t t = 0; t < labels; t++) {
-                    const float v = sample(&grids[t * g * g], g, k);
-                    const int64_t idx = layout == CS_LAYOUT_BTHW
-                                            ? ((b * labels + t) * height + y) * width + x
-                                            : ((b * height + y) * width + x) * labels + t;
-                    cs::store_from_float(out, out_dtype, idx, v);
+    const int64_t g = cs::grid_side(tokens), T = labels, row = width * T;
+    try {
+        const AxisTaps ay(g, height), ax(g, width);
+        std::vector<float> grids, rows;
+        for (int64_t b = 0; b < batch; b++) {
+            normalised_grids(similarity, b, tokens, T, grids);
+            horizontal_rows(grids.data(), g, T, ax, rows);
+            // One task item = one output row y, all labels: (width, T) values.
+            cs::parallel_for(height, std::max<int64_t>(1, kValuesPerTask / row), [&](int64_t y0, int64_t y1) {
+                std::vector<float> px(row);
+                for (int64_t y = y0; y < y1; y++) {
+                    const float *top = rows.data() + ay.i0[y] * row, *bot = rows.data() + ay.i1[y] * row;
+                    const bool direct = layout == CS_LAYOUT_BHWT && out_dtype == CS_F32;
+                    float *dst = direct ? static_cast<float *>(out) + (b * height + y) * row : px.data();
+                    blend_rows(top, bot, ay.w0[y], ay.w1[y], row, dst);
+                    if (direct) continue;
+                    if (layout == CS_LAYOUT_BTHW) // label-major: one contiguous output row per label
+                        for (int64_t t = 0; t < T; t++) {
+                            const int64_t base = ((b * T + t) * height + y) * width;
+                            for (int64_t x = 0; x < width; x++)
+                                cs::store_from_float(out, out_dtype, base + x, px[x * T + t]);
+                        }
+                    else
+                        for (int64_t i = 0; i < row; i++)
+                            cs::store_from_float(out, out_dtype, (b * height + y) * row + i, px[i]);
                 }
-            }
+            });
+        }
+    } catch (const std::bad_alloc &) {
+        return cs::fail(CS_ERR_OUT_OF_MEMORY, "map_upsample: out of host memory");
     }
     return CS_OK;
 }
@@ -135,29 +201,39 @@ extern "C" int cs_map_labels_cpu(const float *similarity, int64_t batch, int64_t
     if (int rc = cs::check_map_labels_args(similarity, batch, tokens, labels, height, width,
                                            background, out_dtype, out))
         return rc;
-    const int64_t g = cs::grid_side(tokens);
-    std::vector<float> grids;
-    for (int64_t b = 0; b < batch; b++) {
-        normalised_grids(similarity, b, tokens, labels, grids);
-        for (int64_t y = 0; y < height; y++)
-            for (int64_t x = 0; x < width; x++) {
-                const Taps k = taps(y, x, g, height, width);
-                float best = -INFINITY;
-                int32_t arg = 0;
-                for (int64_t t = 0; t < labels; t++) {
-                    const float v = sample(&grids[t * g * g], g, k);
-                    if (v > best) {
-                        best = v;
-                        arg = (int32_t)t;
+    const int64_t g = cs::grid_side(tokens), T = labels, row = width * T;
+    try {
+        const AxisTaps ay(g, height), ax(g, width);
+        std::vector<float> grids, rows;
+        for (int64_t b = 0; b < batch; b++) {
+            normalised_grids(similarity, b, tokens, T, grids);
+            horizontal_rows(grids.data(), g, T, ax, rows);
+            cs::parallel_for(height, std::max<int64_t>(1, kValuesPerTask / row), [&](int64_t y0, int64_t y1) {
+                std::vector<float> px(row);
+                for (int64_t y = y0; y < y1; y++) {
+                    blend_rows(rows.data() + ay.i0[y] * row, rows.data() + ay.i1[y] * row, ay.w0[y], ay.w1[y], row,
+                               px.data());
+                    for (int64_t x = 0; x < width; x++) {
+                        const float *v = px.data() + x * T;
+                        float best = -INFINITY;
+                        int32_t arg = 0;
+                        for (int64_t t = 0; t < T; t++) { // the first of equal values wins
+                            const bool higher = v[t] > best;   // selects, not branches: the
+                            arg = higher ? (int32_t)t : arg;   // winner is unpredictable
+                            best = higher ? v[t] : best;
+                        }
+                        if (!(best >= threshold)) arg = background;
+                        const int64_t idx = (b * height + y) * width + x;
+                        if (out_dtype == CS_U8)
+                            static_cast<uint8_t *>(out)[idx] = (uint8_t)arg;
+                        else
+                            static_cast<int32_t *>(out)[idx] = arg;
                     }
                 }
-                if (!(best >= threshold)) arg = background;
-                const int64_t idx = (b * height + y) * width + x;
-                if (out_dtype == CS_U8)
-                    static_cast<uint8_t *>(out)[idx] = (uint8_t)arg;
-                else
-                    static_cast<int32_t *>(out)[idx] = arg;
-            }
+            });
+        }
+    } catch (const std::bad_alloc &) {
+        return cs::fail(CS_ERR_OUT_OF_MEMORY, "map_labels: out of host memory");
     }
     return CS_OK;
 }
@@ -188,14 +264,24 @@ extern "C" int cs_map_points_cpu(const float *similarity, int64_t batch, int64_t
                     const float bot = at(y1, x0) * (1.f - wx) + at(y1, x1) * wx;
                     small[r * s + c] = top * (1.f - wy) + bot * wy;
                 }
-            const auto [lo_it, hi_it] = std::minmax_element(small.begin(), small.end());
-            const float lo = *lo_it, hi = *hi_it;
+            // Min-max over the finite cells (a non-finite tap makes its cell non-finite); a
+            // cell that is not finite normalises to 0. Without a positive, finite range there
+            // is nothing to point at: n = 0 (torch gives NaN everywhere, and NaN never passes).
+            float lo = INFINITY, hi = -INFINITY;
+            for (const float v : small)
+                if (std::isfinite(v)) {
+                    lo = std::fmin(lo, v);
+                    hi = std::fmax(hi, v);
+                }
+            const float range = hi - lo;
             int64_t n = 0;
-            if (hi > lo) { // a constant map: torch gives NaN everywhere, so no point passes
+            if (range > 0.f && std::isfinite(range)) {
                 for (auto &v : small) {
-                    v = (v - lo) / (hi - lo);
+                    v = std::isfinite(v) ? (v - lo) / range : 0.f;
                     if (v >= threshold) n++;
                 }
+            } else {
+                std::fill(small.begin(), small.end(), 0.f);
             }
             n = std::min({n, cells / 2, max_points});
             std::iota(rank.begin(), rank.end(), 0);

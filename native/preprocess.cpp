@@ -15,8 +15,6 @@ int cs::check_preprocess_args(const uint8_t *frame, int64_t height, int64_t widt
     CS_CHECK_ARG(height <= (1 << 15) && width <= (1 << 15) && out_height <= (1 << 15) &&
                      out_width <= (1 << 15),
                  "preprocess: sizes must be <= 32768");
-    CS_CHECK_ARG(width <= cs::kMaxScale * out_width && height <= cs::kMaxScale * out_height,
-                 "preprocess: shrinking by more than 64x is not supported");
     CS_CHECK_ARG(row_pitch >= 3 * width, "preprocess: row_pitch must be >= 3 * width");
     CS_CHECK_ARG(order == CS_RGB || order == CS_BGR, "preprocess: order must be CS_RGB or CS_BGR");
     CS_CHECK_ARG(cs::is_float_dtype(out_dtype), "preprocess: out_dtype must be CS_F32, CS_F16 or CS_BF16");
@@ -34,8 +32,9 @@ extern "C" int cs_preprocess_cpu(const uint8_t *frame, int64_t height, int64_t w
     const int w_in = (int)width, h_in = (int)height, w_out = (int)out_width, h_out = (int)out_height;
     // Horizontal pass: (h_in, w_out, 3) uint8.
     std::vector<uint8_t> mid((size_t)h_in * w_out * 3);
+    std::vector<int32_t> kw((size_t)cs::taps_for(w_in, w_out)), kh((size_t)cs::taps_for(h_in, h_out));
     for (int x = 0; x < w_out; x++) {
-        int32_t k[cs::kMaxTaps];
+        int32_t *k = kw.data();
         int first, count;
         cs::resample_coeffs(w_in, w_out, x, &first, &count, k);
         for (int y = 0; y < h_in; y++) {
@@ -50,7 +49,7 @@ extern "C" int cs_preprocess_cpu(const uint8_t *frame, int64_t height, int64_t w
     // Vertical pass, then normalise into the RGB planes.
     const int64_t plane = out_height * out_width;
     for (int y = 0; y < h_out; y++) {
-        int32_t k[cs::kMaxTaps];
+        int32_t *k = kh.data();
         int first, count;
         cs::resample_coeffs(h_in, h_out, y, &first, &count, k);
         for (int x = 0; x < w_out; x++)

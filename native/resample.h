@@ -14,10 +14,6 @@
 namespace cs {
 
 constexpr int kPrecisionBits = 32 - 8 - 2; // Pillow's PRECISION_BITS for 8-bit images
-// Taps of one output pixel: at most 2·ceil(2·max(in/out, 1)) + 1. The weights live on the
-// stack, so the entry points bound the shrink factor in/out by kMaxScale.
-constexpr int kMaxScale = 64;
-constexpr int kMaxTaps = 2 * 2 * kMaxScale + 1;
 
 // Products and sums rounded one at a time: nvcc contracts a·b + c into an FMA by default (and the
 // SIMT emulation's host compiler likewise), the CPU twin is built without contraction; these keep
@@ -46,8 +42,18 @@ CS_HD inline double bicubic(double x) {
     return 0.0;
 }
 
+// Taps reserved per output index (Pillow's ksize): 2·ceil(support) + 1, support = 2·max(in/out, 1).
+inline int taps_for(int in, int out) {
+    const double scale = (double)in / out;
+    const double support = 2.0 * (scale < 1.0 ? 1.0 : scale);
+    const int whole = (int)support;
+    return (whole < support ? whole + 1 : whole) * 2 + 1;
+}
+
 // Coefficients of output index `o` of a resize from `in` to `out` samples: taps from `first`,
-// `count` of them, fixed-point weights in k (22 fractional bits, rounded half away from zero).
+// `count` of them (at most taps_for(in, out)), fixed-point weights in k (22 fractional bits,
+// rounded half away from zero). The float weights are computed twice (once for their sum, once
+// to normalise) rather than kept, so that no shrink factor is too large for a stack array.
 CS_HD inline void resample_coeffs(int in, int out, int o, int *first, int *count, int32_t *k) {
     const double scale = (double)in / out;
     const double filterscale = scale < 1.0 ? 1.0 : scale;
@@ -59,14 +65,11 @@ CS_HD inline void resample_coeffs(int in, int out, int o, int *first, int *count
     int xmax = (int)(center + support + 0.5);
     if (xmax > in) xmax = in;
     xmax -= xmin;
-    double w[kMaxTaps];
     double ww = 0.0;
+    for (int x = 0; x < xmax; x++) ww += bicubic(mul(x + xmin - center + 0.5, ss));
     for (int x = 0; x < xmax; x++) {
-        w[x] = bicubic(mul(x + xmin - center + 0.5, ss));
-        ww += w[x];
-    }
-    for (int x = 0; x < xmax; x++) {
-        const double v = ww != 0.0 ? w[x] / ww : w[x];
+        const double w = bicubic(mul(x + xmin - center + 0.5, ss));
+        const double v = ww != 0.0 ? w / ww : w;
         k[x] = v < 0 ? (int32_t)add(-0.5, mul(v, 1 << kPrecisionBits))
                      : (int32_t)add(0.5, mul(v, 1 << kPrecisionBits));
     }

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -699,6 +700,151 @@ static void test_map_points() {
            "max_points 0 must be rejected");
 }
 
+// Degenerate input, the header's rule written out by hand: non-finite values take no part in
+// min/max and normalise to 0; a map without a positive, finite range is 0 and has no points;
+// n = 0 gives no point (every entry -1). Each case runs the twin and, on a device, the kernel.
+static void map_case(const char *what, const std::vector<float> &sim, int N, int T, int H, int W,
+                     const std::vector<float> &want_maps /* (T, H, W), empty: not checked */,
+                     const std::vector<int32_t> &want_labels /* (H, W) at threshold 0, background -1 */) {
+    Tensor maps = zeros(CS_F32, (size_t)T * H * W);
+    expect_ok(cs_map_upsample_cpu(sim.data(), 1, N, T, H, W, CS_LAYOUT_BTHW, CS_F32, maps.data(), nullptr), what);
+    bool finite = true;
+    for (size_t i = 0; i < maps.count(); i++) finite = finite && std::isfinite(maps.at(i));
+    EXPECT(finite, "%s: maps must be finite", what);
+    if (!want_maps.empty()) {
+        Tensor want = zeros(CS_F32, want_maps.size());
+        for (size_t i = 0; i < want_maps.size(); i++) want.set(i, want_maps[i]);
+        expect_equal_bytes(std::string(what) + " maps", maps, want);
+    }
+    Tensor labels = zeros(CS_I32, (size_t)H * W);
+    expect_ok(cs_map_labels_cpu(sim.data(), 1, N, T, H, W, 0.f, -1, CS_I32, labels.data(), nullptr), what);
+    if (!want_labels.empty()) {
+        Tensor want = zeros(CS_I32, want_labels.size());
+        std::memcpy(want.data(), want_labels.data(), want_labels.size() * 4);
+        expect_equal_bytes(std::string(what) + " labels", labels, want);
+    }
+#ifdef CS_TEST_CUDA
+    if (!g_gpu) return;
+    Device dev;
+    void *ds = dev.upload(sim.data(), sim.size() * 4);
+    void *dm = dev.output(maps.bytes.size()), *dl = dev.output(labels.bytes.size());
+    expect_ok(CUDA_CALL(cs_map_upsample_cuda, static_cast<float *>(ds), 1, N, T, H, W, CS_LAYOUT_BTHW, CS_F32, dm, nullptr),
+              std::string(what) + " cuda");
+    Tensor got = zeros(CS_F32, maps.count());
+    if (dev.download(std::string(what) + " cuda maps", dm, got)) expect_close(std::string(what) + " cuda maps", got, maps);
+    expect_ok(CUDA_CALL(cs_map_labels_cuda, static_cast<float *>(ds), 1, N, T, H, W, 0.f, -1, CS_I32, dl, nullptr),
+              std::string(what) + " cuda");
+    Tensor gl = zeros(CS_I32, labels.count());
+    if (dev.download(std::string(what) + " cuda labels", dl, gl)) expect_equal_bytes(std::string(what) + " cuda labels", gl, labels);
+#endif
+}
+
+static void points_case(const char *what, const std::vector<float> &sim, int N, int H, int W, float thr,
+                        int max_points, int want_n, const std::vector<int32_t> &want_pts) {
+    std::vector<int32_t> pts((size_t)max_points * 4, 1234), counts(1, 1234);
+    expect_ok(cs_map_points_cpu(sim.data(), 1, N, 1, H, W, thr, max_points, pts.data(), counts.data(), nullptr), what);
+    EXPECT(counts[0] == want_n && pts == want_pts, "%s: n=%d (want %d), first point %d,%d", what, counts[0], want_n,
+           pts[0], pts[1]);
+#ifdef CS_TEST_CUDA
+    if (!g_gpu) return;
+    Device dev;
+    void *ds = dev.upload(sim.data(), sim.size() * 4);
+    void *dp = dev.output(pts.size() * 4), *dc = dev.output(4);
+    expect_ok(CUDA_CALL(cs_map_points_cuda, static_cast<float *>(ds), 1, N, 1, H, W, thr, max_points,
+                        static_cast<int32_t *>(dp), static_cast<int32_t *>(dc), nullptr),
+              std::string(what) + " cuda");
+    std::vector<int32_t> gp(pts.size()), gc(1);
+    if (dev.download(std::string(what) + " cuda points", dp, gp.data(), gp.size() * 4) &&
+        dev.download(std::string(what) + " cuda counts", dc, gc.data(), 4))
+        EXPECT(gp == pts && gc == counts, "%s cuda: points or counts differ from the twin", what);
+#endif
+}
+
+static void test_map_degenerate() {
+    const float nan = NAN, inf = INFINITY;
+    // Upsampling a g×g grid to g×g is the identity (source = destination, weight 0 on the
+    // second tap), so the expected maps are the normalised grids themselves.
+    {
+        // Label 0 constant, label 1 = cell index: label 0 is 0 everywhere; the argmax (threshold
+        // 0) is label 1 except at cell 0, where both are 0 and the first label wins the tie.
+        std::vector<float> sim(10 * 2, 7.f);
+        for (int i = 0; i < 9; i++) sim[(1 + i) * 2 + 1] = (float)i;
+        std::vector<float> maps(2 * 9, 0.f);
+        for (int i = 0; i < 9; i++) maps[9 + i] = (float)i * (1.f / 8.f);
+        map_case("map degenerate: constant label", sim, 10, 2, 3, 3, maps, {0, 1, 1, 1, 1, 1, 1, 1, 1});
+    }
+    {
+        // NaN and +inf cells: min/max over the finite cells (0 and 15), those cells become 0.
+        std::vector<float> sim(17);
+        for (int i = 0; i < 16; i++) sim[1 + i] = (float)i;
+        sim[1 + 5] = nan;
+        sim[1 + 10] = inf;
+        sim[0] = nan; // the class token is never read
+        std::vector<float> maps(16);
+        for (int i = 0; i < 16; i++) maps[i] = (float)i * (1.f / 15.f);
+        maps[5] = maps[10] = 0.f;
+        map_case("map degenerate: NaN and inf cells", sim, 17, 1, 4, 4, maps, {});
+    }
+    {
+        // All NaN (NaN features): no finite value → 0 everywhere, also when upsampled; a second,
+        // ordinary label then wins every pixel except its own zero (cell 0, a tie at 0).
+        std::vector<float> sim(5 * 2, nan);
+        for (int i = 0; i < 4; i++) sim[(1 + i) * 2 + 1] = -(float)(4 - i); // min at cell 0
+        map_case("map degenerate: all NaN", sim, 5, 2, 2, 2, {0, 0, 0, 0, 0, 1.f / 3.f, 2.f / 3.f, 1}, {0, 1, 1, 1});
+        std::vector<float> all_nan(5, nan);
+        map_case("map degenerate: all NaN upsampled", all_nan, 5, 1, 7, 5, std::vector<float>(35, 0.f), {});
+        std::vector<float> huge = {0.f, -3e38f, 3e38f, 0.f, 1.f}; // range overflows: 0 everywhere
+        map_case("map degenerate: overflowing range", huge, 5, 1, 2, 2, {0, 0, 0, 0}, {});
+    }
+    // Points. g = 4 → 2×2 cells, each the mean of one 2×2 quadrant; 100×60 image: cell (r, c)
+    // → x = (c + 0.5)·50, y = (r + 0.5)·30, i.e. cells 0..3 at (25,15) (75,15) (25,45) (75,45).
+    auto quadrants = [](float q0, float q1, float q2, float q3) {
+        std::vector<float> sim(17, 99.f);
+        const float q[4] = {q0, q1, q2, q3};
+        for (int y = 0; y < 4; y++)
+            for (int x = 0; x < 4; x++) sim[1 + y * 4 + x] = q[(y / 2) * 2 + x / 2];
+        return sim;
+    };
+    const std::vector<int32_t> none(2 * 3 * 2, -1);
+    points_case("points: constant map, threshold 0", quadrants(1, 1, 1, 1), 17, 60, 100, 0.f, 3, 0, none);
+    points_case("points: all NaN", quadrants(nan, nan, nan, nan), 17, 60, 100, 0.f, 3, 0, none);
+    points_case("points: no cell above the threshold", quadrants(0, 1, 2, 3), 17, 60, 100, 1.5f, 3, 0, none);
+    // Fewer cells than points asked: n = min(4 passing, 4 / 2, 3) = 2, entries past 2n are -1.
+    points_case("points: fewer cells than points", quadrants(0, 1, 2, 3), 17, 60, 100, 0.f, 3, 2,
+                {25, 45, 75, 45, 25, 15, 75, 15, -1, -1, -1, -1});
+    // A NaN tap makes cell 3 NaN → 0: cells 0, 0.5, 1, 0; one passes 0.8 (cell 2); the lowest in
+    // stable order is cell 0 (before cell 3, also 0).
+    {
+        std::vector<float> sim = quadrants(0, 1, 2, 3);
+        sim[1 + 15] = nan;
+        points_case("points: NaN cell", sim, 17, 60, 100, 0.8f, 3, 1, {25, 45, 25, 15, -1, -1, -1, -1, -1, -1, -1, -1});
+    }
+    // One cell (g = 3 → 1×1): cells / 2 = 0, so no point (the official code returns the cell
+    // with an empty label list).
+    points_case("points: one cell", std::vector<float>(10, 1.f), 10, 60, 100, 0.f, 1, 0, {-1, -1, -1, -1});
+
+    // The CPU maps do not depend on the thread count (rows are split among threads).
+    {
+        std::mt19937 rng(505);
+        const int N = 197, T = 59, H = 48, W = 64;
+        auto sim = random_floats((size_t)N * T, rng);
+        sim[(1 + 3) * T + 2] = nan;
+        for (int layout : {CS_LAYOUT_BTHW, CS_LAYOUT_BHWT}) {
+            Tensor one = zeros(CS_F32, (size_t)T * H * W), many = zeros(CS_F32, (size_t)T * H * W);
+            Tensor l1 = zeros(CS_I32, (size_t)H * W), l3 = zeros(CS_I32, (size_t)H * W);
+            setenv("CS_CPU_THREADS", "1", 1);
+            expect_ok(cs_map_upsample_cpu(sim.data(), 1, N, T, H, W, layout, CS_F32, one.data(), nullptr), "threads 1");
+            expect_ok(cs_map_labels_cpu(sim.data(), 1, N, T, H, W, 0.5f, -1, CS_I32, l1.data(), nullptr), "threads 1");
+            setenv("CS_CPU_THREADS", "3", 1);
+            expect_ok(cs_map_upsample_cpu(sim.data(), 1, N, T, H, W, layout, CS_F32, many.data(), nullptr), "threads 3");
+            expect_ok(cs_map_labels_cpu(sim.data(), 1, N, T, H, W, 0.5f, -1, CS_I32, l3.data(), nullptr), "threads 3");
+            unsetenv("CS_CPU_THREADS");
+            EXPECT(one.bytes == many.bytes, "map_upsample layout=%d: 1 and 3 threads differ", layout);
+            EXPECT(l1.bytes == l3.bytes, "map_labels: 1 and 3 threads differ");
+        }
+    }
+}
+
 // ================================ preprocess ================================
 
 // Pillow's resample written out directly (Resample.c semantics) for one channel plane.
@@ -737,9 +883,11 @@ static void test_preprocess() {
     std::mt19937 rng(505);
     std::uniform_int_distribution<int> byte(0, 255);
     const double mean[3] = {0.48145466, 0.4578275, 0.40821073}, stdv[3] = {0.26862954, 0.26130258, 0.27577711};
-    // H, W, pitch padding, out H, out W: shrink, enlarge, identity, mixed, strong shrink.
+    // H, W, pitch padding, out H, out W: shrink, enlarge, identity, mixed, strong shrink, and a
+    // shrink by 140x (a panorama at a small resolution: no bound on the number of taps).
     const int shapes[][5] = {{5, 7, 0, 5, 7},    {37, 53, 3, 16, 16},  {9, 6, 1, 20, 13},   {64, 48, 16, 64, 24},
-                             {300, 200, 0, 7, 9}, {375, 500, 0, 64, 64}, {480, 640, 4, 224, 224}, {97, 131, 2, 96, 96}};
+                             {300, 200, 0, 7, 9}, {375, 500, 0, 64, 64}, {480, 640, 4, 224, 224}, {97, 131, 2, 96, 96},
+                             {6, 1400, 0, 3, 10}};
     for (auto &s : shapes)
         for (int order : {CS_RGB, CS_BGR})
             for (int dtype : {CS_F32, CS_F16, CS_BF16}) {
@@ -2057,6 +2205,7 @@ int main(int argc, char **argv) {
         {"map_upsample", test_map_upsample},
         {"map_labels", test_map_labels},
         {"map_points", test_map_points},
+        {"map_degenerate", test_map_degenerate},
         {"preprocess", test_preprocess},
         {"engine_ops", test_engine_ops},
         {"add", test_add},

@@ -29,9 +29,10 @@ import picocli.CommandLine.Option;
             "A combined target (a+b) takes its positives from each part and its negatives from the mean of "
                     + "the parts, as the official demo; unlike the demo, positives come first and a pixel is "
                     + "given once: a negative at a positive's pixel is dropped.",
-            "Degenerate points (a similarity grid that down-samples to one cell, e.g. a ResNet at 64 px, or "
-                    + "a constant map: one point, an empty labels array, as the official code gives them) get "
-                    + "a one-line warning each; --skip-degenerate leaves those targets out."
+            "Targets without points (no cell reaches the threshold, the map is constant, or the similarity "
+                    + "grid down-samples to one cell, e.g. a ResNet at 64 px; the official code would return "
+                    + "every cell with an empty labels array) get a one-line warning each; --skip-degenerate "
+                    + "leaves those targets out."
         })
 final class PointsCommand extends ImageCommand {
     @Option(names = "--target", split = ",", paramLabel = "LABEL",
@@ -105,8 +106,8 @@ final class PointsCommand extends ImageCommand {
             String target = selected.get(t);
             SamPoints p = e.points(target, threshold);
             if (p.isDegenerate()) {
-                warn(file + ": '" + target + "': degenerate points (" + p.size() + " point" + (p.size() == 1 ? "" : "s")
-                        + ", no labels: the similarity grid down-samples to one cell, or the map is constant); "
+                warn(file + ": '" + target + "': degenerate points (no point: no cell reaches the threshold, the "
+                        + "map is constant, or the similarity grid down-samples to one cell); "
                         + (skipDegenerate ? "left out" : "--skip-degenerate leaves such targets out"));
                 if (skipDegenerate) continue;
             }

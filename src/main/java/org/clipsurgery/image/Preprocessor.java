@@ -1,16 +1,24 @@
 package org.clipsurgery.image;
 
 import java.util.List;
+import org.bytedeco.javacpp.FloatPointer;
+import org.clipsurgery.nativeapi.ClipSurgeryNative;
+import org.clipsurgery.nativeapi.NativeCalls;
 
 /**
  * CLIP's image preprocessing as CLIP Surgery uses it: resize to r×r with PIL's BICUBIC (aspect ratio
  * not kept, no crop), then torchvision's {@code ToTensor()} and {@code Normalize(mean, std)}.
  *
- * <p>The arithmetic follows torchvision's float32 order so the result matches it bit for bit:
+ * <p>{@link #preprocessInto} is the C API's {@code cs_preprocess_cpu} (include/clip_surgery.h):
+ * Pillow's uint8 resize exactly, then the normalisation below, the same contract as the CUDA
+ * engine's {@code cs_preprocess_cuda}. Sides up to 32768 pixels (the C API's bound).
+ *
+ * <p>The normalisation follows torchvision's float32 order so the result matches it bit for bit:
  * {@code x = (float) u8 / 255f} (ToTensor divides a float32 tensor by 255), then
- * {@code (x - mean_c) / std_c} with mean and std as float32 (Normalize's {@code sub_} then
- * {@code div_}). Java float arithmetic is IEEE single precision with round-to-nearest, as PyTorch's
- * CPU kernels for these element-wise ops.
+ * {@code (x - mean_c) / std_c} with CLIP's mean (0.48145466, 0.4578275, 0.40821073) and std
+ * (0.26862954, 0.26130258, 0.27577711) as float32 (Normalize's {@code sub_} then {@code div_}).
+ * A failure of the C API (an image side over its bound) is a
+ * {@link org.clipsurgery.nativeapi.NativeException}.
  *
  * <pre>{@code
  * RgbImage img = Images.read(Path.of("cat.jpg"));
@@ -18,11 +26,6 @@ import java.util.List;
  * }</pre>
  */
 public final class Preprocessor {
-    /** CLIP's per-channel mean (R, G, B), as OpenAI's clip.py writes it. */
-    public static final float[] MEAN = {0.48145466f, 0.4578275f, 0.40821073f};
-    /** CLIP's per-channel standard deviation (R, G, B). */
-    public static final float[] STD = {0.26862954f, 0.26130258f, 0.27577711f};
-
     private Preprocessor() {}
 
     /** One image as a float NCHW tensor [1, 3, r, r] (row-major). */
@@ -57,22 +60,12 @@ public final class Preprocessor {
             throw new IllegalArgumentException("output of " + out.length + " floats has no room for "
                     + per + " at offset " + offset);
         }
-        RgbImage r = PilResize.resize(image, resolution, resolution);
-        normalizeInto(r, out, offset);
-    }
-
-    /** ToTensor + Normalize of an image already at its final size, written as [3, h, w]. */
-    public static void normalizeInto(RgbImage image, float[] out, int offset) {
-        int plane = image.width() * image.height();
-        byte[] d = image.data();
-        for (int c = 0; c < 3; c++) {
-            float mean = MEAN[c];
-            float std = STD[c];
-            int o = offset + c * plane;
-            for (int i = 0; i < plane; i++) {
-                float x = (d[i * 3 + c] & 0xFF) / 255f;
-                out[o + i] = (x - mean) / std;
-            }
+        NativeCalls.load();
+        try (FloatPointer o = new FloatPointer(per)) {
+            NativeCalls.check(ClipSurgeryNative.cs_preprocess_cpu(image.data(), image.height(), image.width(),
+                    3L * image.width(), ClipSurgeryNative.CS_RGB, resolution, resolution, ClipSurgeryNative.CS_F32, o,
+                    null), "cs_preprocess_cpu");
+            o.get(out, offset, per);
         }
     }
 

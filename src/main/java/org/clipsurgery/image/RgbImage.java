@@ -3,7 +3,7 @@ package org.clipsurgery.image;
 /**
  * An 8-bit RGB image held as one interleaved array: pixel (x, y) channel c is at
  * {@code data[(y * width + x) * 3 + c]}, read unsigned. This is the form PIL's mode "RGB" has
- * after {@code convert("RGB")}, and the only form {@link PilResize} and {@link Preprocessor} take.
+ * after {@code convert("RGB")}, and the form {@link Preprocessor} takes.
  *
  * <p>The array is owned by the image: constructors copy nothing, so callers hand over a fresh
  * array; {@link #data()} returns the live array for speed and callers must not modify it.

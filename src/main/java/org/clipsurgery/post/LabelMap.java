@@ -1,17 +1,20 @@
 package org.clipsurgery.post;
 
-import java.util.stream.IntStream;
+import org.bytedeco.javacpp.IntPointer;
+import org.clipsurgery.nativeapi.ClipSurgeryNative;
+import org.clipsurgery.nativeapi.NativeCalls;
 
 /**
  * A per-pixel label map (open-vocabulary segmentation): for every pixel of every image, the index of
  * the label whose map is highest there, or {@link #BACKGROUND} where the highest value is below an
  * optional threshold.
  *
- * <p>Input: maps {@code (B, H, W, T)} row-major, normally {@link SimilarityMaps#values()} (each label
- * min-max normalised to [0, 1], so a threshold in [0, 1] means "at least this fraction of the
- * label's own range"). Ties go to the lowest label index, as {@code torch.argmax} and
- * {@code numpy.argmax} resolve them. NaN values (a label whose similarity was constant) never win; a
- * pixel where every value is NaN is background.
+ * <p>From {@link SimilarityMaps} the label map is the C API's {@code cs_map_labels_cpu} of the same
+ * similarity (include/clip_surgery.h): the argmax of exactly the values in
+ * {@link SimilarityMaps#values()}, as the CUDA kernel computes it. Each label is min-max
+ * normalised to [0, 1], so a threshold in [0, 1] means "at least this fraction of the label's own
+ * range". Ties go to the lowest label index, as {@code torch.argmax} and {@code numpy.argmax}
+ * resolve them.
  *
  * <pre>{@code
  * LabelMap seg = LabelMap.of(maps, 0.5f);        // background where no label reaches 0.5
@@ -41,16 +44,34 @@ public final class LabelMap {
 
     /** Argmax of {@code maps} with no background. */
     public static LabelMap of(SimilarityMaps maps) {
-        return of(maps.values(), maps.batch(), maps.height(), maps.width(), maps.labels(), Float.NEGATIVE_INFINITY);
-    }
-
-    /** Argmax of {@code maps}; pixels whose highest value is below {@code threshold} are background. */
-    public static LabelMap of(SimilarityMaps maps, float threshold) {
-        return of(maps.values(), maps.batch(), maps.height(), maps.width(), maps.labels(), threshold);
+        return of(maps, Float.NEGATIVE_INFINITY);
     }
 
     /**
-     * Argmax over the last axis of {@code maps} (B, H, W, T).
+     * Argmax of {@code maps}; pixels whose highest value is below {@code threshold} are background.
+     *
+     * @throws IllegalArgumentException for a NaN threshold
+     */
+    public static LabelMap of(SimilarityMaps maps, float threshold) {
+        if (Float.isNaN(threshold)) throw new IllegalArgumentException("threshold is NaN");
+        int pixels = maps.batch() * maps.height() * maps.width();
+        int[] out = new int[pixels];
+        NativeCalls.load();
+        try (IntPointer o = new IntPointer(pixels)) {
+            NativeCalls.check(ClipSurgeryNative.cs_map_labels_cpu(maps.similarity(), maps.batch(), maps.tokens(),
+                    maps.labels(), maps.height(), maps.width(), threshold, BACKGROUND, ClipSurgeryNative.CS_I32, o,
+                    null), "cs_map_labels_cpu");
+            o.get(out);
+        }
+        return new LabelMap(out, maps.batch(), maps.height(), maps.width(), maps.labels());
+    }
+
+    /**
+     * Argmax over the last axis of maps the caller already holds (B, H, W, T), with the rule of
+     * {@code cs_map_labels}: the first of equal values wins, background where the best value is
+     * below {@code threshold}. The C API has no entry point for given maps (it derives the maps
+     * from a similarity), so this is the one argmax loop left in Java; a NaN value never wins
+     * (the C API's maps have none), and a pixel with only NaN values is background.
      *
      * @param threshold pixels whose highest value is below it become {@link #BACKGROUND};
      *     {@link Float#NEGATIVE_INFINITY} for none
@@ -69,9 +90,7 @@ public final class LabelMap {
                     + "·" + height + "·" + width + "·" + labels + " = " + pixels * labels);
         }
         int[] out = new int[(int) pixels];
-        IntStream range = IntStream.range(0, batch * height);
-        if (pixels * labels >= 1 << 18) range = range.parallel();
-        range.forEach(row -> {
+        for (int row = 0; row < batch * height; row++) {
             for (int p = row * width, end = p + width; p < end; p++) {
                 int base = p * labels;
                 int best = BACKGROUND;
@@ -86,7 +105,7 @@ public final class LabelMap {
                 }
                 out[p] = best == BACKGROUND || max < threshold ? BACKGROUND : best;
             }
-        });
+        }
         return new LabelMap(out, batch, height, width, labels);
     }
 

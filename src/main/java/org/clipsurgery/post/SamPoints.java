@@ -1,22 +1,24 @@
 package org.clipsurgery.post;
 
 import com.google.gson.Gson;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import org.clipsurgery.nativeapi.ClipSurgeryNative;
+import org.clipsurgery.nativeapi.NativeCalls;
 
 /**
- * Point prompts for Segment Anything from a similarity, exactly as the official
- * {@code clip.similarity_map_to_points(sm, shape, t=0.8, down_sample=2)} computes them, and the
- * combined-target rule of the official demo.
+ * Point prompts for Segment Anything from a similarity, as the official
+ * {@code clip.similarity_map_to_points(sm, shape, t=0.8, down_sample=2)} computes them, by the C
+ * API's {@code cs_map_points_cpu} (include/clip_surgery.h; the CUDA kernel follows the same
+ * contract), and the combined-target rule of the official demo.
  *
  * <p>Input: the <em>raw</em> similarity of one label over the g² patch tokens, row-major (what the
  * demo passes: {@code similarity[0][1:, n]}, see {@link SimilarityMaps#patchSimilarity}), and the
  * original image size. Steps (float32 like the reference):
  * <ol>
- *   <li>bilinear resize of the g×g grid to d×d, d = g / downSample (integer division), with
- *       torch's {@code align_corners=False} rule and kernel ({@link Bilinear});</li>
+ *   <li>bilinear resize of the g×g grid to d×d, d = g / 2 (integer division), with torch's
+ *       {@code align_corners=False} rule;</li>
  *   <li>min-max normalisation of the d² cells;</li>
  *   <li>n = min(#cells ≥ t, d² / 2); positives are the n highest cells in ascending order of value
  *       (the highest last), then negatives the n lowest in ascending order (the lowest first);
@@ -24,16 +26,16 @@ import java.util.Map;
  *   <li>a cell (row r, column c) becomes the point x = min((c + 0.5)·(W / d), W − 1),
  *       y = min((r + 0.5)·(H / d), H − 1), computed in float32 and truncated to int.</li>
  * </ol>
- * The reference ranks with {@code torch.sort}, which is not stable; this class sorts stably (equal
+ * The reference ranks with {@code torch.sort}, which is not stable; this sorts stably (equal
  * values keep cell order). The two agree whenever the values are distinct, as in the fixtures.
  *
- * <p><b>Degenerate case, kept as in the reference.</b> When n = 0 (a single cell, i.e. d = 1, or a
- * constant grid whose normalisation is NaN) the official code's {@code rank[-0:]} selects
- * <em>every</em> cell as a "positive" while the labels array is empty. The reference fixtures
- * record exactly that (ResNet at 64 and 96 px: one point, no labels), so {@link #compute} returns it
- * unchanged and {@link #isDegenerate()} flags it; callers that feed SAM should skip such results.
- * The official code would crash when a point needs clamping (its {@code min} returns a Python int);
- * here the clamp is applied, as the function intends.
+ * <p><b>Deviation from the official code: no points when n = 0.</b> When no cell reaches t, the
+ * map has no contrast (constant, or no finite value), or the grid has one cell (g = 2 or 3, so
+ * d² / 2 = 0), the official code's {@code rank[-0:]} selects <em>every</em> cell as a "positive"
+ * while its label list is empty (the reference fixtures record that for the ResNet at 64 and 96
+ * px). This returns no point at all, the header's rule; {@link #isDegenerate()} says so, and
+ * callers that feed SAM skip such results. Non-finite similarities (from NaN features) take no
+ * part in the min-max and normalise to 0.
  *
  * <pre>{@code
  * float[] raw = SimilarityMaps.patchSimilarity(similarity, 1, n, t, 0, label);
@@ -67,13 +69,14 @@ public final class SamPoints {
     /**
      * Points for one label.
      *
-     * @param patchSimilarity g² raw similarities over the patch tokens, row-major
+     * @param patchSimilarity g² raw similarities over the patch tokens, row-major, g ≥ 2
      * @param imageHeight H of the original image (points are in its pixel coordinates)
      * @param imageWidth W of the original image
      * @param threshold t, compared in float32 with the normalised cells
-     * @param downSample the grid is resized to g / downSample cells per side first
-     * @throws IllegalArgumentException if the length is not a square, the image size is not
-     *     positive, downSample &lt; 1, or g / downSample is 0
+     * @param downSample the grid is resized to g / downSample cells per side first; the C API
+     *     fixes it at the official default, 2
+     * @throws IllegalArgumentException if the length is not a square of a side ≥ 2, the image size
+     *     is not positive, or downSample is not 2
      */
     public static SamPoints compute(float[] patchSimilarity, int imageHeight, int imageWidth, float threshold,
             int downSample) {
@@ -85,41 +88,33 @@ public final class SamPoints {
             throw new IllegalArgumentException(patchSimilarity.length + " patch similarities do not form a square grid");
         }
         SimilarityMaps.checkImageSize(imageHeight, imageWidth);
-        if (downSample < 1) throw new IllegalArgumentException("downSample must be at least 1, got " + downSample);
-        int d = side / downSample;
-        if (d < 1) {
+        if (downSample != DEFAULT_DOWN_SAMPLE) {
+            throw new IllegalArgumentException("downSample must be " + DEFAULT_DOWN_SAMPLE
+                    + " (the official default, fixed by the C API), got " + downSample);
+        }
+        if (side < 2) {
             throw new IllegalArgumentException("a " + side + "×" + side + " grid down-sampled by " + downSample
                     + " has no cells");
         }
-        float[] cells = SimilarityMaps.minMaxInPlace(resize(patchSimilarity, side, d));
-        int above = 0;
-        for (int i = 0; i < cells.length; i++) {
-            if (cells[i] >= threshold) above++;
+        // The C API takes a similarity (1, 1 + g², 1): token 0, the class token, is not read.
+        float[] column = new float[1 + patchSimilarity.length];
+        System.arraycopy(patchSimilarity, 0, column, 1, patchSimilarity.length);
+        int d = side / downSample;
+        int maxPoints = Math.max(1, d * d / 2);
+        int[] points = new int[4 * maxPoints];
+        int[] counts = new int[1];
+        NativeCalls.load();
+        NativeCalls.check(ClipSurgeryNative.cs_map_points_cpu(column, 1, column.length, 1, imageHeight, imageWidth,
+                threshold, maxPoints, points, counts, null), "cs_map_points_cpu");
+        int n = counts[0];
+        int[] xs = new int[2 * n];
+        int[] ys = new int[2 * n];
+        for (int k = 0; k < 2 * n; k++) {
+            xs[k] = points[2 * k];
+            ys[k] = points[2 * k + 1];
         }
-        int num = Math.min(above, cells.length / 2);
-        Integer[] rank = new Integer[cells.length];
-        for (int i = 0; i < rank.length; i++) rank[i] = i;
-        // Stable ascending sort; NaN last, like torch.sort.
-        Arrays.sort(rank, (a, b) -> Float.compare(cells[a], cells[b]));
-
-        // Python's rank[-num:] is the whole array when num == 0 (the reference's degenerate case).
-        int posFrom = num == 0 ? 0 : cells.length - num;
-        int count = (cells.length - posFrom) + num;
-        int[] xs = new int[count];
-        int[] ys = new int[count];
-        float scaleH = (float) ((double) imageHeight / d);
-        float scaleW = (float) ((double) imageWidth / d);
-        int k = 0;
-        for (int i = posFrom; i < cells.length; i++, k++) {
-            xs[k] = coordinate(rank[i] % d, scaleW, imageWidth);
-            ys[k] = coordinate(rank[i] / d, scaleH, imageHeight);
-        }
-        for (int i = 0; i < num; i++, k++) {
-            xs[k] = coordinate(rank[i] % d, scaleW, imageWidth);
-            ys[k] = coordinate(rank[i] / d, scaleH, imageHeight);
-        }
-        int[] labels = new int[2 * num];
-        Arrays.fill(labels, 0, num, 1);
+        int[] labels = new int[2 * n];
+        Arrays.fill(labels, 0, n, 1);
         return new SamPoints(xs, ys, labels);
     }
 
@@ -139,10 +134,14 @@ public final class SamPoints {
      *       dropped, and so is a negative at a positive's pixel: the target is the union of its
      *       parts, so a part's best cell is kept as a positive even where the mean is low.</li>
      * </ul>
-     * When the mean map is degenerate (a one-cell grid or a constant map), the result is that
-     * degenerate result, {@link #isDegenerate()}: its cells as points and no labels, the points the
-     * demo's code would give. A degenerate part contributes no positives (the demo's {@code p[:0]}).
-     * A single target is never affected: {@link #compute} is the official function.
+     * When the mean map gives no points (a one-cell grid, no contrast, no cell ≥ t), neither does
+     * the combined target ({@link #isDegenerate()}); a part without points contributes no
+     * positives (the demo's {@code p[:0]}).
+     *
+     * <p>The parts are normalised by the C API ({@link SimilarityMaps#normalisedGrid}); the mean is
+     * formed here (a sum and one division per patch: the synthetic similarity column the C API
+     * then takes like any label's), which keeps the combined rule, a demo convention, out of the
+     * C contract.
      *
      * @param parts raw patch similarities of the parts, each g² values over the same grid
      */
@@ -155,9 +154,15 @@ public final class SamPoints {
                 throw new IllegalArgumentException("the parts of a combined target must all have " + patches + " patches");
             }
         }
+        int side = (int) Math.round(Math.sqrt(patches));
+        if (side * side != patches) {
+            throw new IllegalArgumentException(patches + " patch similarities do not form a square grid");
+        }
         float[] mean = new float[patches];
         for (float[] p : parts) {
-            float[] n = SimilarityMaps.minMaxInPlace(p.clone());
+            float[] column = new float[1 + patches];
+            System.arraycopy(p, 0, column, 1, patches);
+            float[] n = SimilarityMaps.normalisedGrid(column, 1, column.length, 1, 0, 0);
             for (int i = 0; i < patches; i++) mean[i] += n[i];
         }
         for (int i = 0; i < patches; i++) mean[i] /= parts.size();
@@ -252,14 +257,17 @@ public final class SamPoints {
         return out;
     }
 
-    /** Labels, 1 = positive, 0 = negative (a copy); as long as the points unless degenerate. */
+    /** Labels, 1 = positive, 0 = negative (a copy); as long as the points. */
     public int[] labels() {
         return labels.clone();
     }
 
-    /** True when the reference's degenerate case happened: the label count differs from the point count. */
+    /**
+     * True when there is no point: no cell reached the threshold, the map had no contrast, or the
+     * grid down-samples to one cell (where the official code returns every cell with no labels).
+     */
     public boolean isDegenerate() {
-        return labels.length != xs.length;
+        return xs.length == 0;
     }
 
     /** {@code {"points": [[x, y], ...], "labels": [...]}}, the contract of the CLI's points JSON. */
@@ -280,31 +288,5 @@ public final class SamPoints {
     @Override
     public String toString() {
         return toJson();
-    }
-
-    /** (index + 0.5)·scale in float32, clamped to size − 1, truncated like Python's int(). */
-    private static int coordinate(int index, float scale, int size) {
-        float v = ((float) index + 0.5f) * scale;
-        float last = size - 1;
-        if (v > last) v = last;
-        return (int) v;
-    }
-
-    /** The reference's interpolate(sm.reshape(1, 1, g, g), (d, d), mode='bilinear'). */
-    private static float[] resize(float[] grid, int g, int d) {
-        Bilinear.Axis a = Bilinear.axis(g, d);
-        float[] out = new float[d * d];
-        for (int y = 0; y < d; y++) {
-            int r0 = a.i0[y] * g;
-            int r1 = a.i1[y] * g;
-            for (int x = 0; x < d; x++) {
-                float v00 = grid[r0 + a.i0[x]];
-                float v01 = grid[r0 + a.i1[x]];
-                float v10 = grid[r1 + a.i0[x]];
-                float v11 = grid[r1 + a.i1[x]];
-                out[y * d + x] = Bilinear.interpolate(v00, v01, v10, v11, a.l0[y], a.l1[y], a.l0[x], a.l1[x]);
-            }
-        }
-        return out;
     }
 }

@@ -1,26 +1,29 @@
 package org.clipsurgery.post;
 
-import java.util.stream.IntStream;
+import org.bytedeco.javacpp.FloatPointer;
+import org.clipsurgery.nativeapi.ClipSurgeryNative;
+import org.clipsurgery.nativeapi.NativeCalls;
 
 /**
  * Dense per-label maps at image size from a token similarity, as the official
- * {@code clip.get_similarity_map(similarity[:, 1:, :], (H, W))} computes them.
+ * {@code clip.get_similarity_map(similarity[:, 1:, :], (H, W))} computes them, by the C API's
+ * {@code cs_map_upsample_cpu} (include/clip_surgery.h): the same contract, degenerate cases
+ * included, as the CUDA kernel. This class checks arguments and moves arrays; it has no numerics.
  *
  * <p>Input: a similarity {@code (B, N, T)} in row-major order with {@code N = 1 + g²} (token 0 is
  * the class token, patch tokens follow row-major over the g×g grid), T labels. Per image and label:
  * <ol>
- *   <li>min-max normalisation over the g² patch tokens (the class token is dropped):
- *       {@code (s − min) / (max − min)} in float32 (a label whose patch similarities are all equal
- *       gives NaN, as in the reference);</li>
+ *   <li>min-max normalisation over the g² patch tokens (the class token is dropped). Where the
+ *       official code gives NaN this gives 0: a label whose patch similarities are all equal is 0
+ *       everywhere, and non-finite similarities (from NaN features) take no part in min/max and
+ *       become 0 (the header's rule);</li>
  *   <li>reshape to g×g (row-major), then bilinear resize to (H, W) with torch's
- *       {@code align_corners=False} rule and float32 arithmetic (see {@link Bilinear}); on the
- *       reference fixture the result equals the official one bit for bit.</li>
+ *       {@code align_corners=False} rule in float32. On the reference fixture the result is within
+ *       the fixtures' tolerance of the official one (the official maps were made on a GPU, whose
+ *       compiler fuses multiply-adds; the C API rounds every product, as its kernel does).</li>
  * </ol>
  * Output {@link #values()}: {@code (B, H, W, T)} row-major, the layout of the reference fixture's
  * {@code similarity_map} and of the official function's result.
- *
- * <p>Cost: one pass over the output with per-axis taps precomputed once; rows run in parallel on
- * the common fork-join pool for large outputs (480×640×59 is 18 M values, 72 MB).
  *
  * <pre>{@code
  * SimilarityMaps maps = SimilarityMaps.compute(similarity, 1, 197, labels.size(), 480, 640);
@@ -28,19 +31,21 @@ import java.util.stream.IntStream;
  * }</pre>
  */
 public final class SimilarityMaps {
-    /** Outputs smaller than this many values are computed on the calling thread. */
-    private static final long PARALLEL_THRESHOLD = 1L << 18;
-
     private final float[] values;
+    private final float[] similarity;
     private final int batch;
+    private final int tokens;
     private final int height;
     private final int width;
     private final int labels;
     private final int grid;
 
-    private SimilarityMaps(float[] values, int batch, int height, int width, int labels, int grid) {
+    private SimilarityMaps(float[] values, float[] similarity, int batch, int tokens, int height, int width,
+            int labels, int grid) {
         this.values = values;
+        this.similarity = similarity;
         this.batch = batch;
+        this.tokens = tokens;
         this.height = height;
         this.width = width;
         this.labels = labels;
@@ -67,68 +72,27 @@ public final class SimilarityMaps {
             throw new IllegalArgumentException("maps of " + batch + "×" + height + "×" + width + "×" + labels
                     + " values do not fit one Java array; compute them per label with mapOf(...)");
         }
-        float[] norm = normalise(similarity, batch, tokens, labels, g);
-        Bilinear.Axis ay = Bilinear.axis(g, height);
-        Bilinear.Axis ax = Bilinear.axis(g, width);
-        float[] out = new float[(int) total];
-        IntStream rows = IntStream.range(0, batch * height);
-        if (total >= PARALLEL_THRESHOLD) rows = rows.parallel();
-        rows.forEach(row -> {
-            int b = row / height;
-            int y = row % height;
-            int gridBase = b * g * g * labels;
-            int r0 = gridBase + ay.i0[y] * g * labels;
-            int r1 = gridBase + ay.i1[y] * g * labels;
-            float h0 = ay.l0[y];
-            float h1 = ay.l1[y];
-            int o = row * width * labels;
-            for (int x = 0; x < width; x++, o += labels) {
-                int c0 = ax.i0[x] * labels;
-                int c1 = ax.i1[x] * labels;
-                float w0 = ax.l0[x];
-                float w1 = ax.l1[x];
-                for (int t = 0; t < labels; t++) {
-                    out[o + t] = Bilinear.interpolate(norm[r0 + c0 + t], norm[r0 + c1 + t],
-                            norm[r1 + c0 + t], norm[r1 + c1 + t], h0, h1, w0, w1);
-                }
-            }
-        });
-        return new SimilarityMaps(out, batch, height, width, labels, g);
+        float[] out = upsample(similarity, batch, tokens, labels, height, width, ClipSurgeryNative.CS_LAYOUT_BHWT);
+        // The similarity is kept (a copy: B·N·T floats) for LabelMap.of, which asks the C API
+        // for the label map of the same similarity.
+        return new SimilarityMaps(out, similarity.clone(), batch, tokens, height, width, labels, g);
     }
 
     /**
      * The map of one image and label, (H, W) row-major, without computing the others. Equal, value
-     * for value, to {@code compute(...).map(image, label)}.
+     * for value, to {@code compute(...).map(image, label)} (each label is normalised on its own).
      */
     public static float[] mapOf(float[] similarity, int batch, int tokens, int labels, int image, int label,
             int height, int width) {
-        int g = checkSimilarity(similarity, batch, tokens, labels);
+        checkSimilarity(similarity, batch, tokens, labels);
         checkIndex("image", image, batch);
         checkIndex("label", label, labels);
         checkImageSize(height, width);
         if ((long) height * width > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("a " + height + "×" + width + " map does not fit one Java array");
         }
-        float[] grid = normalisedGrid(similarity, batch, tokens, labels, image, label);
-        Bilinear.Axis ay = Bilinear.axis(g, height);
-        Bilinear.Axis ax = Bilinear.axis(g, width);
-        float[] out = new float[height * width];
-        IntStream rows = IntStream.range(0, height);
-        if ((long) height * width >= PARALLEL_THRESHOLD) rows = rows.parallel();
-        rows.forEach(y -> {
-            int r0 = ay.i0[y] * g;
-            int r1 = ay.i1[y] * g;
-            float h0 = ay.l0[y];
-            float h1 = ay.l1[y];
-            for (int x = 0; x < width; x++) {
-                float v00 = grid[r0 + ax.i0[x]];
-                float v01 = grid[r0 + ax.i1[x]];
-                float v10 = grid[r1 + ax.i0[x]];
-                float v11 = grid[r1 + ax.i1[x]];
-                out[y * width + x] = Bilinear.interpolate(v00, v01, v10, v11, h0, h1, ax.l0[x], ax.l1[x]);
-            }
-        });
-        return out;
+        return upsample(column(similarity, tokens, labels, image, label), 1, tokens, 1, height, width,
+                ClipSurgeryNative.CS_LAYOUT_BTHW);
     }
 
     /**
@@ -146,25 +110,38 @@ public final class SimilarityMaps {
         return out;
     }
 
-    /** The min-max normalised g×g grid of one image and label (the input of the upsampling). */
+    /**
+     * The min-max normalised g×g grid of one image and label (the input of the upsampling), by the
+     * C API: the map "upsampled" to g×g, which is the normalised grid itself (every output pixel
+     * sits on a cell centre, the second tap has weight 0).
+     */
     public static float[] normalisedGrid(float[] similarity, int batch, int tokens, int labels, int image, int label) {
-        return minMaxInPlace(patchSimilarity(similarity, batch, tokens, labels, image, label));
+        int g = checkSimilarity(similarity, batch, tokens, labels);
+        checkIndex("image", image, batch);
+        checkIndex("label", label, labels);
+        return upsample(column(similarity, tokens, labels, image, label), 1, tokens, 1, g, g,
+                ClipSurgeryNative.CS_LAYOUT_BTHW);
     }
 
-    /**
-     * v rescaled in place to (v − min) / (max − min), as the official code does (no guard: a
-     * constant grid gives NaN there too); returns v.
-     */
-    static float[] minMaxInPlace(float[] v) {
-        float min = Float.POSITIVE_INFINITY;
-        float max = Float.NEGATIVE_INFINITY;
-        for (float x : v) {
-            min = Math.min(min, x);
-            max = Math.max(max, x);
+    /** The similarity column (1, N, 1) of one image and label, class token included. */
+    private static float[] column(float[] similarity, int tokens, int labels, int image, int label) {
+        float[] out = new float[tokens];
+        int base = image * tokens * labels + label;
+        for (int i = 0; i < tokens; i++) out[i] = similarity[base + i * labels];
+        return out;
+    }
+
+    /** cs_map_upsample_cpu into a new float32 array; arguments already checked. */
+    private static float[] upsample(float[] similarity, int batch, int tokens, int labels, int height, int width,
+            int layout) {
+        NativeCalls.load();
+        float[] out = new float[batch * height * width * labels];
+        try (FloatPointer o = new FloatPointer(out.length)) {
+            NativeCalls.check(ClipSurgeryNative.cs_map_upsample_cpu(similarity, batch, tokens, labels, height, width,
+                    layout, ClipSurgeryNative.CS_F32, o, null), "cs_map_upsample_cpu");
+            o.get(out);
         }
-        float range = max - min;
-        for (int i = 0; i < v.length; i++) v[i] = (v[i] - min) / range;
-        return v;
+        return out;
     }
 
     /**
@@ -228,28 +205,14 @@ public final class SimilarityMaps {
         return grid;
     }
 
-    /** (B, N, T) normalised over the patch tokens per image and label; rows are the g² patches. */
-    private static float[] normalise(float[] s, int batch, int tokens, int labels, int g) {
-        int patches = g * g;
-        float[] out = new float[batch * patches * labels];
-        for (int b = 0; b < batch; b++) {
-            int in = (b * tokens + 1) * labels;
-            int o = b * patches * labels;
-            for (int t = 0; t < labels; t++) {
-                float min = Float.POSITIVE_INFINITY;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int p = 0; p < patches; p++) {
-                    float v = s[in + p * labels + t];
-                    min = Math.min(min, v);
-                    max = Math.max(max, v);
-                }
-                float range = max - min;
-                for (int p = 0; p < patches; p++) {
-                    out[o + p * labels + t] = (s[in + p * labels + t] - min) / range;
-                }
-            }
-        }
-        return out;
+    /** The similarity the maps were made from, (B, N, T) (the object's copy: do not modify it). */
+    float[] similarity() {
+        return similarity;
+    }
+
+    /** N, the tokens per image of {@link #similarity()}. */
+    int tokens() {
+        return tokens;
     }
 
     static int checkSimilarity(float[] similarity, int batch, int tokens, int labels) {

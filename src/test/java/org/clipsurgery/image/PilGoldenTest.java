@@ -15,13 +15,17 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.bytedeco.javacpp.FloatPointer;
+import org.clipsurgery.nativeapi.ClipSurgeryNative;
+import org.clipsurgery.nativeapi.NativeCalls;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
 /**
  * Compares against golden files written by Pillow itself (see {@code pil/make_golden.py} in the test
- * resources): resize outputs, and {@code Image.open(f).convert("RGB")} of files in many modes.
+ * resources): resize outputs (of the C API's preprocessing, and of the Java reference
+ * {@link PilResize}), and {@code Image.open(f).convert("RGB")} of files in many modes.
  */
 class PilGoldenTest {
     private static Path resource(String name) {
@@ -49,6 +53,7 @@ class PilGoldenTest {
             b.get(in).get(want);
             RgbImage got = PilResize.resize(new RgbImage(inW, inH, in), outW, outH);
             String what = inW + "x" + inH + " -> " + outW + "x" + outH;
+            assertTwinEqualsPillow(in, inW, inH, want, outW, outH, what);
             assertEquals(outW, got.width(), what);
             assertEquals(outH, got.height(), what);
             for (int i = 0; i < want.length; i++) {
@@ -60,6 +65,33 @@ class PilGoldenTest {
             }
         }
         assertEquals(0, b.remaining());
+    }
+
+    /**
+     * The C API's cs_preprocess_cpu (what {@link Preprocessor} runs) on the same case: its planes
+     * must be exactly Pillow's uint8 pixels normalised, i.e. ((float) u8 / 255 − mean) / std in
+     * float32 (an exact uint8 resize is the only way to get every one of those values).
+     */
+    private static void assertTwinEqualsPillow(byte[] in, int inW, int inH, byte[] want, int outW, int outH,
+            String what) {
+        NativeCalls.load();
+        float[] mean = {0.48145466f, 0.4578275f, 0.40821073f}, std = {0.26862954f, 0.26130258f, 0.27577711f};
+        float[] got = new float[3 * outW * outH];
+        try (FloatPointer out = new FloatPointer(got.length)) {
+            NativeCalls.check(ClipSurgeryNative.cs_preprocess_cpu(in, inH, inW, 3L * inW, ClipSurgeryNative.CS_RGB, outH,
+                    outW, ClipSurgeryNative.CS_F32, out, null), "cs_preprocess_cpu");
+            out.get(got);
+        }
+        for (int p = 0; p < outW * outH; p++) {
+            for (int c = 0; c < 3; c++) {
+                float expected = ((want[p * 3 + c] & 0xFF) / 255f - mean[c]) / std[c];
+                if (Float.compare(expected, got[c * outW * outH + p]) != 0) {
+                    fail(what + " (cs_preprocess_cpu): pixel (" + p % outW + "," + p / outW + ") channel " + c
+                            + ": Pillow " + (want[p * 3 + c] & 0xFF) + " normalised " + expected + ", ours "
+                            + got[c * outW * outH + p]);
+                }
+            }
+        }
     }
 
     /**

@@ -445,6 +445,80 @@ class KernelsCpuNativeTest {
         }
     }
 
+    /**
+     * The header's degenerate rules for maps, Java → twin, answers written out: non-finite values
+     * take no part in min/max and become 0; a map without a positive, finite range is 0 and has
+     * no points; n = 0 leaves every point entry at -1.
+     */
+    @Test
+    void mapsDegenerateInputFollowsTheHeader() {
+        float nan = Float.NaN;
+        // g = 2 (N = 5), two labels per token: label 0 constant, label 1 = 0, NaN, 2, +inf.
+        float[] sim = {7, 7, 3, 0, 3, nan, 3, 2, 3, Float.POSITIVE_INFINITY};
+        try (FloatPointer out = new FloatPointer(8); IntPointer labels = new IntPointer(4)) {
+            // 2×2 output: each pixel sits on its cell, so the maps are the normalised grids.
+            NativeCalls.check(ClipSurgeryNative.cs_map_upsample_cpu(sim, 1, 5, 2, 2, 2,
+                    ClipSurgeryNative.CS_LAYOUT_BTHW, F32, out, null), "map_upsample");
+            assertEquals(Arrays.toString(new float[] {0, 0, 0, 0, 0, 0, 1, 0}), Arrays.toString(read(out)));
+            NativeCalls.check(ClipSurgeryNative.cs_map_labels_cpu(sim, 1, 5, 2, 2, 2, 0f, -1,
+                    ClipSurgeryNative.CS_I32, labels, null), "map_labels");
+            int[] got = new int[4];
+            labels.get(got);
+            assertEquals(Arrays.toString(new int[] {0, 0, 1, 0}), Arrays.toString(got), "ties go to label 0");
+        }
+        // All NaN (NaN features): 0 everywhere, at any size.
+        float[] allNan = new float[5];
+        Arrays.fill(allNan, nan);
+        try (FloatPointer out = new FloatPointer(6 * 9)) {
+            NativeCalls.check(ClipSurgeryNative.cs_map_upsample_cpu(allNan, 1, 5, 1, 6, 9,
+                    ClipSurgeryNative.CS_LAYOUT_BHWT, F32, out, null), "map_upsample");
+            assertEquals(Arrays.toString(new float[6 * 9]), Arrays.toString(read(out)));
+        }
+        // Points, g = 4 → 2×2 cells (means of the 2×2 quadrants), 100×60 image: cells 0..3 at
+        // (25,15) (75,15) (25,45) (75,45); max_points 3 → 6 (x, y) entries.
+        int[] none = new int[12];
+        Arrays.fill(none, -1);
+        assertArrayEqualsText(none, 0, points(quadrants(1, 1, 1, 1), 0f), "constant map, threshold 0");
+        assertArrayEqualsText(none, 0, points(quadrants(nan, nan, nan, nan), 0f), "all NaN");
+        assertArrayEqualsText(none, 0, points(quadrants(0, 1, 2, 3), 1.5f), "no cell >= threshold");
+        // Fewer cells than points asked: n = min(4, 4 / 2, 3) = 2.
+        assertArrayEqualsText(new int[] {25, 45, 75, 45, 25, 15, 75, 15, -1, -1, -1, -1}, 2,
+                points(quadrants(0, 1, 2, 3), 0f), "fewer cells than points");
+        // A NaN patch: its cell → 0; cells 0, 0.5, 1, 0; one passes 0.8; lowest (stable): cell 0.
+        float[] withNan = quadrants(0, 1, 2, 3);
+        withNan[16] = nan; // patch (3, 3), a tap of cell 3 only
+        assertArrayEqualsText(new int[] {25, 45, 25, 15, -1, -1, -1, -1, -1, -1, -1, -1}, 1,
+                points(withNan, 0.8f), "NaN patch");
+    }
+
+    /** Similarity (1, 17, 1): a 4×4 grid of four 2×2 quadrants with the given values. */
+    private static float[] quadrants(float q0, float q1, float q2, float q3) {
+        float[] q = {q0, q1, q2, q3};
+        float[] sim = new float[17];
+        sim[0] = 99;
+        for (int y = 0; y < 4; y++) {
+            for (int x = 0; x < 4; x++) sim[1 + y * 4 + x] = q[(y / 2) * 2 + x / 2];
+        }
+        return sim;
+    }
+
+    /** cs_map_points_cpu on a 100×60 image with max_points 3: the 12 entries, then n. */
+    private static int[] points(float[] sim, float threshold) {
+        int[] pts = new int[13];
+        int[] counts = {1234};
+        Arrays.fill(pts, 1234);
+        NativeCalls.check(ClipSurgeryNative.cs_map_points_cpu(sim, 1, 17, 1, 60, 100, threshold, 3, pts, counts, null),
+                "map_points");
+        assertEquals(1234, pts[12], "no write past the points");
+        pts[12] = counts[0];
+        return pts;
+    }
+
+    private static void assertArrayEqualsText(int[] wantPoints, int wantN, int[] got, String what) {
+        assertEquals(wantN, got[12], what + ": n");
+        assertEquals(Arrays.toString(wantPoints), Arrays.toString(Arrays.copyOf(got, 12)), what + ": points");
+    }
+
     private static void assertInvalid(IntSupplier call, String what) {
         NativeException e = assertThrows(NativeException.class, () -> NativeCalls.check(call.getAsInt(), what));
         assertEquals(ClipSurgeryNative.CS_ERR_INVALID_ARGUMENT, e.status(), e.getMessage());

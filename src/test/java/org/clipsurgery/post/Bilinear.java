@@ -1,7 +1,8 @@
 package org.clipsurgery.post;
 
 /**
- * Bilinear resampling with the semantics and the float32 arithmetic of PyTorch's
+ * Test reference (the C API's cs_map_upsample / cs_map_points are the implementation): bilinear
+ * resampling with the semantics and the float32 arithmetic of PyTorch's
  * {@code torch.nn.functional.interpolate(x, size, mode='bilinear')} (align_corners=False, no scale
  * factor given), which the official CLIP Surgery code uses for its maps and points.
  *
@@ -21,7 +22,7 @@ package org.clipsurgery.post;
  * PyTorch's CPU kernels (aten/src/ATen/native/cpu/UpSampleKernel.cpp) sum the four taps in other
  * orders; their results differ from these by at most an ulp or two (2.4e-7 on the fixture's maps).
  */
-public final class Bilinear {
+final class Bilinear {
     private Bilinear() {}
 
     /** Precomputed taps of one axis: for each output index, two input indices and two weights. */
@@ -61,7 +62,7 @@ public final class Bilinear {
     }
 
     /** Resizes one plane {@code src} (inH × inW, row-major) into {@code dst} (outH × outW). */
-    public static void resize(float[] src, int inH, int inW, float[] dst, int outH, int outW) {
+    static void resize(float[] src, int inH, int inW, float[] dst, int outH, int outW) {
         Axis ah = axis(inH, outH), aw = axis(inW, outW);
         for (int y = 0; y < outH; y++) {
             int r0 = ah.i0[y] * inW, r1 = ah.i1[y] * inW;
