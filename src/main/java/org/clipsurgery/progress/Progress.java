@@ -7,6 +7,8 @@ import java.io.InputStream;
 import java.io.PrintStream;
 import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -160,11 +162,12 @@ public abstract class Progress {
     }
 
     /**
-     * A reporter drawing on standard error when the JVM runs on an interactive terminal, otherwise
-     * {@link #none()}; decided once, at this call. The test is {@link System#console()} (on Java 22
-     * and later also {@code Console.isTerminal()}), which looks at standard input and output: with
-     * either redirected nothing is drawn, while redirecting standard error alone ({@code 2> file})
-     * does not stop the drawing.
+     * A reporter drawing on standard error when standard error is an interactive terminal,
+     * otherwise {@link #none()}; decided once, at this call. On Linux the test is where file
+     * descriptor 2 points ({@code /proc/self/fd/2} is a {@code /dev/pts} or {@code /dev/tty}
+     * device), so {@code 2> file} and {@code 2>&1 | tee} stop the drawing while {@code | less}
+     * (standard output only) does not; elsewhere it is {@link System#console()} (on Java 22 and
+     * later also {@code Console.isTerminal()}), which looks at standard input and output.
      *
      * @return {@code to(System.err)} on a terminal, else {@link #none()}
      */
@@ -232,11 +235,21 @@ public abstract class Progress {
     }
 
     /**
-     * Whether standard error is an interactive terminal. {@code System.console()} is null when
-     * stdin or stdout is redirected; from Java 22 it may be non-null without a terminal, so
-     * {@code Console.isTerminal()} is asked where the running JVM has it.
+     * Whether standard error is an interactive terminal. Java has no isatty(2): on Linux the link
+     * {@code /proc/self/fd/2} names the terminal device. Elsewhere {@code System.console()}, null
+     * when stdin or stdout is redirected (from Java 22 it may be non-null without a terminal, so
+     * {@code Console.isTerminal()} is asked where the running JVM has it).
      */
     static boolean isTerminal() {
+        Path fd2 = Path.of("/proc/self/fd/2");
+        if (Files.isSymbolicLink(fd2)) {
+            try {
+                String target = Files.readSymbolicLink(fd2).toString();
+                return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
+            } catch (IOException | RuntimeException e) {
+                // fall through to the console test
+            }
+        }
         Console console = System.console();
         if (console == null) {
             return false;
