@@ -60,6 +60,12 @@ import org.w3c.dom.Node;
  * pixels than the limit) is an {@link ImageFormatException}, an {@link IOException} whose message
  * names the file. The pixel limit is checked against the size in the file's header before any
  * pixel is decoded ({@link PixelLimitException}); {@link #probe} makes the header checks alone.
+ * Whatever the limit, an image of more than 715,827,879 pixels (the most one Java byte array holds at
+ * 3 bytes a pixel) is refused.
+ *
+ * <p>Every method returns a new {@link RgbImage} with its own array, which the caller owns; no input
+ * is kept or modified. The class holds no state, so its methods may be called from several threads
+ * at once (each call uses its own ImageIO reader).
  */
 public final class Images {
     /**
@@ -74,18 +80,40 @@ public final class Images {
 
     private Images() {}
 
-    /** Reads an image file as RGB with the default pixel limit ({@value #DEFAULT_MAX_PIXELS}). */
+    /**
+     * Reads an image file as RGB with the default pixel limit, {@link #DEFAULT_MAX_PIXELS}
+     * ({@value #DEFAULT_MAX_PIXELS} pixels); otherwise as {@link #read(Path, long)}.
+     *
+     * @param file the image file, not null; its format is recognised from its content, not its name
+     * @return the first image in the file as a new RGB image, owned by the caller
+     * @throws PixelLimitException when the header declares more than {@value #DEFAULT_MAX_PIXELS} pixels
+     * @throws ImageFormatException for any other problem with the file, with the file and the reason
+     * @throws IOException rarely, for an I/O failure outside decoding (reading the file's size,
+     *     closing it), which is passed on as it is
+     */
     public static RgbImage read(Path file) throws IOException {
         return read(file, DEFAULT_MAX_PIXELS);
     }
 
     /**
-     * Reads an image file as RGB.
+     * Reads an image file as RGB, as {@code PIL.Image.open(file).convert("RGB")} does (see the class
+     * comment for the conversion rules). The format is recognised from the file's content by the
+     * first ImageIO reader that accepts it; of a file holding several images (an animated GIF) only
+     * the first is read. The header's size is checked against {@code maxPixels} before any pixel is
+     * decoded. A file whose decoder warns that it is truncated (libjpeg pads such a JPEG with grey)
+     * is refused, as PIL refuses it. Unchecked exceptions from ImageIO's decoders on corrupt data are turned into
+     * {@link ImageFormatException}s.
      *
+     * @param file the image file, not null (a regular file; symbolic links are followed)
      * @param maxPixels width × height above which the file is refused, from its header, before its
-     *     pixels are decoded
+     *     pixels are decoded; zero or negative refuses every file
+     * @return the first image in the file as a new RGB image, owned by the caller
      * @throws PixelLimitException when the image has more pixels than {@code maxPixels}
-     * @throws ImageFormatException for any other file that cannot be read, with the file and the reason
+     * @throws ImageFormatException for any other file that cannot be read (missing or not a regular
+     *     file, empty, in no supported format, corrupt, truncated, of zero size, or over 715,827,879
+     *     pixels), with the file and the reason
+     * @throws IOException rarely, for an I/O failure outside decoding (reading the file's size,
+     *     closing it), which is passed on as it is
      */
     public static RgbImage read(Path file, long maxPixels) throws IOException {
         return withReader(file, reader -> decode(file, reader, header(file, reader, maxPixels)));
@@ -94,7 +122,18 @@ public final class Images {
     /**
      * What the file's header says (format, width, height), checked like {@link #read(Path, long)}
      * checks it, without decoding any pixel: the file is read only as far as its size (PNG's
-     * IHDR, JPEG's frame header, BMP's info header). Corrupt pixel data is found only by {@link #read}.
+     * IHDR, JPEG's frame header, BMP's info header). Corrupt or truncated pixel data is found only by
+     * {@link #read}, so a file that passes here may still fail there.
+     *
+     * @param file the image file, not null (a regular file; symbolic links are followed)
+     * @param maxPixels width × height above which the file is refused; zero or negative refuses every
+     *     file
+     * @return the reader's format name in lower case and the first image's size, both positive
+     * @throws PixelLimitException when the header declares more pixels than {@code maxPixels}
+     * @throws ImageFormatException when the file is missing or not a regular file, empty, in no
+     *     supported format, has an unreadable header, declares a zero size or over 715,827,879 pixels
+     * @throws IOException rarely, for an I/O failure outside decoding (reading the file's size,
+     *     closing it), which is passed on as it is
      */
     public static ImageInfo probe(Path file, long maxPixels) throws IOException {
         return withReader(file, reader -> header(file, reader, maxPixels));
@@ -200,22 +239,53 @@ public final class Images {
 
     /**
      * Converts any {@link BufferedImage} to RGB by the rules in the class comment. A 16-bit grey
-     * image without alpha is treated as Pillow's {@code I;16} (values above 255 clip to 255).
+     * image without alpha is treated as Pillow's {@code I;16} (values above 255 clip to 255); with
+     * alpha, as {@code LA;16B} (the high byte of each sample). No pixel limit applies beyond what one
+     * array holds. The image is only read (a premultiplied one is un-premultiplied on a copy), so it
+     * must not be changed by another thread during the call.
+     *
+     * @param image the image to convert, not null
+     * @return a new RGB image of the same size, owned by the caller
+     * @throws IllegalArgumentException when the image has more than 715,827,879 pixels
      */
     public static RgbImage fromBufferedImage(BufferedImage image) {
         return convert(image, null);
     }
 
     /**
-     * Wraps a raw interleaved uint8 RGB frame (as a camera or a video decoder gives it).
+     * Copies a raw interleaved uint8 RGB frame (as a camera or a video decoder gives it) into a new
+     * image. Row y is read from {@code frame[offset + y * rowStride]} on, {@code width * 3} bytes;
+     * padding bytes between rows are skipped, and the last row needs no padding after it. The frame
+     * array is neither kept nor modified, so it may be reused for the next frame at once.
      *
+     * @param frame the bytes holding the frame, not null
+     * @param offset index in {@code frame} of the first pixel's R byte, at least 0
+     * @param width the frame's width in pixels, positive
+     * @param height the frame's height in pixels, positive
      * @param rowStride bytes from one row's start to the next, at least {@code width * 3}
+     * @return a new RGB image with a copy of the pixels, owned by the caller
+     * @throws IllegalArgumentException for a non-positive size, more than 715,827,879 pixels, a row
+     *     stride under {@code width * 3}, a negative offset, or an array too short for the frame
+     *     ({@code offset + rowStride * (height - 1) + width * 3} bytes needed)
      */
     public static RgbImage fromRgbFrame(byte[] frame, int offset, int width, int height, int rowStride) {
         return fromFrame(frame, offset, width, height, rowStride, false);
     }
 
-    /** As {@link #fromRgbFrame} for B, G, R byte order (OpenCV's). */
+    /**
+     * As {@link #fromRgbFrame}, for a frame in B, G, R byte order (OpenCV's {@code Mat} of type
+     * {@code CV_8UC3}): the bytes of each pixel are swapped into R, G, B in the copy.
+     *
+     * @param frame the bytes holding the frame, not null
+     * @param offset index in {@code frame} of the first pixel's B byte, at least 0
+     * @param width the frame's width in pixels, positive
+     * @param height the frame's height in pixels, positive
+     * @param rowStride bytes from one row's start to the next, at least {@code width * 3}
+     * @return a new RGB image with a copy of the pixels, owned by the caller
+     * @throws IllegalArgumentException for a non-positive size, more than 715,827,879 pixels, a row
+     *     stride under {@code width * 3}, a negative offset, or an array too short for the frame
+     *     ({@code offset + rowStride * (height - 1) + width * 3} bytes needed)
+     */
     public static RgbImage fromBgrFrame(byte[] frame, int offset, int width, int height, int rowStride) {
         return fromFrame(frame, offset, width, height, rowStride, true);
     }

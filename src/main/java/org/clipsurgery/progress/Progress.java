@@ -7,6 +7,8 @@ import java.io.InputStream;
 import java.io.PrintStream;
 import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -25,13 +27,15 @@ import java.util.function.LongSupplier;
  * images      [####................]  20%  12 / 60  3.1 it/s  ETA 0:15
  * </pre>
  *
- * <p>{@link #stderr()} draws on standard error only when it is a terminal, so logs, pipes and
- * tests stay clean; {@link #none()} never draws (for library use). A line is never wider than the
+ * <p>{@link #stderr()} draws on standard error only when the JVM runs on an interactive terminal
+ * (it has a {@link System#console()}), so logs, pipes and tests stay clean; {@link #none()} never
+ * draws (for library use); {@link #to(PrintStream)} always draws. A line is never wider than the
  * terminal less one column ({@link #terminalColumns()}: {@code $COLUMNS}, else {@code stty size} on
  * the controlling terminal, else 80): a line that wrapped would make every redraw start a new row.
- * When the full line does not fit, the rate goes first, then the amounts, then the bar shrinks and
- * goes, then the label is shortened (see {@link #render(String, long, long, Unit, long, long, int)}).
- * Usage:
+ * When the full line does not fit, the rate goes first, then the amounts, then the bar shrinks from
+ * 20 to 10 cells and goes; the percentage and the time left stay; last the label is shortened with
+ * "..." (and on a terminal narrower than anything useful the line is cut). Lines for terminals
+ * narrower than 20 columns are drawn as if for 20. Usage:
  *
  * <pre>{@code
  * try (Progress.Task task = Progress.stderr().start("images", paths.size(), Progress.Unit.ITEMS)) {
@@ -39,22 +43,55 @@ import java.util.function.LongSupplier;
  * }
  * }</pre>
  *
- * <p>A task is meant to be advanced from one thread at a time.
+ * <p>A task is meant to be advanced from one thread at a time: {@link Task} implementations here
+ * are not thread-safe (advancing one from several threads needs the caller's own lock). Reporters
+ * themselves may start tasks from any thread, but tasks drawn at the same time on one stream
+ * overwrite each other's line.
+ *
+ * <p>To receive progress elsewhere (a GUI, a log), subclass this class: implement
+ * {@link #start(String, long, Unit, long)} and {@link #enabled()}.
  */
 public abstract class Progress {
 
-    /** What a task counts: bytes are shown with binary prefixes, items as plain numbers. */
-    public enum Unit { BYTES, ITEMS }
+    /** For subclasses: a reporter of their own, which implements both abstract methods. */
+    public Progress() {}
 
-    /** One piece of work being reported. Closing it finishes the line. */
+    /** What a task counts: bytes are shown with binary prefixes, items as plain numbers. */
+    public enum Unit {
+        /** Bytes, shown as "512 B", "1.5 KiB", "335.4 MiB" (1024-based); the rate in such units per second. */
+        BYTES,
+        /** Things counted one by one (labels, images), shown as plain numbers; the rate in "it/s". */
+        ITEMS
+    }
+
+    /**
+     * One piece of work being reported. Closing it finishes the line; {@code close} declares no
+     * exception, so try-with-resources needs no catch. The drawing tasks of {@code to(...)} reporters
+     * are not thread-safe (those of {@link Progress#none()} do nothing and are). A drawing task
+     * redraws on {@link #advance} and {@link #set} at most once per redraw interval (100 ms for
+     * {@link Progress#to(PrintStream)}); the final state is always drawn on close.
+     */
     public interface Task extends AutoCloseable {
-        /** Adds {@code n} to the amount done. */
+        /**
+         * Adds {@code n} to the amount done; ignored once the task is closed. An amount past the
+         * total shows as 100%.
+         *
+         * @param n the amount done since the last call, in the task's {@link Unit}
+         */
         void advance(long n);
 
-        /** Sets the amount done (for work that restarts or resumes part-way). */
+        /**
+         * Sets the amount done (for work that restarts or resumes part-way); ignored once the task is
+         * closed. A value below the amount the task started from makes the rate count from it.
+         *
+         * @param done the total amount done so far, in the task's {@link Unit}
+         */
         void set(long done);
 
-        /** Finishes the line. Idempotent. */
+        /**
+         * Finishes the line: draws the final state and ends it with a line break. Later calls to
+         * {@link #advance} and {@link #set} are ignored. Idempotent.
+         */
         @Override
         void close();
     }
@@ -78,11 +115,15 @@ public abstract class Progress {
     };
 
     /**
-     * Starts reporting a task.
+     * Starts reporting a task from zero; same as
+     * {@link #start(String, long, Unit, long) start(label, total, unit, 0)}.
      *
-     * @param label shown at the start of the line (a file name, "labels", "images")
-     * @param total the amount that means done, or a negative value when unknown (no bar then)
-     * @param unit  what is counted
+     * @param label shown at the start of the line (a file name, "labels", "images"); not null
+     * @param total the amount that means done, or zero or a negative value when unknown (then no bar,
+     *     percentage or time left: only the amount done and the rate)
+     * @param unit  what is counted; not null
+     * @return the task, to advance and then close (try-with-resources); a drawing reporter draws
+     *     its first line before returning it
      */
     public Task start(String label, long total, Unit unit) {
         return start(label, total, unit, 0);
@@ -92,27 +133,56 @@ public abstract class Progress {
      * Starts reporting a task that resumes part-way (a partial download): the rate and time left
      * count only the work done from now on.
      *
-     * @param alreadyDone the amount done before this task started
+     * @param label shown at the start of the line (a file name, "labels", "images"); not null
+     * @param total the amount that means done, or zero or a negative value when unknown (then no bar,
+     *     percentage or time left: only the amount done and the rate)
+     * @param unit what is counted; not null
+     * @param alreadyDone the amount done before this task started; a negative value counts as 0
+     * @return the task, to advance and then close (try-with-resources); a drawing reporter draws
+     *     its first line before returning it
      */
     public abstract Task start(String label, long total, Unit unit, long alreadyDone);
 
-    /** Whether this reporter draws anything. */
+    /**
+     * Whether this reporter draws anything, so that callers can skip work done only for the report
+     * (counting a total, say).
+     *
+     * @return false for {@link #none()} (and {@link #stderr()} without a terminal), true for the
+     *     reporters of {@code to(...)}
+     */
     public abstract boolean enabled();
 
-    /** A reporter that never draws. */
+    /**
+     * A reporter that never draws, the default for library use.
+     *
+     * @return the one shared silent reporter, whose tasks do nothing; thread-safe
+     */
     public static Progress none() {
         return NONE;
     }
 
-    /** A reporter drawing on standard error when it is a terminal, otherwise {@link #none()}. */
+    /**
+     * A reporter drawing on standard error when standard error is an interactive terminal,
+     * otherwise {@link #none()}; decided once, at this call. On Linux the test is where file
+     * descriptor 2 points ({@code /proc/self/fd/2} is a {@code /dev/pts} or {@code /dev/tty}
+     * device), so {@code 2> file} and {@code 2>&1 | tee} stop the drawing while {@code | less}
+     * (standard output only) does not; elsewhere it is {@link System#console()} (on Java 22 and
+     * later also {@code Console.isTerminal()}), which looks at standard input and output.
+     *
+     * @return {@code to(System.err)} on a terminal, else {@link #none()}
+     */
     public static Progress stderr() {
         return isTerminal() ? to(System.err) : NONE;
     }
 
     /**
-     * A reporter that always draws on {@code out}, redrawing at most every 100 ms, with lines as
-     * wide as the terminal allows ({@link #terminalColumns()}, asked once per task, so a resized
-     * window is followed from the next task on).
+     * A reporter that always draws on {@code out}, terminal or not, redrawing at most every 100 ms,
+     * with lines as wide as the terminal allows ({@link #terminalColumns()}, asked once per task, so a
+     * resized window is followed from the next task on).
+     *
+     * @param out where lines are printed (each draw is flushed; the stream is never closed); not null
+     * @return a drawing reporter; {@link #enabled()} is true
+     * @throws NullPointerException when {@code out} is null
      */
     public static Progress to(PrintStream out) {
         return to(out, System::nanoTime, 100_000_000L, Progress::terminalColumns);
@@ -121,6 +191,13 @@ public abstract class Progress {
     /**
      * A reporter that always draws on {@code out} as if on an 80-column terminal, with the clock and
      * redraw interval given (for tests: a fake clock makes rates and throttling deterministic).
+     *
+     * @param out where lines are printed (each draw is flushed; the stream is never closed); not null
+     * @param nanoClock the time in nanoseconds, monotonic, as {@link System#nanoTime()}; not null
+     * @param minRedrawNanos the least time in nanoseconds between two redraws by {@code advance} or
+     *     {@code set}; 0 or less redraws on every call
+     * @return a drawing reporter; {@link #enabled()} is true
+     * @throws NullPointerException when {@code out} or {@code nanoClock} is null
      */
     public static Progress to(PrintStream out, LongSupplier nanoClock, long minRedrawNanos) {
         return to(out, nanoClock, minRedrawNanos, () -> DEFAULT_COLUMNS);
@@ -129,6 +206,15 @@ public abstract class Progress {
     /**
      * A reporter that always draws on {@code out}, with the clock, redraw interval and terminal
      * width given; {@code columns} is asked when each task starts.
+     *
+     * @param out where lines are printed (each draw is flushed; the stream is never closed); not null
+     * @param nanoClock the time in nanoseconds, monotonic, as {@link System#nanoTime()}; not null
+     * @param minRedrawNanos the least time in nanoseconds between two redraws by {@code advance} or
+     *     {@code set}; 0 or less redraws on every call
+     * @param columns the terminal's width in columns, asked once as each task starts; a width under
+     *     20 counts as 20; not null
+     * @return a drawing reporter; {@link #enabled()} is true
+     * @throws NullPointerException when {@code out}, {@code nanoClock} or {@code columns} is null
      */
     public static Progress to(PrintStream out, LongSupplier nanoClock, long minRedrawNanos, IntSupplier columns) {
         Objects.requireNonNull(out, "out");
@@ -149,11 +235,21 @@ public abstract class Progress {
     }
 
     /**
-     * Whether standard error is an interactive terminal. {@code System.console()} is null when
-     * stdin or stdout is redirected; from Java 22 it may be non-null without a terminal, so
-     * {@code Console.isTerminal()} is asked where the running JVM has it.
+     * Whether standard error is an interactive terminal. Java has no isatty(2): on Linux the link
+     * {@code /proc/self/fd/2} names the terminal device. Elsewhere {@code System.console()}, null
+     * when stdin or stdout is redirected (from Java 22 it may be non-null without a terminal, so
+     * {@code Console.isTerminal()} is asked where the running JVM has it).
      */
     static boolean isTerminal() {
+        Path fd2 = Path.of("/proc/self/fd/2");
+        if (Files.isSymbolicLink(fd2)) {
+            try {
+                String target = Files.readSymbolicLink(fd2).toString();
+                return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
+            } catch (IOException | RuntimeException e) {
+                // fall through to the console test
+            }
+        }
         Console console = System.console();
         if (console == null) {
             return false;
@@ -179,7 +275,11 @@ public abstract class Progress {
      * The width of the terminal in columns: {@code $COLUMNS} when it holds a positive number (shells
      * set it, but export it only when asked, so it is usually absent for a child process), else
      * what {@code stty size} says for the controlling terminal {@code /dev/tty} (asked once per
-     * process, at most half a second), else {@value #DEFAULT_COLUMNS}.
+     * process, at most half a second), else {@value #DEFAULT_COLUMNS}. The {@code stty} answer,
+     * or its absence, is kept for the rest of the process; {@code $COLUMNS} is read on every call.
+     * {@code stty} is not tried on Windows.
+     *
+     * @return the width in columns, positive
      */
     public static int terminalColumns() {
         return terminalColumns(System.getenv(), Progress::sttyColumns);
