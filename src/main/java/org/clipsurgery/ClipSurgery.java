@@ -10,17 +10,17 @@ import java.util.Objects;
 import java.util.function.Consumer;
 import org.clipsurgery.engine.Engine;
 import org.clipsurgery.engine.Engines;
+import org.clipsurgery.engine.FacadeAccess;
 import org.clipsurgery.engine.Frame;
 import org.clipsurgery.engine.HostOutput;
 import org.clipsurgery.engine.Output;
 import org.clipsurgery.engine.Request;
-import org.clipsurgery.progress.Stages;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.models.ModelDownloader;
 import org.clipsurgery.progress.Progress;
+import org.clipsurgery.progress.Stages;
 import org.clipsurgery.text.PromptTemplates;
-import org.clipsurgery.weights.Activation;
 import org.clipsurgery.weights.ModelConfig;
 import org.clipsurgery.weights.WeightStore;
 
@@ -222,8 +222,20 @@ public final class ClipSurgery implements AutoCloseable {
         return open(WeightStore.load(file), options);
     }
 
-    /** Opens weights already in memory (e.g. {@link org.clipsurgery.weights.RandomWeights}); takes ownership. */
-    public static ClipSurgery open(WeightStore store, Options options) {
+    static {
+        FacadeAccess.register(new FacadeAccess() {
+            @Override
+            public ClipSurgery open(WeightStore weights, Options options) {
+                return ClipSurgery.open(weights, options);
+            }
+        });
+    }
+
+    /**
+     * Opens weights already in memory (tests; the benchmarks reach it through
+     * {@link FacadeAccess}); takes ownership.
+     */
+    static ClipSurgery open(WeightStore store, Options options) {
         Objects.requireNonNull(options, "options");
         return open(store, options, (w, model) -> Engines.open(w, model, options.stages));
     }
@@ -242,7 +254,8 @@ public final class ClipSurgery implements AutoCloseable {
         }
     }
 
-    public ModelConfig config() {
+    /** The model's shape (tests). */
+    ModelConfig config() {
         return weights.config();
     }
 

@@ -12,7 +12,6 @@ import java.util.List;
 import java.util.Map;
 import org.clipsurgery.testing.Fixtures;
 import org.clipsurgery.testing.GeluReference;
-import org.clipsurgery.weights.Activation;
 import org.clipsurgery.weights.HostTensor;
 import org.clipsurgery.weights.HuggingFaceCopy;
 import org.clipsurgery.weights.WeightStore;

@@ -10,10 +10,11 @@ import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
 import org.clipsurgery.Redundancy;
+import org.clipsurgery.engine.FacadeAccess;
 import org.clipsurgery.engine.cpu.TorchOps;
-import org.clipsurgery.progress.Stages;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
+import org.clipsurgery.progress.Stages;
 import org.clipsurgery.weights.ModelConfig;
 import org.clipsurgery.weights.RandomWeights;
 import org.clipsurgery.weights.WeightStore;
@@ -69,7 +70,7 @@ public final class CpuBenchmark {
         table.append("| case | median ms | min ms | peak RSS growth MB |\n|---|---:|---:|---:|\n");
         float[] features = null; // the 59 labels' text features, embedded once for all resolutions
         for (int res : resolutions) {
-            try (ClipSurgery cs = ClipSurgery.open(weights.open(), new ClipSurgery.Options().optResolution(res))) {
+            try (ClipSurgery cs = FacadeAccess.get().open(weights.open(), new ClipSurgery.Options().optResolution(res))) {
                 LabelSet labels;
                 if (features != null) {
                     labels = cs.labels(LABELS_59, features);
@@ -140,7 +141,7 @@ public final class CpuBenchmark {
         float[] features = null; // the labels' text features, embedded once, outside the profile
         for (int res : resolutions) {
             Stages stages = Stages.recorder();
-            try (ClipSurgery cs = ClipSurgery.open(weights.open(),
+            try (ClipSurgery cs = FacadeAccess.get().open(weights.open(),
                     new ClipSurgery.Options().optResolution(res).optStages(stages))) {
                 LabelSet labels = features == null ? cs.labels(LABELS_59) : cs.labels(LABELS_59, features);
                 features = labels.textFeatures();

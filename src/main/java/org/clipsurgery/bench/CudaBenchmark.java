@@ -14,6 +14,7 @@ import org.clipsurgery.LabelSet;
 import org.clipsurgery.PixelOrder;
 import org.clipsurgery.Precision;
 import org.clipsurgery.Session;
+import org.clipsurgery.engine.FacadeAccess;
 import org.clipsurgery.engine.cuda.CudaEngine;
 import org.clipsurgery.engine.cuda.CudaOps;
 import org.clipsurgery.engine.cuda.CudaRuntime;
@@ -166,7 +167,7 @@ public final class CudaBenchmark {
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
-        try (ClipSurgery cs = ClipSurgery.open(weights, o)) {
+        try (ClipSurgery cs = FacadeAccess.get().open(weights, o)) {
             LabelSet labels = cs.labels(LABELS_59, features);
             byte[] frame = new byte[480 * 640 * 3];
             for (int i = 0; i < frame.length; i++) frame[i] = (byte) rng.nextInt(256);

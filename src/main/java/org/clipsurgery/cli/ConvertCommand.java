@@ -6,7 +6,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.clipsurgery.models.ModelDownloader;
 import org.clipsurgery.progress.Progress;
-import org.clipsurgery.weights.Activation;
+import org.clipsurgery.Activation;
 import org.clipsurgery.weights.HostTensor;
 import org.clipsurgery.weights.ModelConfig;
 import org.clipsurgery.weights.WeightStore;

@@ -12,7 +12,7 @@ import org.clipsurgery.Precision;
 import org.clipsurgery.models.ModelRegistry;
 import org.clipsurgery.progress.Progress;
 import org.clipsurgery.text.PromptTemplates;
-import org.clipsurgery.weights.Activation;
+import org.clipsurgery.Activation;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;

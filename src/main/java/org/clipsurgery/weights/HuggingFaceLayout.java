@@ -1,5 +1,6 @@
 package org.clipsurgery.weights;
 
+import org.clipsurgery.Activation;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;

@@ -1,5 +1,6 @@
 package org.clipsurgery.weights;
 
+import org.clipsurgery.Activation;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashMap;

@@ -1,5 +1,6 @@
 package org.clipsurgery.weights;
 
+import org.clipsurgery.Activation;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

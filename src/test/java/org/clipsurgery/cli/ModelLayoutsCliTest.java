@@ -16,7 +16,7 @@ import java.util.Map;
 import org.clipsurgery.ClipSurgeryFixtureTest;
 import org.clipsurgery.testing.Fixtures;
 import org.clipsurgery.testing.GeluReference;
-import org.clipsurgery.weights.Activation;
+import org.clipsurgery.Activation;
 import org.clipsurgery.weights.HostTensor;
 import org.clipsurgery.weights.Safetensors;
 import org.clipsurgery.weights.WeightStore;

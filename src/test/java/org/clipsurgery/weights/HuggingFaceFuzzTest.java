@@ -1,5 +1,7 @@
 package org.clipsurgery.weights;
 
+import org.clipsurgery.Activation;
+import org.clipsurgery.ClipSurgery;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
@@ -27,7 +29,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.TreeMap;
 import java.util.stream.Stream;
-import org.clipsurgery.ClipSurgery;
+import org.clipsurgery.engine.FacadeAccess;
 import org.clipsurgery.image.RgbImage;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -111,7 +113,7 @@ class HuggingFaceFuzzTest {
     /** A loaded mutant runs: the model's config must be one the graph can compute. */
     private static void run(WeightStore w) {
         ClipSurgery.Options o = new ClipSurgery.Options().optTemplates(List.of("{}")).optNotices(m -> { });
-        try (ClipSurgery cs = ClipSurgery.open(w.withActivation(null, m -> { }), o)) {
+        try (ClipSurgery cs = FacadeAccess.get().open(w.withActivation(null, m -> { }), o)) {
             var labels = cs.labels("a", "b");
             byte[] px = new byte[20 * 12 * 3];
             new Random(1).nextBytes(px);

@@ -1,5 +1,6 @@
 package org.clipsurgery.weights;
 
+import org.clipsurgery.Activation;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import java.util.EnumSet;
 import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.Device;
+import org.clipsurgery.engine.FacadeAccess;
 import org.clipsurgery.weights.ModelConfig;
 import org.clipsurgery.weights.RandomWeights;
 import org.clipsurgery.weights.WeightStore;
@@ -22,7 +23,7 @@ class CudaUnavailableTest {
     void cudaWithoutADeviceSaysWhy() throws Exception {
         assumeFalse(CudaRuntime.deviceAvailable(), "a CUDA device is present: the GPU tests cover this machine");
         ModelConfig tiny = new ModelConfig(32, 32, new int[] {1}, 64, 16, 77, 49408, 32, 1, 1);
-        CudaException e = assertThrows(CudaException.class, () -> ClipSurgery.open(WeightStore.of(RandomWeights.generate(tiny, 1)),
+        CudaException e = assertThrows(CudaException.class, () -> FacadeAccess.get().open(WeightStore.of(RandomWeights.generate(tiny, 1)),
                 new ClipSurgery.Options().optDevice(Device.CUDA)));
         assertTrue(EnumSet.of(CudaException.Kind.NO_DEVICE, CudaException.Kind.OLD_DRIVER, CudaException.Kind.NOT_BUILT,
                 CudaException.Kind.MISSING_LIBRARIES).contains(e.kind()), e.kind() + ": " + e.getMessage());

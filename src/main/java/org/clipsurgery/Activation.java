@@ -1,4 +1,4 @@
-package org.clipsurgery.weights;
+package org.clipsurgery;
 
 /**
  * The MLP activation of a CLIP transformer block. OpenAI trained CLIP with QuickGELU; most
