@@ -19,7 +19,7 @@ import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.models.ModelDownloader;
 import org.clipsurgery.progress.Progress;
-import org.clipsurgery.progress.Stages;
+import org.clipsurgery.engine.Stages;
 import org.clipsurgery.text.PromptTemplates;
 import org.clipsurgery.weights.ModelConfig;
 import org.clipsurgery.weights.WeightStore;
@@ -154,16 +154,6 @@ public final class ClipSurgery implements AutoCloseable {
             return this;
         }
 
-        /**
-         * A per-stage profile recorder ({@code bench --profile}): explain and the model graph
-         * report their stages to it; default {@link Stages#NONE}, which records nothing. CPU
-         * engine only (the CUDA engine has no barriers for its asynchronous stream here).
-         */
-        public Options optStages(Stages s) {
-            stages = Objects.requireNonNull(s);
-            return this;
-        }
-
         /** Where one-line notices about the model go (default: System.Logger "org.clipsurgery", WARNING). */
         public Options optNotices(Consumer<String> sink) {
             notices = Objects.requireNonNull(sink);
@@ -227,6 +217,12 @@ public final class ClipSurgery implements AutoCloseable {
             @Override
             public ClipSurgery open(WeightStore weights, Options options) {
                 return ClipSurgery.open(weights, options);
+            }
+
+            @Override
+            public Options profile(Options options, Stages stages) {
+                options.stages = Objects.requireNonNull(stages, "stages");
+                return options;
             }
         });
     }

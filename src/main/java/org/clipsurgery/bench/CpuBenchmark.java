@@ -14,7 +14,7 @@ import org.clipsurgery.engine.FacadeAccess;
 import org.clipsurgery.engine.cpu.TorchOps;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
-import org.clipsurgery.progress.Stages;
+import org.clipsurgery.engine.Stages;
 import org.clipsurgery.weights.ModelConfig;
 import org.clipsurgery.weights.RandomWeights;
 import org.clipsurgery.weights.WeightStore;
@@ -142,7 +142,7 @@ public final class CpuBenchmark {
         for (int res : resolutions) {
             Stages stages = Stages.recorder();
             try (ClipSurgery cs = FacadeAccess.get().open(weights.open(),
-                    new ClipSurgery.Options().optResolution(res).optStages(stages))) {
+                    FacadeAccess.get().profile(new ClipSurgery.Options().optResolution(res), stages))) {
                 LabelSet labels = features == null ? cs.labels(LABELS_59) : cs.labels(LABELS_59, features);
                 features = labels.textFeatures();
                 for (int batch : batches) {

@@ -4,7 +4,6 @@ import java.util.Objects;
 import org.clipsurgery.Device;
 import org.clipsurgery.engine.cpu.CpuEngine;
 import org.clipsurgery.engine.cuda.CudaEngine;
-import org.clipsurgery.progress.Stages;
 import org.clipsurgery.weights.WeightStore;
 
 /** Picks the engine of a device, once per model. */

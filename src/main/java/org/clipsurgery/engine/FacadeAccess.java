@@ -6,7 +6,8 @@ import org.clipsurgery.weights.WeightStore;
 
 /**
  * What the project's own tools (the benchmarks) need of the facade beyond its public API: opening
- * a model on weights already in memory ({@link org.clipsurgery.weights.RandomWeights}). The facade
+ * a model on weights already in memory ({@link org.clipsurgery.weights.RandomWeights}) and a
+ * per-stage profile ({@code bench --profile}). The facade
  * registers the implementation when its class initialises; this package is not exported, so the
  * entry point stays out of the library's API (the JDK's SharedSecrets pattern).
  */
@@ -47,4 +48,14 @@ public abstract class FacadeAccess {
      * @return the open model
      */
     public abstract ClipSurgery open(WeightStore weights, ClipSurgery.Options options);
+
+    /**
+     * Records the stages of the model's explains: the facade and the model graph report their
+     * stage boundaries to {@code stages} (CPU engine only: the CUDA stream is asynchronous).
+     *
+     * @param options the options to profile with
+     * @param stages the recorder
+     * @return {@code options}
+     */
+    public abstract ClipSurgery.Options profile(ClipSurgery.Options options, Stages stages);
 }

@@ -1,6 +1,6 @@
 package org.clipsurgery.graph;
 
-import org.clipsurgery.progress.Stages;
+import org.clipsurgery.engine.Stages;
 import org.clipsurgery.weights.HostTensor;
 import org.clipsurgery.weights.ModelConfig;
 

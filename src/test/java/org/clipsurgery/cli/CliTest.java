@@ -591,7 +591,7 @@ class CliTest {
         assertTrue(out.contains("fp32 GEMM peak: "), out);
         assertTrue(out.contains("### 32 px, batch 1: image → 59 maps 480×640"), out);
         assertTrue(out.contains("| stage | mean ms | share | GFLOP | GFLOP/s | % of GEMM peak |"), out);
-        for (String stage : org.clipsurgery.progress.Stages.ORDER) {
+        for (String stage : org.clipsurgery.engine.Stages.ORDER) {
             assertTrue(out.contains("\n| " + stage + " |") || out.contains("\n| " + stage + " × "), stage + "\n" + out);
         }
         assertTrue(out.contains("| text side | — |"), out); // labels embedded before the measured runs

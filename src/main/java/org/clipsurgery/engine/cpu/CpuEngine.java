@@ -12,7 +12,7 @@ import org.clipsurgery.engine.PromptEnsemble;
 import org.clipsurgery.engine.Request;
 import org.clipsurgery.graph.ClipGraph;
 import org.clipsurgery.graph.Ops;
-import org.clipsurgery.progress.Stages;
+import org.clipsurgery.engine.Stages;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.Preprocessor;
 import org.clipsurgery.image.RgbImage;

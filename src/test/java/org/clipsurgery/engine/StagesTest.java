@@ -1,4 +1,4 @@
-package org.clipsurgery.progress;
+package org.clipsurgery.engine;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

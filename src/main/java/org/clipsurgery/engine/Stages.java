@@ -1,4 +1,4 @@
-package org.clipsurgery.progress;
+package org.clipsurgery.engine;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -7,8 +7,8 @@ import java.util.Map;
 import java.util.function.LongSupplier;
 
 /**
- * Where the time of an explain goes: an optional per-stage stopwatch that {@link ClipGraph},
- * {@link Pipeline} and the facade call at their stage boundaries ({@code bench --profile}).
+ * Where the time of an explain goes: an optional per-stage stopwatch that the model graph,
+ * the CPU engine and the facade call at their stage boundaries ({@code bench --profile}).
  *
  * <p>Design: a lap timer, not nested start/stop pairs. The driver ({@code bench --profile})
  * opens a run with {@link #mark()} and closes it with {@link #endIteration()}; inside a run
