@@ -42,6 +42,30 @@ public final class LabelMap {
         this.labels = labels;
     }
 
+    /**
+     * A label map computed elsewhere by the same contract (the CUDA engine's {@code cs_map_labels_cuda}),
+     * wrapped without copying.
+     *
+     * @param values label indices (B, H, W) row-major, each in 0 … labels − 1 or {@link #BACKGROUND}; kept, not copied
+     * @param batch B ≥ 1
+     * @param height H ≥ 1
+     * @param width W ≥ 1
+     * @param labels the number of labels T ≥ 1
+     * @return the label map
+     * @throws IllegalArgumentException when the length does not match the sizes or an index is out of range
+     */
+    public static LabelMap ofIndices(int[] values, int batch, int height, int width, int labels) {
+        if (batch < 1 || height < 1 || width < 1 || labels < 1 || values == null
+                || values.length != (long) batch * height * width) {
+            throw new IllegalArgumentException("a label map of " + (values == null ? "null" : values.length + " values")
+                    + " for " + batch + "×" + height + "×" + width + " and " + labels + " labels");
+        }
+        for (int v : values) {
+            if (v != BACKGROUND && (v < 0 || v >= labels)) throw new IllegalArgumentException("label index " + v + " of " + labels);
+        }
+        return new LabelMap(values, batch, height, width, labels);
+    }
+
     /** Argmax of {@code maps} with no background. */
     public static LabelMap of(SimilarityMaps maps) {
         return of(maps, Float.NEGATIVE_INFINITY);

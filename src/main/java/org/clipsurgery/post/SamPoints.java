@@ -61,6 +61,23 @@ public final class SamPoints {
         this.labels = labels;
     }
 
+    /**
+     * Points computed elsewhere by the same contract (the CUDA engine's {@code cs_map_points_cuda}).
+     *
+     * @param xs x of each point, in pixels; kept, not copied
+     * @param ys y of each point, in pixels; kept
+     * @param labels 1 for a positive point, 0 for a negative one; kept
+     * @return the points, in the given order
+     * @throws IllegalArgumentException when the arrays differ in length or a label is not 0 or 1
+     */
+    public static SamPoints of(int[] xs, int[] ys, int[] labels) {
+        if (xs.length != ys.length || xs.length != labels.length) {
+            throw new IllegalArgumentException(xs.length + " x, " + ys.length + " y and " + labels.length + " labels");
+        }
+        for (int l : labels) if (l != 0 && l != 1) throw new IllegalArgumentException("SAM label " + l + " is not 0 or 1");
+        return new SamPoints(xs, ys, labels);
+    }
+
     /** {@link #compute(float[], int, int, float, int)} with t = 0.8 and downSample = 2. */
     public static SamPoints compute(float[] patchSimilarity, int imageHeight, int imageWidth) {
         return compute(patchSimilarity, imageHeight, imageWidth, DEFAULT_THRESHOLD, DEFAULT_DOWN_SAMPLE);

@@ -79,6 +79,31 @@ public final class SimilarityMaps {
     }
 
     /**
+     * Maps computed elsewhere by the same contract (the CUDA engine's {@code cs_map_upsample_cuda}),
+     * wrapped without copying.
+     *
+     * @param values the maps, (B, H, W, T) row-major; kept, not copied
+     * @param similarity the (B, N, T) similarity they were computed from (for {@link LabelMap#of(SimilarityMaps, float)}); kept
+     * @param batch B ≥ 1
+     * @param tokens N = 1 + g²
+     * @param height H ≥ 1
+     * @param width W ≥ 1
+     * @param labels T ≥ 1
+     * @return the maps
+     * @throws IllegalArgumentException when the lengths do not match the sizes
+     */
+    public static SimilarityMaps of(float[] values, float[] similarity, int batch, int tokens, int height, int width,
+            int labels) {
+        int g = checkSimilarity(similarity, batch, tokens, labels);
+        checkImageSize(height, width);
+        if (values == null || values.length != (long) batch * height * width * labels) {
+            throw new IllegalArgumentException("maps of " + (values == null ? "null" : values.length + " values") + " for "
+                    + batch + "×" + height + "×" + width + "×" + labels);
+        }
+        return new SimilarityMaps(values, similarity, batch, tokens, height, width, labels, g);
+    }
+
+    /**
      * The map of one image and label, (H, W) row-major, without computing the others. Equal, value
      * for value, to {@code compute(...).map(image, label)} (each label is normalised on its own).
      */

@@ -21,7 +21,6 @@ import org.clipsurgery.engine.Engine;
 import org.clipsurgery.engine.Frame;
 import org.clipsurgery.engine.HostOutput;
 import org.clipsurgery.engine.Output;
-import org.clipsurgery.engine.PostObjects;
 import org.clipsurgery.engine.PromptEnsemble;
 import org.clipsurgery.engine.Request;
 import org.clipsurgery.engine.cuda.Gpu.Copy;
@@ -987,7 +986,7 @@ public final class CudaEngine implements Engine {
             SimilarityMaps m = maps;
             if (m == null) {
                 float[] v = fromDevice(r -> r.mapsOf(image));
-                m = v == null ? super.maps() : PostObjects.maps(v, 1, height(), width(), labels(), SimilarityMaps.gridSide(tokens()));
+                m = v == null ? super.maps() : SimilarityMaps.of(v, similarity(), 1, tokens(), height(), width(), labels());
                 maps = m;
             }
             return m;
@@ -996,15 +995,14 @@ public final class CudaEngine implements Engine {
         @Override
         public LabelMap labelMap(float threshold) {
             int[] v = fromDevice(r -> r.labelMapOf(image, threshold));
-            return v == null ? super.labelMap(threshold) : PostObjects.labelMap(v, 1, height(), width(), labels());
+            return v == null ? super.labelMap(threshold) : LabelMap.ofIndices(v, 1, height(), width(), labels());
         }
 
         @Override
         public SamPoints points(int label, float threshold) {
             if (label < 0 || label >= labels()) throw new IllegalArgumentException("label index " + label + " of " + labels());
             int[][] v = fromDevice(r -> r.pointsOf(image, label, threshold));
-            // n = 0 is the reference's degenerate result (every cell, no labels): the host has that contract
-            if (v == null || v[1][0] == 0) return super.points(label, threshold);
+            if (v == null) return super.points(label, threshold);
             int n = v[1][0];
             int[] xs = new int[2 * n], ys = new int[2 * n], sam = new int[2 * n];
             for (int i = 0; i < 2 * n; i++) {
@@ -1012,7 +1010,7 @@ public final class CudaEngine implements Engine {
                 ys[i] = v[0][2 * i + 1];
                 sam[i] = i < n ? 1 : 0;
             }
-            return PostObjects.points(xs, ys, sam);
+            return SamPoints.of(xs, ys, sam);
         }
 
         @Override
