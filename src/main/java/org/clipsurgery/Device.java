@@ -1,9 +1,22 @@
 package org.clipsurgery;
 
-/** Where the model runs. */
+/**
+ * Where a model runs, chosen once per model with {@link ClipSurgery.Options#optDevice}. Both
+ * devices compute the same outputs by the same rules; they differ in precision, in speed, and in
+ * where the outputs of an explanation live (see {@link ClipSurgery} and {@link Explanation}).
+ */
 public enum Device {
-    /** LibTorch on the CPU (fp32). */
+    /**
+     * LibTorch on the CPU, in fp32 only. Every explanation holds its similarity, image features
+     * and preprocessed pixels on the Java heap. Threads: {@link ClipSurgery#setCpuThreads}.
+     */
     CPU,
-    /** The CUDA engine (needs a CUDA 13 driver and a library built with nvcc). */
+    /**
+     * The project's CUDA engine on the first visible GPU (device 0), fp16 by default: needs an
+     * NVIDIA driver for CUDA 13, a native library built with nvcc and the optional
+     * {@code org.bytedeco.cuda} module; opening a model fails with a {@link RuntimeException}
+     * naming what is missing otherwise. Only the similarity comes back to the host with each
+     * explanation; the other outputs are downloaded when first read.
+     */
     CUDA
 }

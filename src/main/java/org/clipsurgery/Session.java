@@ -20,11 +20,17 @@ import org.clipsurgery.engine.Request;
  * }
  * }</pre>
  *
+ * <p>Every frame is explained with the session's label set and redundancy, at the model's
+ * resolution and surgery depth; each call returns an {@link Explanation} whose
+ * {@link Explanation#height()} and {@link Explanation#width()} are the frame's.
+ *
  * <p>On {@link Device#CUDA} each frame is one upload of its bytes, one graph replay and one copy
  * of the similarity back; maps, label map and points of a frame come from the GPU when read before
- * the next frame, and are computed on the CPU from the similarity after it (the same numbers,
- * slower), so read a frame's outputs before explaining the next. On {@link Device#CPU} the same
- * calls run the CPU engine. A session holds no resources of its own beyond its model's; it is as
+ * the same captured graph runs again (normally: before the session's next frame; see
+ * {@link ClipSurgery} for the exact rule), and are computed on the CPU from the similarity after
+ * that (the same rules, slower), while its image features and preprocessed image are then gone.
+ * So read a frame's outputs before explaining the next. On {@link Device#CPU} the same calls run the CPU engine, and every explanation
+ * keeps all its outputs. A session holds no resources of its own beyond its model's; it is as
  * thread-safe as its model, and unusable once closed or once the model is closed.
  */
 public final class Session implements AutoCloseable {
@@ -46,15 +52,33 @@ public final class Session implements AutoCloseable {
         this.request = request;
     }
 
-    /** One frame: exactly height·width·3 bytes, rows packed, in this session's pixel order. The array may be reused after the call. */
+    /**
+     * Explains one frame. The bytes are copied first, so the array may be reused after the call
+     * (or changed by another thread during it).
+     *
+     * @param frame exactly {@code frameHeight()·frameWidth()·3} bytes: rows top to bottom, packed
+     *     (no padding), 3 bytes per pixel in {@link #pixelOrder()}
+     * @return the frame's explanation
+     * @throws IllegalArgumentException if the array's length is not that
+     * @throws IllegalStateException if this session or its model is closed
+     * @throws NullPointerException if {@code frame} is null
+     */
     public Explanation explain(byte[] frame) {
         Objects.requireNonNull(frame, "frame");
         return explainOwned(frame.clone());
     }
 
     /**
-     * One frame from the buffer's remaining bytes (exactly height·width·3 of them; the position
-     * is left as it was), e.g. a direct buffer a camera driver filled.
+     * Explains one frame from a buffer's remaining bytes, e.g. a direct buffer a camera driver
+     * filled. The bytes are copied first; the buffer's position, limit and mark are left as they
+     * were.
+     *
+     * @param frame a buffer with exactly {@code frameHeight()·frameWidth()·3} bytes remaining,
+     *     laid out as for {@link #explain(byte[])}
+     * @return the frame's explanation
+     * @throws IllegalArgumentException if the number of remaining bytes is not that
+     * @throws IllegalStateException if this session or its model is closed
+     * @throws NullPointerException if {@code frame} is null
      */
     public Explanation explain(ByteBuffer frame) {
         Objects.requireNonNull(frame, "frame");
@@ -72,22 +96,47 @@ public final class Session implements AutoCloseable {
         return model.run(List.of(new Frame(data, height, width, order == PixelOrder.BGR)), labels, redundancy, request).get(0);
     }
 
+    /**
+     * The height of this session's frames.
+     *
+     * @return rows per frame, in pixels
+     */
     public int frameHeight() {
         return height;
     }
 
+    /**
+     * The width of this session's frames.
+     *
+     * @return pixels per row
+     */
     public int frameWidth() {
         return width;
     }
 
+    /**
+     * The channel order this session's frames are read in.
+     *
+     * @return {@link PixelOrder#RGB} or {@link PixelOrder#BGR}
+     */
     public PixelOrder pixelOrder() {
         return order;
     }
 
+    /**
+     * The labels every frame is explained for.
+     *
+     * @return the label set this session was made with
+     */
     public LabelSet labelSet() {
         return labels;
     }
 
+    /**
+     * Ends this session: later {@code explain} calls throw IllegalStateException. The model stays
+     * open and explanations already returned stay valid. Idempotent; frees nothing, as a session
+     * owns nothing.
+     */
     @Override
     public void close() {
         closed = true;
