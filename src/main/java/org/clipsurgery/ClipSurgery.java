@@ -308,9 +308,9 @@ public final class ClipSurgery implements AutoCloseable {
      *     a known model name, or an option does not fit the model (resolution, surgery depth, no
      *     templates)
      * @throws UnsupportedOperationException for a precision other than FP32 on the CPU
-     * @throws RuntimeException on {@link Device#CUDA} when the GPU cannot be used (no device, a
-     *     driver too old for CUDA 13, CUDA libraries missing, a library built without nvcc, out
-     *     of memory): an internal {@code CudaException} whose message says which
+     * @throws CudaException on {@link Device#CUDA} when the GPU cannot be used; its
+     *     {@link CudaException#kind()} says why (no device, a driver too old for CUDA 13, CUDA
+     *     libraries missing, a library built without nvcc, out of memory)
      * @throws NullPointerException if {@code model} or {@code options} is null
      */
     public static ClipSurgery open(String model, Options options) throws IOException {

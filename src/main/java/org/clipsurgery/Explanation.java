@@ -218,10 +218,10 @@ public final class Explanation {
      * @param threshold the least best-map value of a labelled pixel;
      *     {@link Float#NEGATIVE_INFINITY} (or 0) for no background
      * @return the label map, batch 1, H×W
-     * @throws IllegalArgumentException on the host path for a NaN threshold (on the GPU a NaN
-     *     threshold makes every pixel background)
+     * @throws IllegalArgumentException for a NaN threshold
      */
     public LabelMap labelMap(float threshold) {
+        if (Float.isNaN(threshold)) throw new IllegalArgumentException("the label-map threshold is NaN");
         return out.labelMap(threshold);
     }
 
@@ -253,11 +253,12 @@ public final class Explanation {
      *     {@link #map(String)}
      * @param threshold compared with the normalised cells, in [0, 1]
      * @return the points: positives first, then as many negatives; x the column, y the row
-     * @throws IllegalArgumentException if a part is not a label of the set, or on the host path
-     *     if the patch grid is smaller than 2×2
+     * @throws IllegalArgumentException if a part is not a label of the set, for a NaN threshold,
+     *     or on the host path if the patch grid is smaller than 2×2
      * @throws NullPointerException if {@code target} is null
      */
     public SamPoints points(String target, float threshold) {
+        if (Float.isNaN(threshold)) throw new IllegalArgumentException("the points threshold is NaN");
         int[] cols = columnsOf(target);
         int t = labels.labels().size();
         if (cols.length == 1) return out.points(cols[0], threshold);
@@ -270,7 +271,7 @@ public final class Explanation {
     private int[] columnsOf(String target) {
         int[] cols = labels.columns(target);
         for (int c : cols) {
-            if (c < 0) throw new IllegalArgumentException("'" + target + "' is not a target of " + labels);
+            if (c < 0) throw new IllegalArgumentException("'" + target + "' is not a label of " + labels + " or labels of it joined with '+'");
         }
         return cols;
     }

@@ -135,7 +135,7 @@ public final class Main implements Runnable {
                 || ex instanceof UnsupportedOperationException || ex instanceof java.io.IOException
                 || ex instanceof IllegalStateException
                 || ex instanceof org.clipsurgery.nativeapi.NativeException
-                || ex instanceof org.clipsurgery.engine.cuda.CudaException) {
+                || ex instanceof org.clipsurgery.CudaException) {
             return msg.isEmpty() ? ex.getClass().getSimpleName() : msg;
         }
         // Anything else is a bug or a native failure: say what it was so it can be reported.

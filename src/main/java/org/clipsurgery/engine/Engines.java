@@ -1,6 +1,7 @@
 package org.clipsurgery.engine;
 
 import java.util.Objects;
+import org.clipsurgery.CudaException;
 import org.clipsurgery.Device;
 import org.clipsurgery.engine.cpu.CpuEngine;
 import org.clipsurgery.engine.cuda.CudaEngine;
@@ -15,7 +16,7 @@ public final class Engines {
      * device 0 in {@code model.precision()}. The weight store stays the caller's; keep it open
      * while the engine is used. {@code stages}: a profile recorder, CPU only.
      *
-     * @throws org.clipsurgery.engine.cuda.CudaException on CUDA when the GPU cannot be used (no
+     * @throws org.clipsurgery.CudaException on CUDA when the GPU cannot be used (no
      *     device, old driver, missing CUDA libraries, out of memory)
      * @throws UnsupportedOperationException for a stage profile on CUDA
      */

@@ -16,7 +16,7 @@ import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.Device;
 import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
-import org.clipsurgery.engine.cuda.CudaException;
+import org.clipsurgery.CudaException;
 import org.clipsurgery.nativeapi.NativeCalls;
 import org.clipsurgery.weights.HostTensor;
 import org.clipsurgery.weights.Safetensors;

@@ -16,6 +16,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.ShortPointer;
+import org.clipsurgery.CudaException;
 import org.clipsurgery.Precision;
 import org.clipsurgery.engine.Engine;
 import org.clipsurgery.engine.Frame;

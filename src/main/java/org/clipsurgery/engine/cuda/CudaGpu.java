@@ -9,6 +9,7 @@ import org.bytedeco.cuda.global.cublas;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.clipsurgery.CudaException;
 import org.clipsurgery.weights.DType;
 
 /**

@@ -11,6 +11,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.ShortPointer;
+import org.clipsurgery.CudaException;
 import org.clipsurgery.Precision;
 import org.clipsurgery.engine.cuda.Gpu.Copy;
 import org.clipsurgery.graph.Ops;

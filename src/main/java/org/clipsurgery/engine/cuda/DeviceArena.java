@@ -2,6 +2,7 @@ package org.clipsurgery.engine.cuda;
 
 import java.util.ArrayList;
 import java.util.List;
+import org.clipsurgery.CudaException;
 
 /**
  * A bump allocator over device memory for a forward's intermediates. Memory comes in chunks that

@@ -12,14 +12,15 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.bytedeco.javacpp.FloatPointer;
+import org.clipsurgery.CudaException;
 import org.clipsurgery.Precision;
 import org.clipsurgery.graph.Ops;
 import org.clipsurgery.nativeapi.ClipSurgeryNative;
 import org.clipsurgery.nativeapi.NativeCalls;
 import org.clipsurgery.weights.DType;
-import org.clipsurgery.weights.HostTensor;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.clipsurgery.weights.HostTensor;
 
 /**
  * {@link CudaOps} op by op against plain Java references (double accumulation) and the project's

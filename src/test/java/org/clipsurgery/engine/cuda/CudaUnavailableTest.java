@@ -6,12 +6,13 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import java.util.EnumSet;
 import org.clipsurgery.ClipSurgery;
+import org.clipsurgery.CudaException;
 import org.clipsurgery.Device;
 import org.clipsurgery.engine.FacadeAccess;
 import org.clipsurgery.weights.ModelConfig;
 import org.clipsurgery.weights.RandomWeights;
-import org.clipsurgery.weights.WeightStore;
 import org.junit.jupiter.api.Test;
+import org.clipsurgery.weights.WeightStore;
 
 /**
  * Where no GPU can be used (this runs in the default, untagged suite): asking for Device.CUDA

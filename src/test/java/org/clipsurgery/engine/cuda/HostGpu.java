@@ -8,6 +8,7 @@ import java.util.stream.IntStream;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.ShortPointer;
+import org.clipsurgery.CudaException;
 import org.clipsurgery.nativeapi.NativeCalls;
 import org.clipsurgery.weights.DType;
 import org.clipsurgery.weights.Half;

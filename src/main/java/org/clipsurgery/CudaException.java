@@ -1,4 +1,4 @@
-package org.clipsurgery.engine.cuda;
+package org.clipsurgery;
 
 /**
  * A failure of the CUDA engine, with the {@link Kind} a caller can act on: no device, a driver too
@@ -24,16 +24,26 @@ public class CudaException extends RuntimeException {
 
     private final Kind kind;
 
+    /**
+     * @param kind what went wrong
+     * @param message what, in words, naming the failing call
+     */
     public CudaException(Kind kind, String message) {
         super(message);
         this.kind = kind;
     }
 
+    /**
+     * @param kind what went wrong
+     * @param message what, in words, naming the failing call
+     * @param cause the underlying failure (e.g. a library that did not load)
+     */
     public CudaException(Kind kind, String message, Throwable cause) {
         super(message, cause);
         this.kind = kind;
     }
 
+    /** @return what went wrong, coarsely */
     public Kind kind() {
         return kind;
     }
