@@ -4,7 +4,7 @@ package org.clipsurgery.image;
  * An 8-bit RGB image held as one interleaved array: pixel (x, y) channel c is at
  * {@code data[(y * width + x) * 3 + c]}, read unsigned, with x from 0 (left) and y from 0 (top).
  * This is the form PIL's mode "RGB" has after {@code convert("RGB")}, and the form
- * {@link Preprocessor} takes. {@link Images} makes one from a file, a
+ * the CPU engine's preprocessing takes. {@link Images} makes one from a file, a
  * {@link java.awt.image.BufferedImage} or a camera frame.
  *
  * <p>The array is owned by the image: the constructor does not copy it, so callers hand over a fresh

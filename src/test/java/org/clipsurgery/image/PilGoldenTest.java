@@ -68,7 +68,7 @@ class PilGoldenTest {
     }
 
     /**
-     * The C API's cs_preprocess_cpu (what {@link Preprocessor} runs) on the same case: its planes
+     * The C API's cs_preprocess_cpu (what the CPU engine's Preprocessor runs) on the same case: its planes
      * must be exactly Pillow's uint8 pixels normalised, i.e. ((float) u8 / 255 − mean) / std in
      * float32 (an exact uint8 resize is the only way to get every one of those values).
      */

@@ -14,7 +14,6 @@ import org.clipsurgery.graph.ClipGraph;
 import org.clipsurgery.graph.Ops;
 import org.clipsurgery.engine.Stages;
 import org.clipsurgery.image.Images;
-import org.clipsurgery.image.Preprocessor;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.progress.Progress;
 import org.clipsurgery.text.ClipTokenizer;

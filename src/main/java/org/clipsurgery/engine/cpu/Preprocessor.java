@@ -1,7 +1,8 @@
-package org.clipsurgery.image;
+package org.clipsurgery.engine.cpu;
 
 import java.util.List;
 import org.bytedeco.javacpp.FloatPointer;
+import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.nativeapi.ClipSurgeryNative;
 import org.clipsurgery.nativeapi.NativeCalls;
 

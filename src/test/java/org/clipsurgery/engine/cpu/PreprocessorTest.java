@@ -1,10 +1,11 @@
-package org.clipsurgery.image;
+package org.clipsurgery.engine.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.clipsurgery.image.RgbImage;
 
 class PreprocessorTest {
     @Test

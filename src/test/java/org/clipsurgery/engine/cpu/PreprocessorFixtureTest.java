@@ -1,4 +1,4 @@
-package org.clipsurgery.image;
+package org.clipsurgery.engine.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -8,12 +8,14 @@ import java.io.IOException;
 import javax.imageio.ImageIO;
 import java.util.List;
 import java.util.Map;
+import org.clipsurgery.image.Images;
+import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.testing.Fixtures;
 import org.clipsurgery.weights.HostTensor;
-import org.clipsurgery.weights.Safetensors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.clipsurgery.weights.Safetensors;
 
 /**
  * The preprocessed fixture image must equal the official pipeline's (PIL BICUBIC, ToTensor,
