@@ -13,8 +13,8 @@ public enum Device {
     CPU,
     /**
      * The project's CUDA engine on the first visible GPU (device 0), fp16 by default: needs an
-     * NVIDIA driver for CUDA 13, a native library built with nvcc and the optional
-     * {@code org.bytedeco.cuda} module; opening a model fails with a {@link RuntimeException}
+     * NVIDIA driver for CUDA 13, a native library built with nvcc and the optional CUDA
+     * runtime jars of JavaCPP's presets; opening a model fails with a {@link CudaException}
      * naming what is missing otherwise. Only the similarity comes back to the host with each
      * explanation; the other outputs are downloaded when first read.
      */

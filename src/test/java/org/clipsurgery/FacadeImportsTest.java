@@ -34,7 +34,8 @@ class FacadeImportsTest {
     @Test
     void theFacadeNamesNoBackendType() throws Exception {
         for (Path file : facadeSources()) {
-            String text = Files.readString(file);
+            // code only: the javadoc may say where things live
+            String text = Files.readString(file).replaceAll("(?s)/\\*.*?\\*/", "").replaceAll("//[^\\n]*", "");
             for (String pkg : FORBIDDEN) assertFalse(text.contains(pkg), file.getFileName() + " names " + pkg);
         }
     }
