@@ -11,10 +11,16 @@ import org.clipsurgery.nativeapi.NativeCalls;
  *
  * <p>From {@link SimilarityMaps} the label map is the C API's {@code cs_map_labels_cpu} of the same
  * similarity (include/clip_surgery.h): the argmax of exactly the values in
- * {@link SimilarityMaps#values()}, as the CUDA kernel computes it. Each label is min-max
- * normalised to [0, 1], so a threshold in [0, 1] means "at least this fraction of the label's own
- * range". Ties go to the lowest label index, as {@code torch.argmax} and {@code numpy.argmax}
- * resolve them.
+ * {@link SimilarityMaps#values()}, as the CUDA kernel computes it. (It is computed from the
+ * similarity the maps hold, so for maps wrapped by {@link SimilarityMaps#of} it matches their
+ * values only when they were made by the same contract.) Each label is min-max normalised to
+ * [0, 1], so a threshold in [0, 1] means "at least this fraction of the label's own range". Ties
+ * go to the lowest label index, as {@code torch.argmax} and {@code numpy.argmax} resolve them.
+ *
+ * <p>Indices are checked and refused with {@link IllegalArgumentException}, not
+ * {@link IndexOutOfBoundsException}. An instance never changes its array and may be shared
+ * between threads, provided nobody modifies the array it exposes ({@link #values()}) or was given
+ * ({@link #ofIndices}).
  *
  * <pre>{@code
  * LabelMap seg = LabelMap.of(maps, 0.5f);        // background where no label reaches 0.5
@@ -23,9 +29,9 @@ import org.clipsurgery.nativeapi.NativeCalls;
  * }</pre>
  */
 public final class LabelMap {
-    /** The index of background pixels in {@link #label} and {@link #values()}. */
+    /** The index of background pixels in {@link #label}, {@link #values()} and {@link #image}: −1. */
     public static final int BACKGROUND = -1;
-    /** The value of background pixels in {@link #toBytes}. */
+    /** The value of background pixels in {@link #toBytes}: 255, read unsigned. */
     public static final int BACKGROUND_BYTE = 255;
 
     private final int[] values;
@@ -52,7 +58,8 @@ public final class LabelMap {
      * @param width W ≥ 1
      * @param labels the number of labels T ≥ 1
      * @return the label map
-     * @throws IllegalArgumentException when the length does not match the sizes or an index is out of range
+     * @throws IllegalArgumentException if {@code values} is null, a size is not positive, the length
+     *     is not B·H·W, or a value is neither {@link #BACKGROUND} nor in 0 … labels − 1
      */
     public static LabelMap ofIndices(int[] values, int batch, int height, int width, int labels) {
         if (batch < 1 || height < 1 || width < 1 || labels < 1 || values == null
@@ -66,15 +73,28 @@ public final class LabelMap {
         return new LabelMap(values, batch, height, width, labels);
     }
 
-    /** Argmax of {@code maps} with no background. */
+    /**
+     * Argmax of {@code maps} with no background: every pixel gets a label.
+     *
+     * @param maps the maps; their similarity is what is read
+     * @return a new label map, (B, H, W) of {@code maps}
+     * @throws NullPointerException if {@code maps} is null
+     */
     public static LabelMap of(SimilarityMaps maps) {
         return of(maps, Float.NEGATIVE_INFINITY);
     }
 
     /**
      * Argmax of {@code maps}; pixels whose highest value is below {@code threshold} are background.
+     * The maps' values are in [0, 1], so a threshold ≤ 0 gives no background and one above 1
+     * makes every pixel background.
      *
+     * @param maps the maps; their similarity is what is read (see the class comment)
+     * @param threshold the least value a pixel's best label needs; {@link Float#NEGATIVE_INFINITY}
+     *     for none
+     * @return a new label map, (B, H, W) of {@code maps}
      * @throws IllegalArgumentException for a NaN threshold
+     * @throws NullPointerException if {@code maps} is null
      */
     public static LabelMap of(SimilarityMaps maps, float threshold) {
         if (Float.isNaN(threshold)) throw new IllegalArgumentException("threshold is NaN");
@@ -97,9 +117,20 @@ public final class LabelMap {
      * from a similarity), so this is the one argmax loop left in Java; a NaN value never wins
      * (the C API's maps have none), and a pixel with only NaN values is background.
      *
+     * <p>In detail: a pixel's label is the first index holding its largest non-NaN value
+     * (infinities take part); a pixel whose values are all NaN, or whose best value is below
+     * {@code threshold}, is background.
+     *
+     * @param maps (B, H, W, T) row-major; only read, not kept
+     * @param batch B ≥ 1
+     * @param height H ≥ 1
+     * @param width W ≥ 1
+     * @param labels T ≥ 1
      * @param threshold pixels whose highest value is below it become {@link #BACKGROUND};
      *     {@link Float#NEGATIVE_INFINITY} for none
-     * @throws IllegalArgumentException if the sizes are not positive or do not match the array
+     * @return a new label map
+     * @throws IllegalArgumentException if {@code maps} is null, a size is not positive, the length is
+     *     not B·H·W·T, or the threshold is NaN
      */
     public static LabelMap of(float[] maps, int batch, int height, int width, int labels, float threshold) {
         if (maps == null) throw new IllegalArgumentException("maps are null");
@@ -133,7 +164,15 @@ public final class LabelMap {
         return new LabelMap(out, batch, height, width, labels);
     }
 
-    /** The label index at pixel (x, y) of one image, or {@link #BACKGROUND}. */
+    /**
+     * The label at pixel (x, y) of one image. Note the argument order: image, y, x.
+     *
+     * @param image the image index, 0 ≤ image &lt; B
+     * @param y the row, 0 ≤ y &lt; H
+     * @param x the column, 0 ≤ x &lt; W
+     * @return the label index in 0 … T − 1, or {@link #BACKGROUND}
+     * @throws IllegalArgumentException if an index is out of range
+     */
     public int label(int image, int y, int x) {
         SimilarityMaps.checkIndex("image", image, batch);
         SimilarityMaps.checkIndex("y", y, height);
@@ -141,12 +180,23 @@ public final class LabelMap {
         return values[(image * height + y) * width + x];
     }
 
-    /** All label indices, (B, H, W) row-major, −1 for background. The backing array: do not modify. */
+    /**
+     * All label indices, (B, H, W) row-major (pixel (x, y) of image b at {@code (b * H + y) * W + x}),
+     * {@link #BACKGROUND} (−1) for background.
+     *
+     * @return the backing array, not a copy: do not modify it
+     */
     public int[] values() {
         return values;
     }
 
-    /** The label indices of one image, (H, W) row-major (a copy). */
+    /**
+     * The label indices of one image.
+     *
+     * @param image the image index, 0 ≤ image &lt; B
+     * @return a new array of H·W indices, (H, W) row-major, {@link #BACKGROUND} for background
+     * @throws IllegalArgumentException if the index is out of range
+     */
     public int[] image(int image) {
         SimilarityMaps.checkIndex("image", image, batch);
         int[] out = new int[height * width];
@@ -155,9 +205,13 @@ public final class LabelMap {
     }
 
     /**
-     * One image's labels as bytes, (H, W) row-major, background {@value #BACKGROUND_BYTE}.
+     * One image's labels as bytes (an 8-bit grey or palette picture): label t as the unsigned byte
+     * t, background as {@value #BACKGROUND_BYTE}.
      *
+     * @param image the image index, 0 ≤ image &lt; B
+     * @return a new array of H·W bytes, (H, W) row-major
      * @throws IllegalStateException if there are more than 255 labels (255 is reserved)
+     * @throws IllegalArgumentException if the index is out of range
      */
     public byte[] toBytes(int image) {
         if (labels > 255) throw new IllegalStateException(labels + " labels do not fit a byte map (at most 255)");
@@ -171,7 +225,14 @@ public final class LabelMap {
         return out;
     }
 
-    /** Pixel count per label in one image; index T holds the background count. */
+    /**
+     * Pixel count per label in one image.
+     *
+     * @param image the image index, 0 ≤ image &lt; B
+     * @return a new array of T + 1 counts: index t for label t, index T for the background; they
+     *     sum to H·W
+     * @throws IllegalArgumentException if the index is out of range
+     */
     public long[] counts(int image) {
         SimilarityMaps.checkIndex("image", image, batch);
         long[] out = new long[labels + 1];
@@ -183,19 +244,38 @@ public final class LabelMap {
         return out;
     }
 
+    /**
+     * The number of images.
+     *
+     * @return B ≥ 1
+     */
     public int batch() {
         return batch;
     }
 
+    /**
+     * The height of each image's map, in pixels.
+     *
+     * @return H ≥ 1
+     */
     public int height() {
         return height;
     }
 
+    /**
+     * The width of each image's map, in pixels.
+     *
+     * @return W ≥ 1
+     */
     public int width() {
         return width;
     }
 
-    /** The number of labels T (valid indices are 0 … T − 1). */
+    /**
+     * The number of labels (valid indices are 0 … T − 1).
+     *
+     * @return T ≥ 1
+     */
     public int labels() {
         return labels;
     }

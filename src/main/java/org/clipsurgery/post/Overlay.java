@@ -32,6 +32,12 @@ import java.util.List;
  *
  * <p>Text in legends uses the JDK's logical SansSerif font; on a system without any font the
  * legend keeps its colour swatches and leaves out the names.
+ *
+ * <p>The drawing methods return a new picture ({@link BufferedImage#TYPE_INT_RGB}) and leave
+ * their arguments unchanged; images are read without their alpha (dropped, not composited), an 8-bit
+ * grey image ({@link BufferedImage#TYPE_BYTE_GRAY}) by its grey level as PIL's
+ * {@code convert('RGB')} reads it, any other through {@link BufferedImage#getRGB}. The class has
+ * no mutable state: its methods may run concurrently.
  */
 public final class Overlay {
     /** Weight of the photo in a heat-map overlay (the official demo's 0.4). */
@@ -43,18 +49,33 @@ public final class Overlay {
 
     private Overlay() {}
 
-    /** OpenCV's COLORMAP_JET as 256 packed 0xRRGGBB values (a copy). */
+    /**
+     * OpenCV's COLORMAP_JET, from dark blue (0x000080) at 0 to dark red (0x800000) at 255.
+     *
+     * @return a new array of 256 packed 0xRRGGBB values, indexed by the 8-bit level
+     */
     public static int[] jetLut() {
         return JET.clone();
     }
 
-    /** The JET colour of an 8-bit value, packed 0xRRGGBB. */
+    /**
+     * The JET colour of an 8-bit level.
+     *
+     * @param value the level, 0 … 255
+     * @return the colour, packed 0xRRGGBB
+     * @throws IllegalArgumentException if the value is outside 0 … 255
+     */
     public static int jet(int value) {
         if (value < 0 || value > 255) throw new IllegalArgumentException("JET index must be 0..255, got " + value);
         return JET[value];
     }
 
-    /** The 8-bit level the demo gives a map value: {@code (uint8)(v * 255f)}, clamped, NaN → 0. */
+    /**
+     * The 8-bit level the demo gives a map value: {@code (uint8)(v * 255f)}, truncated.
+     *
+     * @param v a map value, normally in [0, 1]
+     * @return the level, 0 … 255: 0 for NaN and for products ≤ 0, 255 for products ≥ 255
+     */
     public static int level(float v) {
         float s = v * 255f;
         if (!(s > 0f)) return 0;
@@ -65,9 +86,12 @@ public final class Overlay {
     /**
      * The demo's overlay: {@code trunc(image·0.4 + jet(level(map))·0.6)} per channel.
      *
-     * @param image the original image (any type; read as sRGB, grey rasters as their grey level)
-     * @param map (H, W) row-major, H and W the image's size, values in [0, 1]
-     * @throws IllegalArgumentException if the map does not have the image's size
+     * @param image the original image, of any type (read as the class comment says)
+     * @param map (H, W) row-major, H and W the image's size, values in [0, 1] (others are clamped,
+     *     NaN counts as 0)
+     * @return a new picture of the image's size
+     * @throws IllegalArgumentException if the map is null or does not have the image's size
+     * @throws NullPointerException if the image is null
      */
     public static BufferedImage heatmap(BufferedImage image, float[] map) {
         int w = image.getWidth();
@@ -88,7 +112,15 @@ public final class Overlay {
         return out;
     }
 
-    /** The heat map alone (JET colours of the levels), (H, W) row-major map. */
+    /**
+     * The heat map alone: each pixel the JET colour of its value's {@link #level}.
+     *
+     * @param map (H, W) row-major, values in [0, 1] (others are clamped, NaN counts as 0)
+     * @param height H ≥ 1
+     * @param width W ≥ 1
+     * @return a new W×H picture
+     * @throws IllegalArgumentException if a size is not positive, or the map is null or not H·W long
+     */
     public static BufferedImage heatmap(float[] map, int height, int width) {
         SimilarityMaps.checkImageSize(height, width);
         checkMap(map, height, width);
@@ -111,12 +143,22 @@ public final class Overlay {
      * @param share pixels / all pixels, in [0, 1]
      */
     public record LegendEntry(int label, String name, int rgb, long pixels, double share) {
-        /** "person 31.3%", with "&lt;0.1%" for a share that would print as 0.0%. */
+        /**
+         * The legend's text for this row.
+         *
+         * @return the name, a space and {@link #percent} of the share, e.g. "person 31.3%"
+         */
         public String text() {
             return name + " " + percent(share);
         }
 
-        /** A share as "31.3%", "&lt;0.1%" for a non-zero share below 0.05%. */
+        /**
+         * A share as a percentage with one decimal, in the root locale.
+         *
+         * @param share a fraction, normally in [0, 1]
+         * @return e.g. "31.3%"; "&lt;0.1%" for a positive share below 0.05%, which would print as
+         *     0.0%
+         */
         public static String percent(double share) {
             double p = 100 * share;
             return p > 0 && p < 0.05 ? "<0.1%" : String.format(java.util.Locale.ROOT, "%.1f%%", p);
@@ -138,7 +180,13 @@ public final class Overlay {
      * background too when there is any (a threshold left pixels unlabelled), sorted by share,
      * largest first (ties in label order, background last).
      *
+     * @param labels the label map
+     * @param index which image of the label map, 0 ≤ index &lt; B
      * @param names the label names, one per label index
+     * @return a new list; the colours are {@link #palette}'s, the background's {@link #BACKGROUND_RGB}
+     * @throws IllegalArgumentException if {@code names} is null or does not hold one name per label,
+     *     or the index is out of range
+     * @throws NullPointerException if {@code labels} is null
      */
     public static List<LegendEntry> legend(LabelMap labels, int index, List<String> names) {
         if (names == null || names.size() != labels.labels()) {
@@ -171,6 +219,10 @@ public final class Overlay {
      * @param labels the label map
      * @param index which image of the label map
      * @param names the label names, one per label index
+     * @return a new picture: the label map's width plus the legend's, and at least its height
+     * @throws IllegalArgumentException if the image is not the label map's size, {@code names} is
+     *     null or does not hold one name per label, or the index is out of range
+     * @throws NullPointerException if {@code labels} is null
      */
     public static BufferedImage labelMap(BufferedImage image, LabelMap labels, int index, List<String> names) {
         int w = labels.width();
@@ -264,9 +316,14 @@ public final class Overlay {
     }
 
     /**
-     * The image with SAM points drawn: filled circles, green for positives (label 1), red for
-     * negatives (label 0), with a white outline; points without a label (the reference's
-     * degenerate case) are drawn in yellow.
+     * The image with SAM points drawn, in order: antialiased filled circles of radius
+     * max(3, min(W, H) / 60) pixels, green for positives (label 1), red for negatives (label 0),
+     * with a white outline. Parts of circles outside the image are cut off.
+     *
+     * @param image the original image, of any type (read as the class comment says)
+     * @param points the points, in the image's pixel coordinates
+     * @return a new picture of the image's size
+     * @throws NullPointerException if an argument is null
      */
     public static BufferedImage points(BufferedImage image, SamPoints points) {
         int w = image.getWidth();
@@ -309,7 +366,12 @@ public final class Overlay {
      * For 59 labels the closest two colours are about 0.064 apart in OKLab and the darkest has
      * lightness 0.65; the PASCAL VOC palette used before had 0.018 and 0.17 (about a quarter of
      * the separation, and colours such as dark blue that vanish over a photo). Beyond the
-     * candidates (over a thousand) the colours repeat.
+     * candidates (1658 of them) the colours repeat.
+     *
+     * @param n the number of labels, ≥ 0
+     * @return a new array of n packed 0xRRGGBB colours; palette(n) is a prefix of palette(m) for
+     *     n ≤ m
+     * @throws IllegalArgumentException if n is negative
      */
     public static int[] palette(int n) {
         if (n < 0) throw new IllegalArgumentException("palette size must be non-negative, got " + n);

@@ -34,8 +34,19 @@ import org.clipsurgery.nativeapi.NativeCalls;
  * d² / 2 = 0), the official code's {@code rank[-0:]} selects <em>every</em> cell as a "positive"
  * while its label list is empty (the reference fixtures record that for the ResNet at 64 and 96
  * px). This returns no point at all, the header's rule; {@link #isDegenerate()} says so, and
- * callers that feed SAM skip such results. Non-finite similarities (from NaN features) take no
- * part in the min-max and normalise to 0.
+ * callers that feed SAM skip such results. Non-finite similarities (from NaN features) make the
+ * cells they touch non-finite; those take no part in the min-max and normalise to 0. A NaN
+ * threshold is reached by no cell, so it gives no points.
+ *
+ * <p>Results of {@link #compute} have 2n points: n positives (label 1), then n negatives (label
+ * 0), n = min(#cells ≥ t, d² / 2). Every point lies in the image: 0 ≤ x &lt; W, 0 ≤ y &lt; H.
+ * Arguments are checked and refused with {@link IllegalArgumentException}; shapes beyond the C
+ * API's limits (H or W over 65536, a grid side g of 2898 or more) are refused by the native
+ * library with an unchecked exception of an internal type.
+ *
+ * <p>An instance never changes (its accessors return copies) and may be shared between threads,
+ * provided nobody modifies the arrays given to {@link #of}. The static methods keep no state and
+ * may run concurrently.
  *
  * <pre>{@code
  * float[] raw = SimilarityMaps.patchSimilarity(similarity, 1, n, t, 0, label);
@@ -44,9 +55,9 @@ import org.clipsurgery.nativeapi.NativeCalls;
  * }</pre>
  */
 public final class SamPoints {
-    /** The official default threshold t. */
+    /** The official default threshold t: 0.8. */
     public static final float DEFAULT_THRESHOLD = 0.8f;
-    /** The official default down-sampling factor. */
+    /** The official default down-sampling factor, the only one accepted: 2. */
     public static final int DEFAULT_DOWN_SAMPLE = 2;
 
     private static final Gson JSON = new Gson();
@@ -63,12 +74,14 @@ public final class SamPoints {
 
     /**
      * Points computed elsewhere by the same contract (the CUDA engine's {@code cs_map_points_cuda}).
+     * The coordinates and the order are taken as given, not checked.
      *
      * @param xs x of each point, in pixels; kept, not copied
      * @param ys y of each point, in pixels; kept
      * @param labels 1 for a positive point, 0 for a negative one; kept
      * @return the points, in the given order
      * @throws IllegalArgumentException when the arrays differ in length or a label is not 0 or 1
+     * @throws NullPointerException if an array is null
      */
     public static SamPoints of(int[] xs, int[] ys, int[] labels) {
         if (xs.length != ys.length || xs.length != labels.length) {
@@ -78,7 +91,16 @@ public final class SamPoints {
         return new SamPoints(xs, ys, labels);
     }
 
-    /** {@link #compute(float[], int, int, float, int)} with t = 0.8 and downSample = 2. */
+    /**
+     * {@link #compute(float[], int, int, float, int)} with t = 0.8 and downSample = 2.
+     *
+     * @param patchSimilarity g² raw similarities over the patch tokens, row-major, g ≥ 2; only read
+     * @param imageHeight H ≥ 1 of the original image (points are in its pixel coordinates)
+     * @param imageWidth W ≥ 1 of the original image
+     * @return new points, none when n = 0 ({@link #isDegenerate()})
+     * @throws IllegalArgumentException if the length is not the square of a side ≥ 2 or the image
+     *     size is not positive
+     */
     public static SamPoints compute(float[] patchSimilarity, int imageHeight, int imageWidth) {
         return compute(patchSimilarity, imageHeight, imageWidth, DEFAULT_THRESHOLD, DEFAULT_DOWN_SAMPLE);
     }
@@ -86,14 +108,16 @@ public final class SamPoints {
     /**
      * Points for one label.
      *
-     * @param patchSimilarity g² raw similarities over the patch tokens, row-major, g ≥ 2
-     * @param imageHeight H of the original image (points are in its pixel coordinates)
-     * @param imageWidth W of the original image
-     * @param threshold t, compared in float32 with the normalised cells
+     * @param patchSimilarity g² raw similarities over the patch tokens, row-major, g ≥ 2; only read
+     * @param imageHeight H ≥ 1 of the original image (points are in its pixel coordinates)
+     * @param imageWidth W ≥ 1 of the original image
+     * @param threshold t, compared in float32 with the normalised cells (in [0, 1]); a cell ≥ t
+     *     counts, so t ≤ 0 lets every cell count and a t above 1 or NaN gives no points
      * @param downSample the grid is resized to g / downSample cells per side first; the C API
      *     fixes it at the official default, 2
-     * @throws IllegalArgumentException if the length is not a square of a side ≥ 2, the image size
-     *     is not positive, or downSample is not 2
+     * @return new points: n positives then n negatives, none when n = 0 ({@link #isDegenerate()})
+     * @throws IllegalArgumentException if {@code patchSimilarity} is null or empty, its length is not
+     *     the square of a side ≥ 2, the image size is not positive, or downSample is not 2
      */
     public static SamPoints compute(float[] patchSimilarity, int imageHeight, int imageWidth, float threshold,
             int downSample) {
@@ -160,7 +184,17 @@ public final class SamPoints {
      * then takes like any label's), which keeps the combined rule, a demo convention, out of the
      * C contract.
      *
-     * @param parts raw patch similarities of the parts, each g² values over the same grid
+     * @param parts raw patch similarities of the parts, each g² values (row-major, g ≥ 2) over the
+     *     same grid; only read
+     * @param imageHeight H ≥ 1 of the original image
+     * @param imageWidth W ≥ 1 of the original image
+     * @param threshold t, as for {@link #compute(float[], int, int, float, int)}
+     * @param downSample must be 2, as for {@link #compute(float[], int, int, float, int)}
+     * @return new points: the distinct positives (label 1), then the distinct negatives (label 0);
+     *     unlike {@link #compute}'s, the two counts may differ
+     * @throws IllegalArgumentException if {@code parts} is null or empty, a part is null, the parts
+     *     differ in length, the length is not the square of a side ≥ 2, the image size is not
+     *     positive, or downSample is not 2
      */
     public static SamPoints combined(List<float[]> parts, int imageHeight, int imageWidth, float threshold,
             int downSample) {
@@ -224,6 +258,18 @@ public final class SamPoints {
     /**
      * Points for one image and label of a full similarity (B, N, T), with the official defaults:
      * {@code compute(SimilarityMaps.patchSimilarity(...), imageHeight, imageWidth)}.
+     *
+     * @param similarity (B, N, T) row-major, N = 1 + g², g ≥ 2; only read
+     * @param batch B ≥ 1
+     * @param tokens N
+     * @param labels T ≥ 1
+     * @param image the image index, 0 ≤ image &lt; B
+     * @param label the label index, 0 ≤ label &lt; T
+     * @param imageHeight H ≥ 1 of the original image
+     * @param imageWidth W ≥ 1 of the original image
+     * @return new points: n positives then n negatives, none when n = 0 ({@link #isDegenerate()})
+     * @throws IllegalArgumentException if {@code similarity} is null, a size is not positive, N is not
+     *     1 + g² with g ≥ 2, the array's length is not B·N·T, or an index is out of range
      */
     public static SamPoints forLabel(float[] similarity, int batch, int tokens, int labels, int image, int label,
             int imageHeight, int imageWidth) {
@@ -233,8 +279,15 @@ public final class SamPoints {
 
     /**
      * The points file of the CLI's {@code --save-tensors} contract: a JSON array with one object per
-     * image, mapping each label (in the map's order) to {@code {"points": [[x, y], ...], "labels":
-     * [...]}}. Label names are escaped as JSON strings.
+     * image, mapping each label (in the map's iteration order) to {@code {"points": [[x, y], ...],
+     * "labels": [...]}} ({@link #toJson()}). Label names are escaped as JSON strings (by Gson, which
+     * also writes HTML characters such as {@code <} and {@code &} as Unicode escapes). The text is indented, one
+     * label per line, and ends with a line break.
+     *
+     * @param perImage one map per image, from label name (not null) to its points (not null)
+     * @return the JSON text
+     * @throws IllegalArgumentException if {@code perImage} is null
+     * @throws NullPointerException if an image's map or a label's points are null
      */
     public static String toJson(List<? extends Map<String, SamPoints>> perImage) {
         if (perImage == null) throw new IllegalArgumentException("no images");
@@ -252,42 +305,74 @@ public final class SamPoints {
         return sb.append(perImage.isEmpty() ? "]" : "\n]").append('\n').toString();
     }
 
-    /** Number of points. */
+    /**
+     * The number of points, positives and negatives together.
+     *
+     * @return 2n for {@link #compute}'s results; 0 when degenerate
+     */
     public int size() {
         return xs.length;
     }
 
-    /** Point i's x (column) in image pixels. */
+    /**
+     * Point i's x (column) in image pixels.
+     *
+     * @param i the point index, 0 ≤ i &lt; {@link #size()}
+     * @return the x coordinate
+     * @throws IndexOutOfBoundsException if i is out of range
+     */
     public int x(int i) {
         return xs[i];
     }
 
-    /** Point i's y (row) in image pixels. */
+    /**
+     * Point i's y (row) in image pixels.
+     *
+     * @param i the point index, 0 ≤ i &lt; {@link #size()}
+     * @return the y coordinate
+     * @throws IndexOutOfBoundsException if i is out of range
+     */
     public int y(int i) {
         return ys[i];
     }
 
-    /** Points as [x, y] pairs, positives first (a copy). */
+    /**
+     * The points as [x, y] pairs, in order (positives first for {@link #compute} and
+     * {@link #combined}; as given for {@link #of}).
+     *
+     * @return a new array of {@link #size()} new two-element arrays
+     */
     public int[][] points() {
         int[][] out = new int[xs.length][];
         for (int i = 0; i < xs.length; i++) out[i] = new int[] {xs[i], ys[i]};
         return out;
     }
 
-    /** Labels, 1 = positive, 0 = negative (a copy); as long as the points. */
+    /**
+     * The points' labels, in the points' order.
+     *
+     * @return a new array as long as the points: 1 for a positive, 0 for a negative
+     */
     public int[] labels() {
         return labels.clone();
     }
 
     /**
-     * True when there is no point: no cell reached the threshold, the map had no contrast, or the
-     * grid down-samples to one cell (where the official code returns every cell with no labels).
+     * Whether there is no point at all: for {@link #compute}, no cell reached the threshold, the
+     * map had no contrast, or the grid down-samples to one cell (where the official code returns
+     * every cell with no labels); for {@link #combined}, the mean map gave no points.
+     *
+     * @return true when {@link #size()} is 0
      */
     public boolean isDegenerate() {
         return xs.length == 0;
     }
 
-    /** {@code {"points": [[x, y], ...], "labels": [...]}}, the contract of the CLI's points JSON. */
+    /**
+     * These points as JSON, the contract of the CLI's points file.
+     *
+     * @return {@code {"points": [[x, y], ...], "labels": [...]}} on one line
+     */
     public String toJson() {
         StringBuilder sb = new StringBuilder("{\"points\": [");
         for (int i = 0; i < xs.length; i++) {
@@ -302,6 +387,11 @@ public final class SamPoints {
         return sb.append("]}").toString();
     }
 
+    /**
+     * The same text as {@link #toJson()}.
+     *
+     * @return the points as JSON
+     */
     @Override
     public String toString() {
         return toJson();

@@ -23,7 +23,18 @@ import org.clipsurgery.nativeapi.NativeCalls;
  *       compiler fuses multiply-adds; the C API rounds every product, as its kernel does).</li>
  * </ol>
  * Output {@link #values()}: {@code (B, H, W, T)} row-major, the layout of the reference fixture's
- * {@code similarity_map} and of the official function's result.
+ * {@code similarity_map} and of the official function's result; every value is finite and in
+ * [0, 1] (the header's contract).
+ *
+ * <p><b>Arguments and errors.</b> Sizes and indices are checked here and refused with
+ * {@link IllegalArgumentException} (an index out of range included, not
+ * {@link IndexOutOfBoundsException}). Shapes beyond the C API's own limits (H or W over 65536,
+ * B or T over 65535, N over 2<sup>24</sup>, B·T·H·W over 2<sup>40</sup>) pass these checks but are
+ * refused by the native library with an unchecked exception of an internal type.
+ *
+ * <p><b>Sharing.</b> An instance never changes its arrays and may be shared between threads,
+ * provided nobody modifies the arrays it exposes ({@link #values()}) or was given
+ * ({@link #of}). The static methods keep no state and may run concurrently.
  *
  * <pre>{@code
  * SimilarityMaps maps = SimilarityMaps.compute(similarity, 1, 197, labels.size(), 480, 640);
@@ -53,16 +64,18 @@ public final class SimilarityMaps {
     }
 
     /**
-     * Maps for every image and label.
+     * Maps for every image and label, computed on the CPU by {@code cs_map_upsample_cpu}.
      *
-     * @param similarity (B, N, T) row-major, N = 1 + g²
+     * @param similarity (B, N, T) row-major, N = 1 + g²; only read, and copied (kept for
+     *     {@link LabelMap#of(SimilarityMaps, float)})
      * @param batch B ≥ 1
-     * @param tokens N
+     * @param tokens N = 1 + g², g ≥ 1
      * @param labels T ≥ 1
-     * @param height H of the output (the original image height)
-     * @param width W of the output (the original image width)
-     * @throws IllegalArgumentException for sizes that do not match or are not positive, N not 1 + g²,
-     *     or an output larger than a Java array
+     * @param height H ≥ 1 of the output (the original image height)
+     * @param width W ≥ 1 of the output (the original image width)
+     * @return new maps, (B, H, W, T), each value in [0, 1]
+     * @throws IllegalArgumentException if {@code similarity} is null, a size is not positive, N is not
+     *     1 + g², the array's length is not B·N·T, or B·H·W·T values do not fit one Java array
      */
     public static SimilarityMaps compute(float[] similarity, int batch, int tokens, int labels, int height, int width) {
         int g = checkSimilarity(similarity, batch, tokens, labels);
@@ -80,17 +93,22 @@ public final class SimilarityMaps {
 
     /**
      * Maps computed elsewhere by the same contract (the CUDA engine's {@code cs_map_upsample_cuda}),
-     * wrapped without copying.
+     * wrapped without copying. The values are not checked or recomputed: the caller vouches that
+     * they are the maps of {@code similarity}. (Note the parameter order: H and W come before T
+     * here, after it in {@link #compute}.)
      *
      * @param values the maps, (B, H, W, T) row-major; kept, not copied
-     * @param similarity the (B, N, T) similarity they were computed from (for {@link LabelMap#of(SimilarityMaps, float)}); kept
+     * @param similarity the (B, N, T) similarity they were computed from; kept, not copied.
+     *     {@link LabelMap#of(SimilarityMaps, float)} computes its label map from this similarity,
+     *     not from {@code values}
      * @param batch B ≥ 1
-     * @param tokens N = 1 + g²
+     * @param tokens N = 1 + g², g ≥ 1
      * @param height H ≥ 1
      * @param width W ≥ 1
      * @param labels T ≥ 1
-     * @return the maps
-     * @throws IllegalArgumentException when the lengths do not match the sizes
+     * @return maps that share both arrays with the caller
+     * @throws IllegalArgumentException if an array is null, a size is not positive, N is not 1 + g²,
+     *     or a length does not match the sizes (B·N·T, B·H·W·T)
      */
     public static SimilarityMaps of(float[] values, float[] similarity, int batch, int tokens, int height, int width,
             int labels) {
@@ -106,6 +124,19 @@ public final class SimilarityMaps {
     /**
      * The map of one image and label, (H, W) row-major, without computing the others. Equal, value
      * for value, to {@code compute(...).map(image, label)} (each label is normalised on its own).
+     *
+     * @param similarity (B, N, T) row-major, N = 1 + g²; only read
+     * @param batch B ≥ 1
+     * @param tokens N = 1 + g², g ≥ 1
+     * @param labels T ≥ 1
+     * @param image the image index, 0 ≤ image &lt; B
+     * @param label the label index, 0 ≤ label &lt; T
+     * @param height H ≥ 1 of the output
+     * @param width W ≥ 1 of the output
+     * @return a new array of H·W values in [0, 1]
+     * @throws IllegalArgumentException if {@code similarity} is null, a size is not positive, N is not
+     *     1 + g², the array's length is not B·N·T, an index is out of range, or H·W values do not fit
+     *     one Java array
      */
     public static float[] mapOf(float[] similarity, int batch, int tokens, int labels, int image, int label,
             int height, int width) {
@@ -124,6 +155,16 @@ public final class SimilarityMaps {
      * The raw (not normalised) similarity of one image and label over the patch tokens, as a g×g
      * grid in row-major order: {@code similarity[image, 1:, label]}. This is what the official
      * {@code similarity_map_to_points} takes (see {@link SamPoints}).
+     *
+     * @param similarity (B, N, T) row-major, N = 1 + g²; only read
+     * @param batch B ≥ 1
+     * @param tokens N = 1 + g², g ≥ 1
+     * @param labels T ≥ 1
+     * @param image the image index, 0 ≤ image &lt; B
+     * @param label the label index, 0 ≤ label &lt; T
+     * @return a new array of the g² raw values, copied as they are (NaN and infinities included)
+     * @throws IllegalArgumentException if {@code similarity} is null, a size is not positive, N is not
+     *     1 + g², the array's length is not B·N·T, or an index is out of range
      */
     public static float[] patchSimilarity(float[] similarity, int batch, int tokens, int labels, int image, int label) {
         int g = checkSimilarity(similarity, batch, tokens, labels);
@@ -139,6 +180,17 @@ public final class SimilarityMaps {
      * The min-max normalised g×g grid of one image and label (the input of the upsampling), by the
      * C API: the map "upsampled" to g×g, which is the normalised grid itself (every output pixel
      * sits on a cell centre, the second tap has weight 0).
+     *
+     * @param similarity (B, N, T) row-major, N = 1 + g²; only read
+     * @param batch B ≥ 1
+     * @param tokens N = 1 + g², g ≥ 1
+     * @param labels T ≥ 1
+     * @param image the image index, 0 ≤ image &lt; B
+     * @param label the label index, 0 ≤ label &lt; T
+     * @return a new array of g² values in [0, 1], row-major; all 0 when the label's patch values have
+     *     no positive finite range, and 0 at every non-finite value
+     * @throws IllegalArgumentException if {@code similarity} is null, a size is not positive, N is not
+     *     1 + g², the array's length is not B·N·T, or an index is out of range
      */
     public static float[] normalisedGrid(float[] similarity, int batch, int tokens, int labels, int image, int label) {
         int g = checkSimilarity(similarity, batch, tokens, labels);
@@ -172,6 +224,8 @@ public final class SimilarityMaps {
     /**
      * The side g of the patch grid for N tokens (N = 1 + g²).
      *
+     * @param tokens N, the class token and the g² patch tokens
+     * @return g ≥ 1
      * @throws IllegalArgumentException if N − 1 is not a positive perfect square
      */
     public static int gridSide(int tokens) {
@@ -185,12 +239,24 @@ public final class SimilarityMaps {
         return g;
     }
 
-    /** All maps, (B, H, W, T) row-major. The backing array, not a copy: do not modify it. */
+    /**
+     * All maps, (B, H, W, T) row-major: the value of image b, pixel (x, y), label t is at
+     * {@code ((b * H + y) * W + x) * T + t}.
+     *
+     * @return the backing array, not a copy: do not modify it
+     */
     public float[] values() {
         return values;
     }
 
-    /** The map of one image and label, (H, W) row-major (a copy). */
+    /**
+     * The map of one image and label.
+     *
+     * @param image the image index, 0 ≤ image &lt; B
+     * @param label the label index, 0 ≤ label &lt; T
+     * @return a new array of H·W values, (H, W) row-major
+     * @throws IllegalArgumentException if an index is out of range
+     */
     public float[] map(int image, int label) {
         checkIndex("image", image, batch);
         checkIndex("label", label, labels);
@@ -200,7 +266,17 @@ public final class SimilarityMaps {
         return out;
     }
 
-    /** The value at pixel (x, y) of one image and label. */
+    /**
+     * The value at pixel (x, y) of one image and label. Note the argument order: image, y, x, label,
+     * as in the (B, H, W, T) layout.
+     *
+     * @param image the image index, 0 ≤ image &lt; B
+     * @param y the row, 0 ≤ y &lt; H
+     * @param x the column, 0 ≤ x &lt; W
+     * @param label the label index, 0 ≤ label &lt; T
+     * @return the map value
+     * @throws IllegalArgumentException if an index is out of range
+     */
     public float value(int image, int y, int x, int label) {
         checkIndex("image", image, batch);
         checkIndex("y", y, height);
@@ -209,23 +285,47 @@ public final class SimilarityMaps {
         return values[((image * height + y) * width + x) * labels + label];
     }
 
+    /**
+     * The number of images.
+     *
+     * @return B ≥ 1
+     */
     public int batch() {
         return batch;
     }
 
+    /**
+     * The height of every map, in pixels.
+     *
+     * @return H ≥ 1
+     */
     public int height() {
         return height;
     }
 
+    /**
+     * The width of every map, in pixels.
+     *
+     * @return W ≥ 1
+     */
     public int width() {
         return width;
     }
 
+    /**
+     * The number of labels.
+     *
+     * @return T ≥ 1
+     */
     public int labels() {
         return labels;
     }
 
-    /** The side g of the patch grid the maps were upsampled from. */
+    /**
+     * The side of the patch grid the maps were upsampled from.
+     *
+     * @return g ≥ 1, with N = 1 + g²
+     */
     public int grid() {
         return grid;
     }
