@@ -22,9 +22,12 @@ public class CudaException extends RuntimeException {
         CUDA_ERROR
     }
 
+    /** What went wrong (part of the serialised form, as for every exception). */
     private final Kind kind;
 
     /**
+     * A failure without an underlying exception.
+     *
      * @param kind what went wrong
      * @param message what, in words, naming the failing call
      */
@@ -34,6 +37,8 @@ public class CudaException extends RuntimeException {
     }
 
     /**
+     * A failure caused by another exception.
+     *
      * @param kind what went wrong
      * @param message what, in words, naming the failing call
      * @param cause the underlying failure (e.g. a library that did not load)
@@ -43,7 +48,11 @@ public class CudaException extends RuntimeException {
         this.kind = kind;
     }
 
-    /** @return what went wrong, coarsely */
+    /**
+     * What went wrong.
+     *
+     * @return the kind of failure, coarsely
+     */
     public Kind kind() {
         return kind;
     }
