@@ -1,8 +1,6 @@
 package org.clipsurgery.post;
 
-import org.bytedeco.javacpp.IntPointer;
-import org.clipsurgery.nativeapi.ClipSurgeryNative;
-import org.clipsurgery.nativeapi.NativeCalls;
+import java.util.stream.IntStream;
 
 /**
  * A per-pixel label map (open-vocabulary segmentation): for every pixel of every image, the index of
@@ -98,16 +96,12 @@ public final class LabelMap {
      */
     public static LabelMap of(SimilarityMaps maps, float threshold) {
         if (Float.isNaN(threshold)) throw new IllegalArgumentException("threshold is NaN");
-        int pixels = maps.batch() * maps.height() * maps.width();
-        int[] out = new int[pixels];
-        NativeCalls.load();
-        try (IntPointer o = new IntPointer(pixels)) {
-            NativeCalls.check(ClipSurgeryNative.cs_map_labels_cpu(maps.similarity(), maps.batch(), maps.tokens(),
-                    maps.labels(), maps.height(), maps.width(), threshold, BACKGROUND, ClipSurgeryNative.CS_I32, o,
-                    null), "cs_map_labels_cpu");
-            o.get(out);
-        }
-        return new LabelMap(out, maps.batch(), maps.height(), maps.width(), maps.labels());
+        // The argmax of the maps the caller holds, not cs_map_labels_cpu of their similarity: the
+        // twin would upsample all B·H·W·T values again only to compare them, which measures slower
+        // than comparing the values already there (src/test/.../post/MapsBenchmark). The result
+        // is the same: the maps are the twin's (finite, in [0, 1]) and argmax(float[]...) has the
+        // C rule for them (first of equal values wins, background below the threshold).
+        return of(maps.values(), maps.batch(), maps.height(), maps.width(), maps.labels(), threshold);
     }
 
     /**
@@ -145,7 +139,11 @@ public final class LabelMap {
                     + "·" + height + "·" + width + "·" + labels + " = " + pixels * labels);
         }
         int[] out = new int[(int) pixels];
-        for (int row = 0; row < batch * height; row++) {
+        // Rows in parallel for large maps (the C twin shares rows among threads too); each row's
+        // pixels are independent, so the result does not depend on the split.
+        IntStream rows = IntStream.range(0, batch * height);
+        if (pixels * labels >= 1 << 18) rows = rows.parallel();
+        rows.forEach(row -> {
             for (int p = row * width, end = p + width; p < end; p++) {
                 int base = p * labels;
                 int best = BACKGROUND;
@@ -160,7 +158,7 @@ public final class LabelMap {
                 }
                 out[p] = best == BACKGROUND || max < threshold ? BACKGROUND : best;
             }
-        }
+        });
         return new LabelMap(out, batch, height, width, labels);
     }
 

@@ -1,6 +1,5 @@
 package org.clipsurgery.post;
 
-import org.bytedeco.javacpp.FloatPointer;
 import org.clipsurgery.nativeapi.ClipSurgeryNative;
 import org.clipsurgery.nativeapi.NativeCalls;
 
@@ -86,8 +85,8 @@ public final class SimilarityMaps {
                     + " values do not fit one Java array; compute them per label with mapOf(...)");
         }
         float[] out = upsample(similarity, batch, tokens, labels, height, width, ClipSurgeryNative.CS_LAYOUT_BHWT);
-        // The similarity is kept (a copy: B·N·T floats) for LabelMap.of, which asks the C API
-        // for the label map of the same similarity.
+        // The similarity is kept (a copy: B·N·T floats) with the maps made from it, as of(...)
+        // keeps it; LabelMap.of(maps, t) no longer reads it (it takes the argmax of values()).
         return new SimilarityMaps(out, similarity.clone(), batch, tokens, height, width, labels, g);
     }
 
@@ -213,11 +212,10 @@ public final class SimilarityMaps {
             int layout) {
         NativeCalls.load();
         float[] out = new float[batch * height * width * labels];
-        try (FloatPointer o = new FloatPointer(out.length)) {
-            NativeCalls.check(ClipSurgeryNative.cs_map_upsample_cpu(similarity, batch, tokens, labels, height, width,
-                    layout, ClipSurgeryNative.CS_F32, o, null), "cs_map_upsample_cpu");
-            o.get(out);
-        }
+        // The array overload pins both arrays for the call (JNI critical region): the twin writes
+        // the Java array itself, no native buffer and no copy. Stream 0: the CPU twin has none.
+        NativeCalls.check(ClipSurgeryNative.cs_map_upsample_cpu(similarity, batch, tokens, labels, height, width,
+                layout, ClipSurgeryNative.CS_F32, out, 0L), "cs_map_upsample_cpu");
         return out;
     }
 
