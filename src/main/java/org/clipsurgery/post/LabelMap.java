@@ -7,11 +7,9 @@ import java.util.stream.IntStream;
  * the label whose map is highest there, or {@link #BACKGROUND} where the highest value is below an
  * optional threshold.
  *
- * <p>From {@link SimilarityMaps} the label map is the C API's {@code cs_map_labels_cpu} of the same
- * similarity (include/clip_surgery.h): the argmax of exactly the values in
- * {@link SimilarityMaps#values()}, as the CUDA kernel computes it. (It is computed from the
- * similarity the maps hold, so for maps wrapped by {@link SimilarityMaps#of} it matches their
- * values only when they were made by the same contract.) Each label is min-max normalised to
+ * <p>From {@link SimilarityMaps} the label map is the argmax of exactly the values in
+ * {@link SimilarityMaps#values()} with the rule of the C API's {@code cs_map_labels}
+ * (include/clip_surgery.h), which the CUDA engine runs on the device. Each label is min-max normalised to
  * [0, 1], so a threshold in [0, 1] means "at least this fraction of the label's own range". Ties
  * go to the lowest label index, as {@code torch.argmax} and {@code numpy.argmax} resolve them.
  *
@@ -74,7 +72,7 @@ public final class LabelMap {
     /**
      * Argmax of {@code maps} with no background: every pixel gets a label.
      *
-     * @param maps the maps; their similarity is what is read
+     * @param maps the maps; their values are what is read
      * @return a new label map, (B, H, W) of {@code maps}
      * @throws NullPointerException if {@code maps} is null
      */
@@ -87,7 +85,7 @@ public final class LabelMap {
      * The maps' values are in [0, 1], so a threshold ≤ 0 gives no background and one above 1
      * makes every pixel background.
      *
-     * @param maps the maps; their similarity is what is read (see the class comment)
+     * @param maps the maps; their values are what is read
      * @param threshold the least value a pixel's best label needs; {@link Float#NEGATIVE_INFINITY}
      *     for none
      * @return a new label map, (B, H, W) of {@code maps}

@@ -42,20 +42,15 @@ import org.clipsurgery.nativeapi.NativeCalls;
  */
 public final class SimilarityMaps {
     private final float[] values;
-    private final float[] similarity;
     private final int batch;
-    private final int tokens;
     private final int height;
     private final int width;
     private final int labels;
     private final int grid;
 
-    private SimilarityMaps(float[] values, float[] similarity, int batch, int tokens, int height, int width,
-            int labels, int grid) {
+    private SimilarityMaps(float[] values, int batch, int height, int width, int labels, int grid) {
         this.values = values;
-        this.similarity = similarity;
         this.batch = batch;
-        this.tokens = tokens;
         this.height = height;
         this.width = width;
         this.labels = labels;
@@ -65,8 +60,7 @@ public final class SimilarityMaps {
     /**
      * Maps for every image and label, computed on the CPU by {@code cs_map_upsample_cpu}.
      *
-     * @param similarity (B, N, T) row-major, N = 1 + g²; only read, and copied (kept for
-     *     {@link LabelMap#of(SimilarityMaps, float)})
+     * @param similarity (B, N, T) row-major, N = 1 + g²; only read
      * @param batch B ≥ 1
      * @param tokens N = 1 + g², g ≥ 1
      * @param labels T ≥ 1
@@ -85,39 +79,30 @@ public final class SimilarityMaps {
                     + " values do not fit one Java array; compute them per label with mapOf(...)");
         }
         float[] out = upsample(similarity, batch, tokens, labels, height, width, ClipSurgeryNative.CS_LAYOUT_BHWT);
-        // The similarity is kept (a copy: B·N·T floats) with the maps made from it, as of(...)
-        // keeps it; LabelMap.of(maps, t) no longer reads it (it takes the argmax of values()).
-        return new SimilarityMaps(out, similarity.clone(), batch, tokens, height, width, labels, g);
+        return new SimilarityMaps(out, batch, height, width, labels, g);
     }
 
     /**
      * Maps computed elsewhere by the same contract (the CUDA engine's {@code cs_map_upsample_cuda}),
-     * wrapped without copying. The values are not checked or recomputed: the caller vouches that
-     * they are the maps of {@code similarity}. (Note the parameter order: H and W come before T
-     * here, after it in {@link #compute}.)
+     * wrapped without copying; the values are not checked.
      *
      * @param values the maps, (B, H, W, T) row-major; kept, not copied
-     * @param similarity the (B, N, T) similarity they were computed from; kept, not copied.
-     *     {@link LabelMap#of(SimilarityMaps, float)} computes its label map from this similarity,
-     *     not from {@code values}
      * @param batch B ≥ 1
-     * @param tokens N = 1 + g², g ≥ 1
      * @param height H ≥ 1
      * @param width W ≥ 1
      * @param labels T ≥ 1
-     * @return maps that share both arrays with the caller
-     * @throws IllegalArgumentException if an array is null, a size is not positive, N is not 1 + g²,
-     *     or a length does not match the sizes (B·N·T, B·H·W·T)
+     * @param grid g ≥ 1, the side of the patch grid the maps were made from
+     * @return maps that share {@code values} with the caller
+     * @throws IllegalArgumentException if {@code values} is null, a size is not positive, or its
+     *     length is not B·H·W·T
      */
-    public static SimilarityMaps of(float[] values, float[] similarity, int batch, int tokens, int height, int width,
-            int labels) {
-        int g = checkSimilarity(similarity, batch, tokens, labels);
+    public static SimilarityMaps of(float[] values, int batch, int height, int width, int labels, int grid) {
         checkImageSize(height, width);
-        if (values == null || values.length != (long) batch * height * width * labels) {
+        if (batch < 1 || labels < 1 || grid < 1 || values == null || values.length != (long) batch * height * width * labels) {
             throw new IllegalArgumentException("maps of " + (values == null ? "null" : values.length + " values") + " for "
-                    + batch + "×" + height + "×" + width + "×" + labels);
+                    + batch + "×" + height + "×" + width + "×" + labels + ", grid " + grid);
         }
-        return new SimilarityMaps(values, similarity, batch, tokens, height, width, labels, g);
+        return new SimilarityMaps(values, batch, height, width, labels, grid);
     }
 
     /**
@@ -326,16 +311,6 @@ public final class SimilarityMaps {
      */
     public int grid() {
         return grid;
-    }
-
-    /** The similarity the maps were made from, (B, N, T) (the object's copy: do not modify it). */
-    float[] similarity() {
-        return similarity;
-    }
-
-    /** N, the tokens per image of {@link #similarity()}. */
-    int tokens() {
-        return tokens;
     }
 
     static int checkSimilarity(float[] similarity, int batch, int tokens, int labels) {

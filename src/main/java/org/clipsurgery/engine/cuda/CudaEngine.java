@@ -987,7 +987,7 @@ public final class CudaEngine implements Engine {
             SimilarityMaps m = maps;
             if (m == null) {
                 float[] v = fromDevice(r -> r.mapsOf(image));
-                m = v == null ? super.maps() : SimilarityMaps.of(v, similarity(), 1, tokens(), height(), width(), labels());
+                m = v == null ? super.maps() : SimilarityMaps.of(v, 1, height(), width(), labels(), SimilarityMaps.gridSide(tokens()));
                 maps = m;
             }
             return m;
