@@ -64,8 +64,11 @@ class DistributionIT {
         List<String> sources = entries(Path.of(stem + "-sources.jar"));
         assertTrue(sources.contains("org/clipsurgery/ClipSurgery.java"), "sources jar without the facade: " + sources.size());
         List<String> javadoc = entries(Path.of(stem + "-javadoc.jar"));
-        assertTrue(javadoc.contains("index.html") && javadoc.contains("org/clipsurgery/ClipSurgery.html"),
+        // a modular javadoc: pages under the module's folder
+        assertTrue(javadoc.contains("index.html") && javadoc.contains("org.clipsurgery/org/clipsurgery/ClipSurgery.html"),
                 "javadoc jar without its index or the facade's page: " + javadoc.size() + " entries");
+        assertTrue(javadoc.stream().noneMatch(e -> e.contains("/engine/") || e.contains("/nativeapi/")),
+                "internal packages in the javadoc jar");
     }
 
     @Test
