@@ -96,6 +96,33 @@ inline void blend_rows(const float *__restrict top, const float *__restrict bot,
 // Rows of output per thread at least this long (in values), so small maps stay on one thread.
 constexpr int64_t kValuesPerTask = 1 << 15;
 
+// The upsampled maps of every image, one output row at a time, the rows shared among threads:
+// per image the normalised grids are blended horizontally once, then each output row y is blended
+// from two of those rows into `target(b, y)` (nullptr: a scratch row of the task) and handed to
+// `use(b, y, px)` as (width, T) values. cs_map_upsample stores the rows, cs_map_labels takes
+// their argmax.
+template <class Target, class Use>
+void for_each_map_row(const float *similarity, int64_t batch, int64_t tokens, int64_t t_count,
+                      int64_t height, int64_t width, Target target, Use use) {
+    const int64_t g = cs::grid_side(tokens), row = width * t_count;
+    const AxisTaps ay(g, height), ax(g, width);
+    std::vector<float> grids, rows;
+    for (int64_t b = 0; b < batch; b++) {
+        normalised_grids(similarity, b, tokens, t_count, grids);
+        horizontal_rows(grids.data(), g, t_count, ax, rows);
+        cs::parallel_for(height, std::max<int64_t>(1, kValuesPerTask / row), [&](int64_t y0, int64_t y1) {
+            std::vector<float> scratch(row);
+            for (int64_t y = y0; y < y1; y++) {
+                float *px = target(b, y);
+                if (!px) px = scratch.data();
+                blend_rows(rows.data() + ay.i0[y] * row, rows.data() + ay.i1[y] * row, ay.w0[y], ay.w1[y],
+                           row, px);
+                use(b, y, px);
+            }
+        });
+    }
+}
+
 } // namespace
 
 int64_t cs::grid_side(int64_t tokens) {
@@ -159,34 +186,25 @@ extern "C" int cs_map_upsample_cpu(const float *similarity, int64_t batch, int64
     if (int rc = cs::check_map_upsample_args(similarity, batch, tokens, labels, height, width,
                                              layout, out_dtype, out))
         return rc;
-    const int64_t g = cs::grid_side(tokens), T = labels, row = width * T;
+    const int64_t T = labels, row = width * T;
+    // fp32 (B, H, W, T) is the blended rows as they are: blended straight into the output
+    const bool direct = layout == CS_LAYOUT_BHWT && out_dtype == CS_F32;
     try {
-        const AxisTaps ay(g, height), ax(g, width);
-        std::vector<float> grids, rows;
-        for (int64_t b = 0; b < batch; b++) {
-            normalised_grids(similarity, b, tokens, T, grids);
-            horizontal_rows(grids.data(), g, T, ax, rows);
-            // One task item = one output row y, all labels: (width, T) values.
-            cs::parallel_for(height, std::max<int64_t>(1, kValuesPerTask / row), [&](int64_t y0, int64_t y1) {
-                std::vector<float> px(row);
-                for (int64_t y = y0; y < y1; y++) {
-                    const float *top = rows.data() + ay.i0[y] * row, *bot = rows.data() + ay.i1[y] * row;
-                    const bool direct = layout == CS_LAYOUT_BHWT && out_dtype == CS_F32;
-                    float *dst = direct ? static_cast<float *>(out) + (b * height + y) * row : px.data();
-                    blend_rows(top, bot, ay.w0[y], ay.w1[y], row, dst);
-                    if (direct) continue;
-                    if (layout == CS_LAYOUT_BTHW) // label-major: one contiguous output row per label
-                        for (int64_t t = 0; t < T; t++) {
-                            const int64_t base = ((b * T + t) * height + y) * width;
-                            for (int64_t x = 0; x < width; x++)
-                                cs::store_from_float(out, out_dtype, base + x, px[x * T + t]);
-                        }
-                    else
-                        for (int64_t i = 0; i < row; i++)
-                            cs::store_from_float(out, out_dtype, (b * height + y) * row + i, px[i]);
-                }
+        for_each_map_row(
+            similarity, batch, tokens, T, height, width,
+            [&](int64_t b, int64_t y) { return direct ? static_cast<float *>(out) + (b * height + y) * row : nullptr; },
+            [&](int64_t b, int64_t y, const float *px) {
+                if (direct) return;
+                if (layout == CS_LAYOUT_BTHW) // label-major: one contiguous output row per label
+                    for (int64_t t = 0; t < T; t++) {
+                        const int64_t base = ((b * T + t) * height + y) * width;
+                        for (int64_t x = 0; x < width; x++)
+                            cs::store_from_float(out, out_dtype, base + x, px[x * T + t]);
+                    }
+                else
+                    for (int64_t i = 0; i < row; i++)
+                        cs::store_from_float(out, out_dtype, (b * height + y) * row + i, px[i]);
             });
-        }
     } catch (const std::bad_alloc &) {
         return cs::fail(CS_ERR_OUT_OF_MEMORY, "map_upsample: out of host memory");
     }
@@ -201,37 +219,28 @@ extern "C" int cs_map_labels_cpu(const float *similarity, int64_t batch, int64_t
     if (int rc = cs::check_map_labels_args(similarity, batch, tokens, labels, height, width,
                                            background, out_dtype, out))
         return rc;
-    const int64_t g = cs::grid_side(tokens), T = labels, row = width * T;
+    const int64_t T = labels;
     try {
-        const AxisTaps ay(g, height), ax(g, width);
-        std::vector<float> grids, rows;
-        for (int64_t b = 0; b < batch; b++) {
-            normalised_grids(similarity, b, tokens, T, grids);
-            horizontal_rows(grids.data(), g, T, ax, rows);
-            cs::parallel_for(height, std::max<int64_t>(1, kValuesPerTask / row), [&](int64_t y0, int64_t y1) {
-                std::vector<float> px(row);
-                for (int64_t y = y0; y < y1; y++) {
-                    blend_rows(rows.data() + ay.i0[y] * row, rows.data() + ay.i1[y] * row, ay.w0[y], ay.w1[y], row,
-                               px.data());
-                    for (int64_t x = 0; x < width; x++) {
-                        const float *v = px.data() + x * T;
-                        float best = -INFINITY;
-                        int32_t arg = 0;
-                        for (int64_t t = 0; t < T; t++) { // the first of equal values wins
-                            const bool higher = v[t] > best;   // selects, not branches: the
-                            arg = higher ? (int32_t)t : arg;   // winner is unpredictable
-                            best = higher ? v[t] : best;
-                        }
-                        if (!(best >= threshold)) arg = background;
-                        const int64_t idx = (b * height + y) * width + x;
-                        if (out_dtype == CS_U8)
-                            static_cast<uint8_t *>(out)[idx] = (uint8_t)arg;
-                        else
-                            static_cast<int32_t *>(out)[idx] = arg;
+        for_each_map_row(
+            similarity, batch, tokens, T, height, width, [](int64_t, int64_t) -> float * { return nullptr; },
+            [&](int64_t b, int64_t y, const float *px) {
+                for (int64_t x = 0; x < width; x++) {
+                    const float *v = px + x * T;
+                    float best = -INFINITY;
+                    int32_t arg = 0;
+                    for (int64_t t = 0; t < T; t++) { // the first of equal values wins
+                        const bool higher = v[t] > best;   // selects, not branches: the
+                        arg = higher ? (int32_t)t : arg;   // winner is unpredictable
+                        best = higher ? v[t] : best;
                     }
+                    if (!(best >= threshold)) arg = background;
+                    const int64_t idx = (b * height + y) * width + x;
+                    if (out_dtype == CS_U8)
+                        static_cast<uint8_t *>(out)[idx] = (uint8_t)arg;
+                    else
+                        static_cast<int32_t *>(out)[idx] = arg;
                 }
             });
-        }
     } catch (const std::bad_alloc &) {
         return cs::fail(CS_ERR_OUT_OF_MEMORY, "map_labels: out of host memory");
     }
