@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.clipsurgery.ClipSurgery;
@@ -15,10 +16,12 @@ import org.clipsurgery.PixelOrder;
 import org.clipsurgery.Precision;
 import org.clipsurgery.Session;
 import org.clipsurgery.engine.FacadeAccess;
+import org.clipsurgery.engine.Frame;
+import org.clipsurgery.engine.Request;
 import org.clipsurgery.engine.cuda.CudaEngine;
 import org.clipsurgery.engine.cuda.CudaOps;
 import org.clipsurgery.engine.cuda.CudaRuntime;
-import org.clipsurgery.nativeapi.ClipSurgeryNative;
+import org.clipsurgery.progress.Progress;
 import org.clipsurgery.text.PromptTemplates;
 import org.clipsurgery.weights.ModelConfig;
 import org.clipsurgery.weights.RandomWeights;
@@ -28,10 +31,9 @@ import org.clipsurgery.weights.WeightStore;
  * The GPU benchmark of issue 5 on ViT-B/16-shaped random weights (generated, not downloaded),
  * 59 labels (PASCAL Context, the official demo's), 85 templates:
  * <ul>
- *   <li>engine: a preprocessed image already on the GPU → 59 maps at 480×640 on the GPU, one
- *       CUDA-graph replay, batch 1 at 224 and 512 px (CUDA-event time and wall time, median);</li>
- *   <li>end to end, engine: a uint8 480×640 frame in host memory → label map (uint8) and 4 labels'
- *       maps (fp32) in host memory, 224 px (wall time, median);</li>
+ *   <li>engine only: a uint8 480×640 frame already on the GPU → 59 maps at 480×640 on the GPU,
+ *       one CUDA-graph replay (preprocessing included), batch 1 at 224 and 512 px (CUDA-event time
+ *       and wall time, median);</li>
  *   <li>end to end, the path users take: {@code ClipSurgery} on {@code Device.CUDA}, a
  *       {@link Session} of 480×640 BGR frames at 224 px → scores only (no map leaves the GPU), and
  *       → scores + label map (wall time, median);</li>
@@ -93,13 +95,12 @@ public final class CudaBenchmark {
 
             List<String> templates = PromptTemplates.defaults();
             long c0 = System.nanoTime();
-            CudaEngine.Labels labels = engine.labels(LABELS_59, templates, false);
-            features = engine.ensemble(LABELS_59, templates);
+            features = engine.promptEnsemble(LABELS_59, templates, Progress.none());
             double cold = (System.nanoTime() - c0) / 1e6;
             double[] warm = new double[quick ? 2 : 5];
             for (int i = 0; i < warm.length; i++) {
                 long w0 = System.nanoTime();
-                engine.ensemble(LABELS_59, templates);
+                engine.promptEnsemble(LABELS_59, templates, Progress.none());
                 warm[i] = (System.nanoTime() - w0) / 1e6;
             }
             Arrays.sort(warm);
@@ -108,48 +109,23 @@ public final class CudaBenchmark {
 
             SplittableRandom rng = new SplittableRandom(3);
             for (int res : new int[] {224, 512}) {
-                CudaEngine.Runner r = engine.runner(new CudaEngine.Capture(labels, res, 6).maps(480, 640, CudaEngine.Capture.all()));
-                float[] pixels = new float[3 * res * res];
-                for (int i = 0; i < pixels.length; i++) pixels[i] = (float) (rng.nextDouble() * 4 - 2);
-                r.run(pixels); // input now in the runner's buffer on the GPU
-                double[][] m = replay(r, engine, iterations);
-                t.append(String.format("| engine: image on GPU → 59 maps 480×640 on GPU, %d px, batch 1 | %.3f | %.3f | %.3f | CUDA-graph replay |%n",
+                Request maps = Request.resolve(VIT_B_16, Device.CUDA, precision, res, 0).withLabels(features, 59, null)
+                        .withOutputs(EnumSet.of(Request.Output.MAPS));
+                double[][] m = replay(engine, maps, 1, 480, 640, rng, iterations);
+                t.append(String.format("| engine: 480×640 frame on GPU → 59 maps 480×640 on GPU, %d px, batch 1 | %.3f | %.3f | %.3f | one CUDA-graph replay (GPU preprocessing included) |%n",
                         res, m[0][iterations / 2], m[1][iterations / 2], m[1][0]));
-                r.close();
             }
-
-            {
-                CudaEngine.Runner r = engine.runner(new CudaEngine.Capture(labels, 224, 6).frames(480, 640, ClipSurgeryNative.CS_RGB)
-                        .maps(480, 640, 0, 1, 2, 3).labelMap(0f, 255));
-                byte[] frame = new byte[480 * 640 * 3];
-                for (int i = 0; i < frame.length; i++) frame[i] = (byte) rng.nextInt(256);
-                for (int i = 0; i < 10; i++) r.run(frame);
-                double[] ms = new double[iterations];
-                for (int i = 0; i < iterations; i++) {
-                    long s = System.nanoTime();
-                    r.run(frame);
-                    ms[i] = (System.nanoTime() - s) / 1e6;
-                }
-                Arrays.sort(ms);
-                t.append(String.format("| end to end, engine: uint8 480×640 frame in host memory → label map + 4 maps in host memory, 224 px | | %.3f | %.3f | GPU preprocessing, graph replay, one copy back |%n",
-                        ms[iterations / 2], ms[0]));
-                r.close();
-            }
-
             {
                 int batch = 32, res = 224;
-                CudaEngine.Runner r = engine.runner(new CudaEngine.Capture(labels, res, 6).batch(batch));
-                float[] pixels = new float[batch * 3 * res * res];
-                for (int i = 0; i < pixels.length; i++) pixels[i] = (float) (rng.nextDouble() * 4 - 2);
-                r.run(pixels);
+                Request scores = Request.resolve(VIT_B_16, Device.CUDA, precision, res, 0).withLabels(features, 59, null)
+                        .withOutputs(EnumSet.noneOf(Request.Output.class));
                 int n = quick ? 10 : Math.max(20, iterations / 4);
-                double[][] m = replay(r, engine, n);
+                double[][] m = replay(engine, scores, batch, res, res, rng, n);
                 double ms = m[0][n / 2];
                 double flops = batch * imageFlops(VIT_B_16, res, 6, 59);
                 double tflops = flops / (ms * 1e-3) / 1e12;
                 t.append(String.format("| batch 32, 224 px, similarity only | %.3f | %.3f | %.3f | %.0f images/s, %.0f TFLOP/s = %.0f%% of the GEMM rate |%n",
                         ms, m[1][n / 2], m[1][0], batch / (ms * 1e-3), tflops, 100 * tflops / gemm));
-                r.close();
             }
             t.append(String.format("%nGPU memory: %s; process total on the device %.0f MiB (includes the CUDA context)%n",
                     engine.memorySummary(), engine.deviceMemoryUsed() / 1048576.0));
@@ -193,8 +169,20 @@ public final class CudaBenchmark {
         if (what.contains("label map")) e.labelMap(0.5f);
     }
 
-    /** [0]: CUDA-event times, [1]: wall times of graph replays (sorted, ms). */
-    private static double[][] replay(CudaEngine.Runner r, CudaEngine engine, int iterations) {
+    /**
+     * [0]: CUDA-event times, [1]: wall times (sorted, ms) of the graph replay alone, for
+     * {@code batch} random frames of {@code h × w} explained once (so they sit in the runner's input).
+     */
+    private static double[][] replay(CudaEngine engine, Request request, int batch, int h, int w, SplittableRandom rng,
+            int iterations) {
+        List<Frame> frames = new ArrayList<>();
+        for (int i = 0; i < batch; i++) {
+            byte[] f = new byte[h * w * 3];
+            for (int j = 0; j < f.length; j++) f[j] = (byte) rng.nextInt(256);
+            frames.add(new Frame(f, h, w, false));
+        }
+        engine.explain(frames, request);
+        CudaEngine.Runner r = engine.runner(request, batch, h, w, false);
         for (int i = 0; i < 20; i++) r.launch();
         r.synchronize();
         double[] gpu = new double[iterations], wall = new double[iterations];

@@ -8,14 +8,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
-import org.bytedeco.javacpp.ShortPointer;
 import org.clipsurgery.CudaException;
 import org.clipsurgery.Precision;
 import org.clipsurgery.engine.Engine;
@@ -34,43 +33,30 @@ import org.clipsurgery.post.SimilarityMaps;
 import org.clipsurgery.progress.Progress;
 import org.clipsurgery.text.ClipTokenizer;
 import org.clipsurgery.weights.DType;
+import org.clipsurgery.weights.HostTensor;
 import org.clipsurgery.weights.ModelConfig;
 import org.clipsurgery.weights.WeightStore;
 
 /**
  * The CUDA engine: CLIP Surgery on one GPU, the whole image side (uint8 frames → preprocessing →
- * encoder → feature surgery → maps, label map, points) captured as one CUDA graph per request
- * shape and replayed.
+ * encoder → feature surgery → maps, label map, points) captured as one CUDA graph per shape of
+ * work and replayed.
  *
- * <p><b>As an {@link Engine}</b> (what {@code ClipSurgery} with {@code Device.CUDA} uses): frames
- * are grouped by size; each group is one replay of the runner of its (batch, frame size,
- * resolution, label set, depth, redundancy, outputs), built on first use and kept in a small LRU
- * cache ({@link #CACHED_RUNNERS}; an evicted runner frees its buffers). A replay uploads the
- * frames once as uint8 and downloads only the similarity (B, N, T) (whose token 0 are the
- * scores), so each {@link Output} is self-contained. Maps, the label map, points, image features
- * and preprocessed pixels stay in the runner's device buffers and come down on first read, while
- * that run is still the runner's latest (a generation counter, checked under the engine's lock).
- * A label-map or points threshold other than the captured one launches that kernel once more on
- * the same run's device similarity. Once the runner has run again (or was evicted), maps, label
- * map and points are computed on the host from the output's similarity with the same contract
- * (post/), and features and pixels are gone (read them first, or explain again).
- *
- * <p><b>Directly</b> (benchmarks, tests):
- * <pre>{@code
- * try (CudaEngine engine = CudaEngine.open(weights, Precision.FP16, 0)) {
- *     CudaEngine.Labels labels = engine.labels(List.of("person", "car", "sky"), PromptTemplates.defaults(), false);
- *     CudaEngine.Runner run = engine.runner(new CudaEngine.Capture(labels, 224, 6)
- *             .frames(480, 640, ClipSurgeryNative.CS_BGR)      // uint8 frames, preprocessed on the GPU
- *             .maps(480, 640, 0, 2)                              // maps of labels 0 and 2 come back
- *             .labelMap(0.5f, 255));                             // and the per-pixel label map
- *     CudaEngine.Result r = run.run(frameBytes);                   // one graph launch, one copy back
- * }
- * }</pre>
+ * <p>{@link #explain} groups frames by size; each group is one replay of the {@link Runner} of its
+ * (batch, frame size, pixel order, resolution, label set, depth, redundancy, outputs), built on
+ * first use and kept in a small LRU cache ({@link #CACHED_RUNNERS}; an evicted runner frees its
+ * buffers). A replay uploads the frames once as uint8 and downloads only the similarity (B, N, T)
+ * (whose token 0 are the scores), so each {@link Output} is self-contained. Maps, the label map,
+ * points, image features and preprocessed pixels stay in the runner's device buffers and come
+ * down on first read, while that run is still the runner's latest (a generation counter, checked
+ * under the engine's lock). A label-map or points threshold other than the captured one launches
+ * that kernel once more on the same run's device similarity. Once the runner has run again (or
+ * was evicted), maps, label map and points are computed on the host from the output's similarity
+ * with the same contract (the C twins), and features and pixels are gone (read them first, or
+ * explain again).
  *
  * <p>Threads: an engine owns one stream, one cuBLAS handle and one workspace; every public method
- * takes the engine's lock, so sharing one engine between threads is safe but serialises them; for
- * parallel work open one engine per thread. Results left on the GPU ({@link Runner#similarityAddress()}
- * and the like) are valid until the runner's next run.
+ * takes the engine's lock, so sharing one engine between threads is safe but serialises them.
  *
  * <p>No LibTorch at run time: weights come from a {@link WeightStore} (read in Java), text from
  * {@link ClipTokenizer}; the GPU work is cuBLAS and the project's kernels ({@link Kernels}).
@@ -84,13 +70,13 @@ public final class CudaEngine implements Engine {
     private final WeightStore weights;
     private final CudaOps ops;
     private final ClipGraph<DeviceTensor> graph;
-    private final List<Runner> runners = new ArrayList<>();
-    private final List<Labels> labelSets = new ArrayList<>();
-    private final Map<LabelsKey, Labels> uploaded = new HashMap<>();
+    /** Label features on the device, per pair of arrays (a record compares arrays by identity). */
+    private final Map<LabelsKey, DeviceTensor[]> uploaded = new HashMap<>();
     private final LinkedHashMap<RunnerKey, Runner> cache = new LinkedHashMap<>(16, 0.75f, true);
     private final ReentrantLock lock = new ReentrantLock();
-    private final AtomicInteger labelIds = new AtomicInteger();
     private ClipTokenizer tokenizer;
+    /** Tests: runs enqueue the forward op by op instead of replaying the graph (same buffers, same order). */
+    boolean runEagerly;
     private boolean closed;
 
     private CudaEngine(WeightStore weights, Precision precision, Gpu gpu) {
@@ -101,8 +87,8 @@ public final class CudaEngine implements Engine {
 
     /**
      * Opens an engine on CUDA device {@code device} (0 = the first visible). The weight store stays
-     * owned by the caller (it must outlive the engine only until the weights are uploaded, which
-     * happens lazily on first use: keep it open while the engine is used).
+     * owned by the caller; weights are uploaded lazily on first use: keep it open while the engine
+     * is used.
      *
      * @throws CudaException with kind NO_DEVICE, OLD_DRIVER, MISSING_LIBRARIES, NOT_BUILT or
      *     OUT_OF_MEMORY when the GPU cannot be used
@@ -136,7 +122,7 @@ public final class CudaEngine implements Engine {
         return weights.config();
     }
 
-    /** The backend (for tests and callers that build their own graphs). */
+    /** The backend (for tests and benchmarks). */
     public CudaOps ops() {
         return ops;
     }
@@ -165,70 +151,6 @@ public final class CudaEngine implements Engine {
         }
     }
 
-    // ---- labels ----------------------------------------------------------------------------------
-
-    /** Text features on the GPU: (count, E) fp32 normalised, and the redundant feature or null. */
-    public final class Labels {
-        final DeviceTensor text;
-        final DeviceTensor redundant;
-        final int count;
-
-        private Labels(float[] text, int count, float[] redundant) {
-            int e = config().embedDim();
-            if (count < 1 || text.length != count * e) {
-                throw new IllegalArgumentException(text.length + " text values for " + count + " labels of width " + e);
-            }
-            if (redundant != null && redundant.length != e) throw new IllegalArgumentException("redundant feature of length " + redundant.length);
-            this.count = count;
-            int id = labelIds.incrementAndGet();
-            // fp32 whatever the compute type: cs_feature_surgery takes fp32 text features
-            this.text = ops.constant("labels#" + id, () -> org.clipsurgery.weights.HostTensor.ofFloats(text, count, e), DType.F32);
-            this.redundant = redundant == null ? null : ops.constant("redundant#" + id,
-                    () -> org.clipsurgery.weights.HostTensor.ofFloats(redundant, e), DType.F32);
-        }
-
-        public int count() {
-            return count;
-        }
-
-        /** Redundant-feature mode (single label / free text) rather than label-set mode. */
-        public boolean redundantMode() {
-            return redundant != null;
-        }
-    }
-
-    /**
-     * Uploads label features (count, E), normalised (e.g. {@code LabelSet.textFeatures()}); with
-     * {@code redundant} (E) feature surgery runs in redundant mode, else in label-set mode.
-     */
-    public Labels labels(float[] text, int count, float[] redundant) {
-        return locked(() -> {
-            checkOpen();
-            ops.bind();
-            Labels l = new Labels(text, count, redundant);
-            labelSets.add(l);
-            return l;
-        });
-    }
-
-    /**
-     * Embeds labels with the prompt ensemble on the GPU (every label in every template, each
-     * embedding L2-normalised, averaged, normalised again) and uploads them; with
-     * {@code redundantMode} the ensemble of "" becomes the redundant feature.
-     */
-    public Labels labels(List<String> labels, List<String> templates, boolean redundantMode) {
-        return locked(() -> {
-            float[] text = ensemble(labels, templates);
-            float[] redundant = redundantMode ? ensemble(List.of(""), templates) : null;
-            return labels(text, labels.size(), redundant);
-        });
-    }
-
-    /** The prompt ensemble (labels, E) computed by the text encoder on the GPU, chunk by chunk. */
-    public float[] ensemble(List<String> labels, List<String> templates) {
-        return promptEnsemble(labels, templates, Progress.none());
-    }
-
     @Override
     public float[] promptEnsemble(List<String> labels, List<String> templates, Progress progress) {
         return locked(() -> {
@@ -251,141 +173,103 @@ public final class CudaEngine implements Engine {
         }
     }
 
-    // ---- captures -------------------------------------------------------------------------------
+    // ---- explain: frames in, outputs read lazily ---------------------------------------------------
+
+    /** Label features uploaded once per pair of arrays. */
+    private record LabelsKey(float[] text, float[] redundant) {}
+
+    /** One captured runner per shape of work (arrays by identity: one label set). */
+    private record RunnerKey(int batch, int height, int width, boolean bgr, int resolution, int depth, float[] text,
+            float[] redundant, Set<Request.Output> outputs, float labelThreshold, float pointThreshold) {}
 
     /**
-     * What one captured forward computes and returns. Required: labels, resolution and surgery
-     * depth (already resolved, e.g. by {@link Request#resolve}). Input: float pixels (B, 3, R, R)
-     * by default, or uint8 frames with {@link #frames}. Outputs: the similarity (B, N, T) fp32
-     * always (on the GPU); maps, label map and points when asked.
+     * {@inheritDoc} Frames of one size (and pixel order) go through one replay; the request's
+     * precision is this engine's, fixed when it was opened.
      */
-    public static final class Capture {
-        final Labels labels;
-        final int resolution; // input side r (the caller checked it against the model)
-        final int surgeryDepth; // ViT: the last k blocks with the dual path; ResNet: 1 = surgery pool; 0 = plain model
-        int batch = 1; // images per replay
-        int frameHeight, frameWidth, pixelOrder; // uint8 frames (CS_RGB/CS_BGR) when frameHeight > 0, else float pixels
-        int outHeight, outWidth; // size of maps, label map and points' frame; 0 when none is asked
-        int[] mapLabels = new int[0]; // label indices whose maps are made; null = all; empty = no maps
-        int mapLayout = ClipSurgeryNative.CS_LAYOUT_BTHW; // cs_map_layout of the maps
-        boolean mapsHalf; // maps in fp16 rather than fp32
-        boolean labelMap; // make the per-pixel label map
-        float labelThreshold; // its background threshold
-        int background = 255; // its background value (uint8 output while labels and background fit)
-        int maxPoints; // SAM points: up to this many positives and as many negatives per label; 0 = none
-        float pointThreshold = 0.8f; // their threshold
-        boolean copySimilarity; // run() also returns the whole similarity
-        boolean keepFeatures; // image features (B, N, E) fp32 kept in a runner buffer
-
-        public Capture(Labels labels, int resolution, int surgeryDepth) {
-            this.labels = Objects.requireNonNull(labels, "labels");
-            this.resolution = resolution;
-            this.surgeryDepth = surgeryDepth;
+    @Override
+    public List<Output> explain(List<Frame> frames, Request request) {
+        Objects.requireNonNull(request, "request");
+        request.requireLabels();
+        if (frames == null || frames.isEmpty()) throw new IllegalArgumentException("no frames");
+        Map<List<Object>, List<Integer>> groups = new LinkedHashMap<>();
+        for (int i = 0; i < frames.size(); i++) {
+            Frame f = Objects.requireNonNull(frames.get(i), "frame " + i);
+            groups.computeIfAbsent(List.of(f.height(), f.width(), f.bgr()), g -> new ArrayList<>()).add(i);
         }
-
-        public Capture batch(int b) {
-            batch = b;
-            return this;
+        Output[] out = new Output[frames.size()];
+        lock.lock();
+        try {
+            for (List<Integer> members : groups.values()) {
+                Frame first = frames.get(members.get(0));
+                int h = first.height(), w = first.width(), bytes = h * w * 3;
+                Runner r = runner(request, members.size(), h, w, first.bgr());
+                byte[] data = first.data();
+                if (members.size() > 1) {
+                    data = new byte[Math.multiplyExact(bytes, members.size())];
+                    for (int j = 0; j < members.size(); j++) System.arraycopy(frames.get(members.get(j)).data(), 0, data, j * bytes, bytes);
+                }
+                float[] sim = r.run(data);
+                int per = r.tokens * r.labels;
+                for (int j = 0; j < members.size(); j++) {
+                    out[members.get(j)] = new CudaOutput(r, r.generation, j, Arrays.copyOfRange(sim, j * per, (j + 1) * per), h, w);
+                }
+            }
+        } finally {
+            lock.unlock();
         }
-
-        /** Inputs are 8-bit interleaved frames height × width × 3 (order CS_RGB or CS_BGR). */
-        public Capture frames(int height, int width, int order) {
-            frameHeight = height;
-            frameWidth = width;
-            pixelOrder = order;
-            return this;
-        }
-
-        /** Maps at height × width of the given label indices ({@code all()} for every label). */
-        public Capture maps(int height, int width, int... labelIndices) {
-            outHeight = height;
-            outWidth = width;
-            mapLabels = labelIndices == null ? null : labelIndices.clone();
-            return this;
-        }
-
-        /** Marker for {@link #maps}: every label. */
-        public static int[] all() {
-            return null;
-        }
-
-        /** Maps (B, H, W, T) as {@code SimilarityMaps} holds them, rather than (B, T, H, W). */
-        public Capture mapsLabelsLast() {
-            mapLayout = ClipSurgeryNative.CS_LAYOUT_BHWT;
-            return this;
-        }
-
-        /** Maps as fp16 (half the memory and copy time) rather than fp32. */
-        public Capture halfMaps(boolean half) {
-            mapsHalf = half;
-            return this;
-        }
-
-        /** The per-pixel label map (uint8 while labels and background fit, else int32). Needs {@link #maps}' size. */
-        public Capture labelMap(float threshold, int background) {
-            labelMap = true;
-            labelThreshold = threshold;
-            this.background = background;
-            return this;
-        }
-
-        /** SAM points per label (up to {@code max} positives and as many negatives). Needs {@link #maps}' size. */
-        public Capture points(float threshold, int max) {
-            pointThreshold = threshold;
-            maxPoints = max;
-            return this;
-        }
-
-        /** Also copy the whole similarity (B, N, T) back. */
-        public Capture copySimilarity(boolean copy) {
-            copySimilarity = copy;
-            return this;
-        }
-
-        /** Keep the image features (B, N, E) as fp32 in a runner buffer. */
-        public Capture keepFeatures(boolean keep) {
-            keepFeatures = keep;
-            return this;
-        }
+        return List.of(out);
     }
 
-    /** Host copies of a run's requested outputs. */
-    public static final class Result {
-        /** (B, k, H, W) maps of the requested labels, fp32 (null if not asked or fp16). */
-        public float[] maps;
-        /** The same as raw fp16 bits when {@link Capture#halfMaps} was asked. */
-        public short[] mapsHalf;
-        /** (B, H, W) label indices (uint8 values 0..255 widened, or int32). */
-        public int[] labelMap;
-        /** (B, T) class-token similarity: the multi-label scores. */
-        public float[] scores;
-        /** (B, T, 2·max, 2) int32 points and (B, T) counts. */
-        public int[] points, pointCounts;
-        /** (B, N, T) similarity when {@link Capture#copySimilarity} was asked. */
-        public float[] similarity;
-    }
-
-    /** Builds (or returns the cached) runner for a request: eager warm-up, capture, instantiate. */
-    public Runner runner(Capture request) {
+    /**
+     * The captured runner for {@code batch} frames of {@code height × width} under {@code request}
+     * (built on first use, else the cached one; the least recently used is evicted past
+     * {@link #CACHED_RUNNERS}). {@link #explain} uses it; benchmarks time its replay alone.
+     */
+    public Runner runner(Request request, int batch, int height, int width, boolean bgr) {
         return locked(() -> {
             checkOpen();
-            if (!labelSets.contains(request.labels)) throw new IllegalArgumentException("these labels belong to another engine");
-            Runner r = new Runner(request);
-            runners.add(r);
+            request.requireLabels();
+            if (batch < 1 || height < 1 || width < 1) throw new IllegalArgumentException(batch + " frames of " + width + "×" + height);
+            RunnerKey key = new RunnerKey(batch, height, width, bgr, request.resolution(), request.surgeryDepth(), request.text(),
+                    request.redundant(), request.outputs(), request.labelThreshold(), request.pointThreshold());
+            Runner r = cache.get(key);
+            if (r == null) {
+                r = new Runner(request, labelFeatures(request), batch, height, width, bgr);
+                cache.put(key, r);
+                if (cache.size() > CACHED_RUNNERS) cache.values().iterator().next().close(); // its outputs fall back to the host
+            }
             return r;
         });
     }
 
+    /** The request's label features (and redundant feature) on the device, fp32, uploaded once per array. */
+    private DeviceTensor[] labelFeatures(Request request) {
+        return uploaded.computeIfAbsent(new LabelsKey(request.text(), request.redundant()), k -> {
+            int e = config().embedDim(), n = request.labels();
+            if (k.text().length != n * e) {
+                throw new IllegalArgumentException(k.text().length + " text values for " + n + " labels of width " + e);
+            }
+            ops.bind();
+            // fp32 whatever the compute type: cs_feature_surgery takes fp32 text features
+            String id = "labels#" + uploaded.size();
+            DeviceTensor text = ops.constant(id, () -> HostTensor.ofFloats(k.text(), n, e), DType.F32);
+            DeviceTensor redundant = k.redundant() == null ? null
+                    : ops.constant(id + ".redundant", () -> HostTensor.ofFloats(k.redundant(), e), DType.F32);
+            return new DeviceTensor[] {text, redundant};
+        });
+    }
+
     /**
-     * One captured image forward: fixed input and output buffers, a CUDA graph over them.
-     * Closing it frees its buffers and graph (the engine's close does too).
+     * One captured image forward: fixed input and output buffers, a CUDA graph over them. The
+     * engine's cache owns it; closing the engine (or eviction) frees its buffers and graph.
      */
-    public final class Runner implements AutoCloseable {
-        private final Capture q;
-        private final int grid, tokens, labels, mapCount, depth;
-        private final boolean u8Labels;
+    public final class Runner {
+        private final Request request;
+        private final DeviceTensor text, redundant;
+        private final int batch, frameHeight, frameWidth, grid, tokens, labels, maxPoints;
+        private final boolean bgr, u8Labels;
         private final List<Long> buffers = new ArrayList<>();
-        private final long input, pixels, similarity, selected, maps, labelMapBuf, points, counts, features;
+        private final long input, pixels, similarity, maps, labelMap, points, counts, features;
         /** Runs so far: an output of run g may read this runner's buffers while generation == g. */
         private long generation;
         private final Map<String, Long> hostBuffers = new LinkedHashMap<>();
@@ -395,47 +279,32 @@ public final class CudaEngine implements Engine {
         private Gpu.Graph captured;
         private boolean released;
 
-        private Runner(Capture q) {
-            ModelConfig c = config();
-            // ResNet: one attention pool, surgery on or off; ViT: the last `depth` blocks
-            int layers = c.isVit() ? c.visionLayers()[0] : 1;
-            if (q.batch < 1) throw new IllegalArgumentException("batch " + q.batch);
-            if (q.resolution < c.gridStride() || q.resolution % c.gridStride() != 0 || q.resolution > 4096) {
-                throw new IllegalArgumentException("resolution " + q.resolution + " must be a multiple of " + c.gridStride()
-                        + " (the " + (c.isVit() ? "patch size" : "ResNet's stride") + "), at most 4096");
-            }
-            depth = q.surgeryDepth;
-            if (depth < 0 || depth > layers) {
-                throw new IllegalArgumentException("surgery depth " + depth + " of a model with " + layers + " layers");
-            }
-            boolean needSize = q.mapLabels == null || q.mapLabels.length > 0 || q.labelMap || q.maxPoints > 0;
-            if (needSize && (q.outHeight < 1 || q.outWidth < 1)) {
-                throw new IllegalArgumentException("maps, label map and points need an output size (Capture.maps)");
-            }
-            if (q.frameHeight < 0 || q.frameWidth < 0 || (q.frameHeight > 0) != (q.frameWidth > 0)) {
-                throw new IllegalArgumentException("frame size " + q.frameHeight + "×" + q.frameWidth);
-            }
-            this.q = q;
-            grid = q.resolution / c.gridStride();
+        private Runner(Request request, DeviceTensor[] labelFeatures, int batch, int height, int width, boolean bgr) {
+            this.request = request;
+            this.text = labelFeatures[0];
+            this.redundant = labelFeatures[1];
+            this.batch = batch;
+            this.frameHeight = height;
+            this.frameWidth = width;
+            this.bgr = bgr;
+            grid = request.resolution() / config().gridStride();
             tokens = 1 + grid * grid;
-            labels = q.labels.count;
-            if (q.mapLabels != null) for (int l : q.mapLabels) {
-                if (l < 0 || l >= labels) throw new IllegalArgumentException("label index " + l + " of " + labels);
-            }
-            mapCount = q.mapLabels == null ? labels : q.mapLabels.length;
-            u8Labels = labels <= 255 && q.background >= 0 && q.background <= 255;
-            long b = q.batch, r = q.resolution, hw = (long) q.outHeight * q.outWidth;
+            labels = request.labels();
+            u8Labels = labels <= 255; // background 255 fits a byte
+            int cellsPerSide = grid / SamPoints.DEFAULT_DOWN_SAMPLE;
+            // at most half the cells are positives (cs_map_points); a grid too small for points has none on the device
+            maxPoints = request.wants(Request.Output.POINTS) ? cellsPerSide * cellsPerSide / 2 : 0;
+            long b = batch, r = request.resolution(), hw = (long) height * width;
             ops.bind();
             try {
-                input = q.frameHeight > 0 ? buffer(b * q.frameHeight * q.frameWidth * 3) : 0;
+                input = buffer(b * hw * 3);
                 pixels = buffer(4 * b * 3 * r * r);
                 similarity = buffer(4 * b * tokens * labels);
-                selected = q.mapLabels != null && mapCount > 0 ? buffer(4 * b * tokens * mapCount) : 0;
-                maps = mapCount > 0 ? buffer((q.mapsHalf ? 2 : 4) * b * mapCount * hw) : 0;
-                labelMapBuf = q.labelMap ? buffer((u8Labels ? 1 : 4) * b * hw) : 0;
-                points = q.maxPoints > 0 ? buffer(4 * b * labels * 4L * q.maxPoints) : 0;
-                counts = q.maxPoints > 0 ? buffer(4 * b * labels) : 0;
-                features = q.keepFeatures ? buffer(4 * b * tokens * config().embedDim()) : 0;
+                maps = request.wants(Request.Output.MAPS) ? buffer(4 * b * labels * hw) : 0;
+                labelMap = request.wants(Request.Output.LABEL_MAP) ? buffer((u8Labels ? 1 : 4) * b * hw) : 0;
+                points = maxPoints > 0 ? buffer(4 * b * labels * 4L * maxPoints) : 0;
+                counts = maxPoints > 0 ? buffer(4 * b * labels) : 0;
+                features = buffer(4 * b * tokens * config().embedDim());
                 capture();
             } catch (RuntimeException e) {
                 release();
@@ -453,44 +322,27 @@ public final class CudaEngine implements Engine {
 
         /** The whole forward, enqueued on the engine's stream (eagerly, or under capture). */
         private void forward() {
-            long b = q.batch, r = q.resolution;
-            if (input != 0) {
-                long frameBytes = (long) q.frameHeight * q.frameWidth * 3;
-                for (long i = 0; i < b; i++) {
-                    k.preprocess(input + i * frameBytes, q.frameHeight, q.frameWidth, 3L * q.frameWidth, q.pixelOrder, r, r,
-                            ClipSurgeryNative.CS_F32, pixels + i * 4 * 3 * r * r);
-                }
+            long b = batch, r = request.resolution(), h = frameHeight, w = frameWidth;
+            int order = bgr ? ClipSurgeryNative.CS_BGR : ClipSurgeryNative.CS_RGB;
+            for (long i = 0; i < b; i++) {
+                k.preprocess(input + i * h * w * 3, h, w, 3 * w, order, r, r, ClipSurgeryNative.CS_F32, pixels + i * 4 * 3 * r * r);
             }
-            try (Ops.Scope s = ops.scope()) {
+            try (Ops.Scope<DeviceTensor> s = ops.scope()) {
                 DeviceTensor x = new DeviceTensor(pixels, new long[] {b, 3, r, r}, DType.F32);
-                DeviceTensor image = ops.materialize(graph.encodeImage(x, depth));
-                ops.featureSurgeryInto(image, q.labels.text, q.labels.redundant, similarity);
-                if (features != 0) {
-                    if (image.dtype() == DType.F32) gpu.copy(features, image.address(), image.bytes(), Copy.ON_DEVICE);
-                    else k.convert(image.address(), CudaOps.csType(image.dtype()), image.numel(), features, ClipSurgeryNative.CS_F32);
-                }
+                DeviceTensor image = ops.materialize(graph.encodeImage(x, request.surgeryDepth()));
+                ops.featureSurgeryInto(image, text, redundant, similarity);
+                if (image.dtype() == DType.F32) gpu.copy(features, image.address(), image.bytes(), Copy.ON_DEVICE);
+                else k.convert(image.address(), CudaOps.csType(image.dtype()), image.numel(), features, ClipSurgeryNative.CS_F32);
             }
-            long h = q.outHeight, w = q.outWidth;
-            int mapType = q.mapsHalf ? ClipSurgeryNative.CS_F16 : ClipSurgeryNative.CS_F32;
-            if (mapCount > 0) {
-                long src = similarity;
-                if (q.mapLabels != null) {
-                    // Only the chosen labels' columns: min-max is per label, so this is exact.
-                    for (int j = 0; j < mapCount; j++) {
-                        gpu.copy2d(selected + 4L * j, 4L * mapCount, similarity + 4L * q.mapLabels[j], 4L * labels, 4, b * tokens,
-                                Copy.ON_DEVICE);
-                    }
-                    src = selected;
-                }
-                k.mapUpsample(src, b, tokens, mapCount, h, w, q.mapLayout, mapType, maps);
-            }
-            if (q.labelMap) {
-                k.mapLabels(similarity, b, tokens, labels, h, w, q.labelThreshold, q.background,
-                        u8Labels ? ClipSurgeryNative.CS_U8 : ClipSurgeryNative.CS_I32, labelMapBuf);
-            }
-            if (q.maxPoints > 0) {
-                k.mapPoints(similarity, b, tokens, labels, h, w, q.pointThreshold, q.maxPoints, points, counts);
-            }
+            if (maps != 0) k.mapUpsample(similarity, b, tokens, labels, h, w, ClipSurgeryNative.CS_LAYOUT_BHWT, ClipSurgeryNative.CS_F32, maps);
+            if (labelMap != 0) labelMapInto(similarity, b, request.labelThreshold(), labelMap);
+            if (maxPoints > 0) k.mapPoints(similarity, b, tokens, labels, h, w, request.pointThreshold(), maxPoints, points, counts);
+        }
+
+        /** The label map of {@code b} images' similarity at {@code src}: uint8 (background 255) or int32 (background −1). */
+        private void labelMapInto(long src, long b, float threshold, long dst) {
+            k.mapLabels(src, b, tokens, labels, frameHeight, frameWidth, threshold, u8Labels ? 255 : LabelMap.BACKGROUND,
+                    u8Labels ? ClipSurgeryNative.CS_U8 : ClipSurgeryNative.CS_I32, dst);
         }
 
         private void capture() {
@@ -517,37 +369,40 @@ public final class CudaEngine implements Engine {
             }
         }
 
-        /** Device address of the input buffer: pixels (B, 3, R, R) fp32, or frames (B, H, W, 3) uint8. */
-        public long inputAddress() {
-            return input != 0 ? input : pixels;
+        /** Replays the graph on what is in the input buffer; returns without waiting (benchmarks). */
+        public void launch() {
+            lock.lock();
+            try {
+                checkLive();
+                ops.bind();
+                if (runEagerly) forward();
+                else captured.launch();
+                generation++;
+            } finally {
+                lock.unlock();
+            }
         }
 
-        public long inputBytes() {
-            return input != 0 ? (long) q.batch * q.frameHeight * q.frameWidth * 3 : 4L * q.batch * 3 * q.resolution * q.resolution;
+        /** Waits for the engine's stream. */
+        public void synchronize() {
+            locked(() -> {
+                ops.synchronize();
+                return null;
+            });
         }
 
-        /** Device addresses of the outputs, valid until the next run: (B, N, T) fp32 similarity. */
-        public long similarityAddress() {
-            return similarity;
-        }
-
-        /** (B, k, H, W) maps (fp32 or fp16), 0 if none. */
-        public long mapsAddress() {
-            return maps;
-        }
-
-        /** (B, H, W) label map (uint8 or int32), 0 if none. */
-        public long labelMapAddress() {
-            return labelMapBuf;
-        }
-
-        /** The preprocessed pixels (B, 3, R, R) fp32 (the input itself for pixel requests). */
-        public long pixelsAddress() {
-            return pixels;
-        }
-
-        public int tokens() {
-            return tokens;
+        /** Stages uint8 frames (pinned, async), replays, and copies the whole similarity (B, N, T) back (one wait). Under the lock. */
+        private float[] run(byte[] frames) {
+            checkLive();
+            long bytes = (long) batch * frameHeight * frameWidth * 3;
+            if (frames.length != bytes) throw new IllegalArgumentException(frames.length + " frame bytes, expected " + bytes);
+            ops.bind();
+            new BytePointer(DevicePointer.of(host("input", bytes))).put(frames);
+            gpu.copy(input, host("input", bytes), bytes, Copy.TO_DEVICE);
+            launch();
+            float[] out = new float[batch * tokens * labels];
+            new FloatPointer(fetch("similarity", similarity, 4L * out.length)).get(out);
+            return out;
         }
 
         /** A page-locked host buffer for one output, made once per runner. */
@@ -558,179 +413,6 @@ public final class CudaEngine implements Engine {
                 hostBuffers.put(key, p);
             }
             return p;
-        }
-
-        /** Copies host input (float pixels or frame bytes) into the input buffer (pinned staging, async). */
-        private void stage(Object data) {
-            long bytes = inputBytes();
-            if (input == 0) {
-                float[] f = (float[]) data;
-                if (4L * f.length != bytes) throw new IllegalArgumentException(f.length + " pixel values, expected " + bytes / 4);
-                new FloatPointer(DevicePointer.of(host("input", bytes))).put(f);
-            } else {
-                byte[] f = (byte[]) data;
-                if (f.length != bytes) throw new IllegalArgumentException(f.length + " frame bytes, expected " + bytes);
-                new BytePointer(DevicePointer.of(host("input", bytes))).put(f);
-            }
-            gpu.copy(inputAddress(), host("input", bytes), bytes, Copy.TO_DEVICE);
-        }
-
-        /** Replays the graph on what is in the input buffer; returns without waiting. */
-        public void launch() {
-            lock.lock();
-            try {
-                checkLive();
-                ops.bind();
-                captured.launch();
-                generation++;
-            } finally {
-                lock.unlock();
-            }
-        }
-
-        /** Runs the same forward op by op, without the graph (for comparisons). */
-        public void launchEager() {
-            lock.lock();
-            try {
-                checkLive();
-                ops.bind();
-                forward();
-                generation++;
-            } finally {
-                lock.unlock();
-            }
-        }
-
-        /** Waits for the engine's stream. */
-        public void synchronize() {
-            lock.lock();
-            try {
-                ops.synchronize();
-            } finally {
-                lock.unlock();
-            }
-        }
-
-        /** Float pixels (B, 3, R, R) from the host → outputs in host memory. */
-        public Result run(float[] pixels) {
-            return run((Object) pixels);
-        }
-
-        /** uint8 frames (B, H, W, 3) from the host → outputs in host memory. */
-        public Result run(byte[] frames) {
-            return run((Object) frames);
-        }
-
-        private Result run(Object data) {
-            lock.lock();
-            try {
-                checkLive();
-                if ((input == 0) != (data instanceof float[])) {
-                    throw new IllegalArgumentException(input == 0 ? "this runner takes float pixels" : "this runner takes uint8 frames");
-                }
-                ops.bind();
-                stage(data);
-                captured.launch();
-                generation++;
-                return collect();
-            } finally {
-                lock.unlock();
-            }
-        }
-
-        /** Copies the requested outputs of the last launch to the host (one wait). */
-        public Result collect() {
-            lock.lock();
-            try {
-                checkLive();
-                long b = q.batch, hw = (long) q.outHeight * q.outWidth;
-                Map<String, Long> sizes = new LinkedHashMap<>();
-                if (mapCount > 0) sizes.put("maps", (q.mapsHalf ? 2 : 4) * b * mapCount * hw);
-                if (q.labelMap) sizes.put("labels", (u8Labels ? 1 : 4) * b * hw);
-                sizes.put("scores", 4 * b * labels);
-                if (q.maxPoints > 0) {
-                    sizes.put("points", 4 * b * labels * 4L * q.maxPoints);
-                    sizes.put("counts", 4 * b * labels);
-                }
-                if (q.copySimilarity) sizes.put("similarity", 4 * b * tokens * labels);
-                for (Map.Entry<String, Long> e : sizes.entrySet()) {
-                    long h = host(e.getKey(), e.getValue());
-                    if (e.getKey().equals("scores")) {
-                        // token 0 of each image: one strided copy
-                        gpu.copy2d(h, 4L * labels, similarity, 4L * tokens * labels, 4L * labels, b, Copy.TO_HOST);
-                    } else {
-                        long src = switch (e.getKey()) {
-                            case "maps" -> maps;
-                            case "labels" -> labelMapBuf;
-                            case "points" -> points;
-                            case "counts" -> counts;
-                            default -> similarity;
-                        };
-                        gpu.copy(h, src, e.getValue(), Copy.TO_HOST);
-                    }
-                }
-                ops.synchronize();
-                Result r = new Result();
-                for (Map.Entry<String, Long> e : sizes.entrySet()) {
-                    Pointer h = DevicePointer.of(hostBuffers.get(e.getKey()));
-                    int n = Math.toIntExact(e.getValue() / (e.getKey().equals("labels") && u8Labels ? 1
-                            : e.getKey().equals("maps") && q.mapsHalf ? 2 : 4));
-                    switch (e.getKey()) {
-                        case "maps" -> {
-                            if (q.mapsHalf) {
-                                r.mapsHalf = new short[n];
-                                new ShortPointer(h).get(r.mapsHalf);
-                            } else {
-                                r.maps = new float[n];
-                                new FloatPointer(h).get(r.maps);
-                            }
-                        }
-                        case "labels" -> {
-                            r.labelMap = new int[n];
-                            if (u8Labels) {
-                                BytePointer bp = new BytePointer(h);
-                                for (int i = 0; i < n; i++) r.labelMap[i] = bp.get(i) & 0xff;
-                            } else {
-                                new IntPointer(h).get(r.labelMap);
-                            }
-                        }
-                        case "scores" -> {
-                            r.scores = new float[n];
-                            new FloatPointer(h).get(r.scores);
-                        }
-                        case "points" -> {
-                            r.points = new int[n];
-                            new IntPointer(h).get(r.points);
-                        }
-                        case "counts" -> {
-                            r.pointCounts = new int[n];
-                            new IntPointer(h).get(r.pointCounts);
-                        }
-                        default -> {
-                            r.similarity = new float[n];
-                            new FloatPointer(h).get(r.similarity);
-                        }
-                    }
-                }
-                return r;
-            } finally {
-                lock.unlock();
-            }
-        }
-
-        // ---- the Engine path: one run's outputs read lazily, image by image (under the engine's lock)
-
-        /** Stages uint8 frames, replays, and copies the whole similarity (B, N, T) back (one wait). */
-        private float[] runSimilarity(byte[] frames) {
-            checkLive();
-            ops.bind();
-            stage(frames);
-            captured.launch();
-            generation++;
-            long bytes = 4L * q.batch * tokens * labels;
-            float[] out = new float[Math.toIntExact(bytes / 4)];
-            new FloatPointer(fetch("similarity", similarity, bytes)).get(out);
-            return out;
         }
 
         /** Whether run {@code g}'s outputs are still in this runner's buffers. */
@@ -748,95 +430,84 @@ public final class CudaEngine implements Engine {
 
         /** A device buffer made outside the graph (kernels launched again at other thresholds). */
         private long scratch(String key, long bytes) {
-            Long p = scratch.get(key);
-            if (p == null) {
-                p = buffer(bytes);
-                scratch.put(key, p);
-            }
-            return p;
+            return scratch.computeIfAbsent(key, kk -> buffer(bytes));
         }
 
-        private int imageOffsetOfSimilarity(int image) {
-            return image * tokens * labels;
+        private long similarityOf(int image) {
+            return similarity + 4L * image * tokens * labels;
         }
 
-        /** Image {@code image}'s maps (H, W, T) fp32, or null when this runner does not make all maps so. */
+        /** Image {@code image}'s maps (H, W, T) fp32, or null when this runner makes none. */
         private float[] mapsOf(int image) {
-            if (maps == 0 || q.mapLabels != null || q.mapsHalf || q.mapLayout != ClipSurgeryNative.CS_LAYOUT_BHWT) return null;
-            long bytes = 4L * labels * q.outHeight * q.outWidth;
+            if (maps == 0) return null;
+            long bytes = 4L * labels * frameHeight * frameWidth;
             float[] out = new float[Math.toIntExact(bytes / 4)];
-            new FloatPointer(fetch("maps1", maps + image * bytes, bytes)).get(out);
+            new FloatPointer(fetch("maps", maps + image * bytes, bytes)).get(out);
             return out;
         }
 
-        /** Image {@code image}'s label map with {@link LabelMap#BACKGROUND}; the captured one or a fresh launch. */
+        /** Image {@code image}'s label map with {@link LabelMap#BACKGROUND}: the captured one or a fresh launch. */
         private int[] labelMapOf(int image, float threshold) {
-            if (q.outHeight < 1) return null;
-            long hw = (long) q.outHeight * q.outWidth, elt = u8Labels ? 1 : 4;
+            long hw = (long) frameHeight * frameWidth, elt = u8Labels ? 1 : 4;
             long src;
-            if (labelMapBuf != 0 && Float.compare(threshold, q.labelThreshold) == 0) {
-                src = labelMapBuf + image * elt * hw;
+            if (labelMap != 0 && Float.compare(threshold, request.labelThreshold()) == 0) {
+                src = labelMap + image * elt * hw;
             } else {
                 src = scratch("labelMap", elt * hw);
-                k.mapLabels(similarity + 4L * imageOffsetOfSimilarity(image), 1, tokens, labels, q.outHeight, q.outWidth, threshold,
-                        q.background, u8Labels ? ClipSurgeryNative.CS_U8 : ClipSurgeryNative.CS_I32, src);
+                labelMapInto(similarityOf(image), 1, threshold, src);
             }
-            Pointer h = fetch("labelMap1", src, elt * hw);
+            Pointer h = fetch("labelMap", src, elt * hw);
             int[] out = new int[Math.toIntExact(hw)];
             if (u8Labels) {
                 BytePointer bp = new BytePointer(h);
-                for (int i = 0; i < out.length; i++) out[i] = bp.get(i) & 0xff;
+                for (int i = 0; i < out.length; i++) {
+                    int v = bp.get(i) & 0xff;
+                    out[i] = v == 255 ? LabelMap.BACKGROUND : v;
+                }
             } else {
                 new IntPointer(h).get(out);
             }
-            for (int i = 0; i < out.length; i++) if (out[i] == q.background) out[i] = LabelMap.BACKGROUND;
             return out;
         }
 
-        /**
-         * Image {@code image}'s points of one label as (x, y) pairs, positives first, then
-         * negatives: {2·n·2 values, n}; the captured ones or a fresh launch; null without points.
-         */
-        private int[][] pointsOf(int image, int label, float threshold) {
-            if (q.maxPoints < 1) return null;
-            long perLabel = 4L * q.maxPoints; // (2·max, 2) int32 values per label
+        /** Image {@code image}'s points of one label: the captured ones or a fresh launch; null when the grid has too few cells. */
+        private SamPoints pointsOf(int image, int label, float threshold) {
+            int cellsPerSide = grid / SamPoints.DEFAULT_DOWN_SAMPLE, max = cellsPerSide * cellsPerSide / 2;
+            if (max < 1) return null;
+            long perLabel = 4L * max; // (2·max, 2) int32 values per label
             long pts, cnt;
-            if (points != 0 && Float.compare(threshold, q.pointThreshold) == 0) {
+            if (points != 0 && Float.compare(threshold, request.pointThreshold()) == 0) {
                 pts = points + 4L * perLabel * ((long) image * labels + label);
                 cnt = counts + 4L * ((long) image * labels + label);
             } else {
                 long p = scratch("points", 4L * perLabel * labels), c = scratch("counts", 4L * labels);
-                k.mapPoints(similarity + 4L * imageOffsetOfSimilarity(image), 1, tokens, labels, q.outHeight, q.outWidth, threshold,
-                        q.maxPoints, p, c);
+                k.mapPoints(similarityOf(image), 1, tokens, labels, frameHeight, frameWidth, threshold, max, p, c);
                 pts = p + 4L * perLabel * label;
                 cnt = c + 4L * label;
             }
-            int n = new IntPointer(fetch("count1", cnt, 4)).get(0);
+            int n = new IntPointer(fetch("count", cnt, 4)).get(0);
             int[] xy = new int[4 * n];
-            if (n > 0) new IntPointer(fetch("points1", pts, 4L * perLabel)).get(xy);
-            return new int[][] {xy, {n}};
+            // the whole label's slot: one host buffer per key, of one size
+            if (n > 0) new IntPointer(fetch("points", pts, 4L * perLabel)).get(xy);
+            int[] xs = new int[2 * n], ys = new int[2 * n], sam = new int[2 * n];
+            for (int i = 0; i < 2 * n; i++) {
+                xs[i] = xy[2 * i];
+                ys[i] = xy[2 * i + 1];
+                sam[i] = i < n ? 1 : 0; // positives first, then as many negatives
+            }
+            return SamPoints.of(xs, ys, sam);
         }
 
-        /** Image {@code image}'s features (N, E) fp32, or null when not kept. */
-        private float[] featuresOf(int image) {
-            if (features == 0) return null;
-            long bytes = 4L * tokens * config().embedDim();
-            float[] out = new float[Math.toIntExact(bytes / 4)];
-            new FloatPointer(fetch("features1", features + image * bytes, bytes)).get(out);
-            return out;
-        }
-
-        /** Image {@code image}'s preprocessed pixels (3, R, R) fp32. */
-        private float[] pixelsOf(int image) {
-            long bytes = 4L * 3 * q.resolution * q.resolution;
-            float[] out = new float[Math.toIntExact(bytes / 4)];
-            new FloatPointer(fetch("pixels1", pixels + image * bytes, bytes)).get(out);
+        /** Image {@code image}'s (count) floats from the device buffer {@code base}: features (N, E) or pixels (3, R, R). */
+        private float[] floatsOf(String key, long base, int image, long count) {
+            float[] out = new float[Math.toIntExact(count)];
+            new FloatPointer(fetch(key, base + image * 4L * count, 4L * count)).get(out);
             return out;
         }
 
         private void checkLive() {
             checkOpen();
-            if (released) throw new IllegalStateException("this runner is closed");
+            if (released) throw new IllegalStateException("this runner was evicted");
         }
 
         private void release() {
@@ -855,104 +526,21 @@ public final class CudaEngine implements Engine {
             hostBuffers.clear();
         }
 
-        @Override
-        public void close() {
-            lock.lock();
-            try {
-                release();
-                runners.remove(this);
-                cache.values().remove(this);
-            } finally {
-                lock.unlock();
-            }
+        /** Frees the buffers and graph and leaves the cache; under the lock. */
+        private void close() {
+            release();
+            cache.values().remove(this);
+        }
+
+        /** N = 1 + g² tokens per image. */
+        public int tokens() {
+            return tokens;
         }
 
         @Override
         public String toString() {
-            return "Runner[batch " + q.batch + ", " + q.resolution + " px, " + labels + " labels, " + mapCount + " maps "
-                    + q.outHeight + "×" + q.outWidth + (input != 0 ? ", frames " + q.frameHeight + "×" + q.frameWidth : "") + "]";
+            return "Runner[batch " + batch + ", frames " + frameHeight + "×" + frameWidth + ", " + request + "]";
         }
-    }
-
-    // ---- the Engine: frames in, lazily read outputs ---------------------------------------------
-
-    /** Label features uploaded once per pair of arrays (a record compares arrays by identity). */
-    private record LabelsKey(float[] text, float[] redundant) {}
-
-    /** One captured runner per shape of work (arrays by identity: one label set). */
-    private record RunnerKey(int batch, int height, int width, int order, int resolution, int depth, float[] text,
-            float[] redundant, Set<Request.Output> outputs, float labelThreshold, float pointThreshold) {}
-
-    /**
-     * {@inheritDoc} Frames of one size (and pixel order) go through one replay; the request's
-     * precision is this engine's, fixed when it was opened.
-     */
-    @Override
-    public List<Output> explain(List<Frame> frames, Request request) {
-        Objects.requireNonNull(request, "request");
-        request.requireLabels();
-        if (frames == null || frames.isEmpty()) throw new IllegalArgumentException("no frames");
-        Map<List<Integer>, List<Integer>> groups = new LinkedHashMap<>();
-        for (int i = 0; i < frames.size(); i++) {
-            Frame f = Objects.requireNonNull(frames.get(i), "frame " + i);
-            groups.computeIfAbsent(List.of(f.height(), f.width(), f.bgr() ? 1 : 0), g -> new ArrayList<>()).add(i);
-        }
-        Output[] out = new Output[frames.size()];
-        lock.lock();
-        try {
-            checkOpen();
-            for (Map.Entry<List<Integer>, List<Integer>> g : groups.entrySet()) {
-                int h = g.getKey().get(0), w = g.getKey().get(1), order = g.getKey().get(2) == 1 ? ClipSurgeryNative.CS_BGR
-                        : ClipSurgeryNative.CS_RGB;
-                List<Integer> members = g.getValue();
-                Runner r = runnerFor(request, members.size(), h, w, order);
-                byte[] data;
-                if (members.size() == 1) {
-                    data = frames.get(members.get(0)).data();
-                } else {
-                    int bytes = h * w * 3;
-                    data = new byte[Math.multiplyExact(bytes, members.size())];
-                    for (int j = 0; j < members.size(); j++) System.arraycopy(frames.get(members.get(j)).data(), 0, data, j * bytes, bytes);
-                }
-                float[] sim = r.runSimilarity(data);
-                int per = r.tokens * r.labels;
-                for (int j = 0; j < members.size(); j++) {
-                    out[members.get(j)] = new CudaOutput(r, r.generation, j, Arrays.copyOfRange(sim, j * per, (j + 1) * per), h, w);
-                }
-            }
-        } finally {
-            lock.unlock();
-        }
-        return List.of(out);
-    }
-
-    /** The cached runner for this work, or a new one (evicting the least recently used). Under the lock. */
-    private Runner runnerFor(Request request, int batch, int h, int w, int order) {
-        RunnerKey key = new RunnerKey(batch, h, w, order, request.resolution(), request.surgeryDepth(), request.text(),
-                request.redundant(), request.outputs(), request.labelThreshold(), request.pointThreshold());
-        Runner r = cache.get(key);
-        if (r != null) return r;
-        Labels labels = uploaded.get(new LabelsKey(request.text(), request.redundant()));
-        if (labels == null) {
-            labels = labels(request.text(), request.labels(), request.redundant());
-            uploaded.put(new LabelsKey(request.text(), request.redundant()), labels);
-        }
-        Capture c = new Capture(labels, request.resolution(), request.surgeryDepth()).batch(batch).frames(h, w, order)
-                .keepFeatures(true);
-        if (request.wants(Request.Output.MAPS)) c.maps(h, w, Capture.all()).mapsLabelsLast();
-        else c.maps(h, w); // no maps: the size of the label map and points' frame
-        if (request.wants(Request.Output.LABEL_MAP)) c.labelMap(request.labelThreshold(), request.labels() <= 255 ? 255 : -1);
-        int cellsPerSide = request.resolution() / config().gridStride() / SamPoints.DEFAULT_DOWN_SAMPLE;
-        int cells = cellsPerSide * cellsPerSide;
-        // at most half the cells are positives (cs_map_points); a grid too small for points has none on the device
-        if (request.wants(Request.Output.POINTS) && cells / 2 > 0) c.points(request.pointThreshold(), cells / 2);
-        r = runner(c);
-        cache.put(key, r);
-        if (cache.size() > CACHED_RUNNERS) {
-            Runner eldest = cache.values().iterator().next();
-            eldest.close(); // also leaves the cache; its outputs fall back to the host
-        }
-        return r;
     }
 
     /**
@@ -973,7 +561,7 @@ public final class CudaEngine implements Engine {
         }
 
         /** {@code read} of the runner while this run's buffers are there, else null. */
-        private <R> R fromDevice(java.util.function.Function<Runner, R> read) {
+        private <R> R fromDevice(Function<Runner, R> read) {
             lock.lock();
             try {
                 return runner.holds(generation) ? read.apply(runner) : null;
@@ -1002,28 +590,21 @@ public final class CudaEngine implements Engine {
         @Override
         public SamPoints points(int label, float threshold) {
             if (label < 0 || label >= labels()) throw new IllegalArgumentException("label index " + label + " of " + labels());
-            int[][] v = fromDevice(r -> r.pointsOf(image, label, threshold));
-            if (v == null) return super.points(label, threshold);
-            int n = v[1][0];
-            int[] xs = new int[2 * n], ys = new int[2 * n], sam = new int[2 * n];
-            for (int i = 0; i < 2 * n; i++) {
-                xs[i] = v[0][2 * i];
-                ys[i] = v[0][2 * i + 1];
-                sam[i] = i < n ? 1 : 0;
-            }
-            return SamPoints.of(xs, ys, sam);
+            SamPoints p = fromDevice(r -> r.pointsOf(image, label, threshold));
+            return p != null ? p : super.points(label, threshold);
         }
 
         @Override
         public float[] imageFeatures() {
-            float[] v = fromDevice(r -> r.featuresOf(image));
+            float[] v = fromDevice(r -> r.floatsOf("features", r.features, image, (long) r.tokens * config().embedDim()));
             if (v == null) throw stale("image features");
             return v;
         }
 
         @Override
         public float[] pixels() {
-            float[] v = fromDevice(r -> r.pixelsOf(image));
+            long r2 = (long) runner.request.resolution() * runner.request.resolution();
+            float[] v = fromDevice(r -> r.floatsOf("pixels", r.pixels, image, 3 * r2));
             if (v == null) throw stale("preprocessed image");
             return v;
         }
@@ -1051,11 +632,9 @@ public final class CudaEngine implements Engine {
         try {
             if (closed) return;
             closed = true;
-            for (Runner r : runners) r.release();
-            runners.clear();
+            for (Runner r : cache.values()) r.release();
             cache.clear();
             uploaded.clear();
-            labelSets.clear();
             ops.close();
         } finally {
             lock.unlock();
@@ -1065,9 +644,5 @@ public final class CudaEngine implements Engine {
     @Override
     public String toString() {
         return "CudaEngine[" + ops.computeType() + ", " + ops.gpu().name() + "]";
-    }
-
-    static String shape(long[] s) {
-        return Arrays.toString(s);
     }
 }

@@ -8,27 +8,28 @@ import org.clipsurgery.testing.Fixtures;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
-/** {@link AbstractCudaFixtureTest} on CUDA device 0, plus the facade with {@code Device.CUDA}. */
+/**
+ * {@link ClipSurgeryFixtureTest}'s body on CUDA device 0: the facade with {@code Device.CUDA} (the
+ * captured engine, real kernels and cuBLAS) against the official implementation's outputs, every
+ * key; fp16 within the fixture test's half-precision tolerance. The same body runs on the
+ * emulated device in every test run.
+ */
 @Tag("gpu")
-class CudaFixtureGpuTest extends AbstractCudaFixtureTest {
+class CudaFixtureGpuTest {
     @BeforeAll
     static void device() {
         GpuTests.requireDevice();
     }
 
-    @Override
-    Gpu newGpu() {
-        return CudaGpu.open(0);
-    }
-
-    @ParameterizedTest(name = "ViT at {0} px, fp32, facade on CUDA")
-    @ValueSource(ints = {64, 96})
-    void facadeMatchesTheOfficialImplementation(int resolution) throws Exception {
+    @ParameterizedTest(name = "ViT at {0} px, {1}, facade on CUDA")
+    @CsvSource({"64, FP32", "96, FP32", "64, FP16", "96, FP16"})
+    void facadeMatchesTheOfficialImplementation(int resolution, Precision precision) throws Exception {
         try (ClipSurgery cs = ClipSurgery.open(Fixtures.dir().resolve("vit.pt"), new ClipSurgery.Options().optResolution(resolution)
-                .optDevice(Device.CUDA).optPrecision(Precision.FP32))) {
-            ClipSurgeryFixtureTest.checkEveryKey(cs, "vit", resolution);
+                .optDevice(Device.CUDA).optPrecision(precision))) {
+            ClipSurgeryFixtureTest.checkEveryKey(cs, "vit", resolution,
+                    precision == Precision.FP32 ? ClipSurgeryFixtureTest.FIXTURE : ClipSurgeryFixtureTest.HALF);
         }
     }
 }

@@ -1,15 +1,17 @@
 package org.clipsurgery.engine.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.util.Arrays;
 import java.util.List;
+import java.util.SplittableRandom;
+import org.clipsurgery.Device;
 import org.clipsurgery.Precision;
-import org.clipsurgery.nativeapi.ClipSurgeryNative;
-import org.clipsurgery.text.PromptTemplates;
+import org.clipsurgery.engine.Frame;
+import org.clipsurgery.engine.Output;
+import org.clipsurgery.engine.Request;
 import org.clipsurgery.weights.RandomWeights;
 import org.clipsurgery.weights.WeightStore;
 import org.junit.jupiter.api.Test;
@@ -17,8 +19,9 @@ import org.junit.jupiter.api.Test;
 /**
  * {@link AbstractCudaGraphReplayTest} on the host emulation of the device ({@link HostGpu}): the
  * CUDA backend's own logic, with the kernels' CPU twins in place of the kernels. Also what only
- * the emulation can see: that a run replays the recorded graph (rather than recomputing eagerly),
- * and that closing an engine frees every buffer it made.
+ * the emulation can see: that an explain replays the recorded graph (rather than recomputing
+ * eagerly), that an evicted runner's outputs fall back to the host, and that closing an engine
+ * frees every buffer it made.
  */
 class CudaGraphReplayEmulatedTest extends AbstractCudaGraphReplayTest {
     @Override
@@ -27,32 +30,37 @@ class CudaGraphReplayEmulatedTest extends AbstractCudaGraphReplayTest {
     }
 
     @Test
-    void runsReplayTheCapturedGraphAndCloseFreesEverything() throws Exception {
+    void explainReplaysTheCapturedGraphEvictsAndCloseFreesEverything() throws Exception {
         HostGpu gpu = new HostGpu();
+        SplittableRandom rng = new SplittableRandom(13);
         try (WeightStore weights = WeightStore.of(RandomWeights.generate(SMALL, 13))) {
-            try (CudaEngine engine = CudaEngine.open(weights, Precision.FP16, gpu)) {
-                CudaEngine.Labels labels = engine.labels(List.of("cat", "dog"), PromptTemplates.defaults().subList(0, 2), true);
-                CudaEngine.Runner runner = engine.runner(new CudaEngine.Capture(labels, 64, 3)
-                        .frames(40, 50, ClipSurgeryNative.CS_RGB).maps(20, 25, 1).labelMap(0.5f, 255).points(0.8f, 4));
-                byte[] frame = new byte[40 * 50 * 3];
-                Arrays.fill(frame, (byte) 90);
+            CudaEngine engine = CudaEngine.open(weights, Precision.FP16, gpu);
+            try (engine) {
+                Request q = Request.resolve(SMALL, Device.CUDA, Precision.FP16, 64, 2)
+                        .withLabels(randomLabels(rng, 2, SMALL.embedDim()), 2, randomLabels(rng, 1, SMALL.embedDim()));
+                List<Frame> frame = frames(rng, 1, 40, 50, false);
+                Output first = engine.explain(frame, q).get(0); // builds and captures the runner
+                float[] firstMaps = first.maps().values().clone();
+                int[] firstLabels = first.labelMap(0.5f).values().clone();
                 long before = gpu.graphsLaunched();
-                float[] first = runner.run(frame).maps;
-                assertEquals(before + 1, gpu.graphsLaunched(), "one run is one graph replay");
-                for (int i = 0; i < frame.length; i++) frame[i] = (byte) (i * 31);
-                float[] second = runner.run(frame).maps;
-                assertFalse(Arrays.equals(first, second), "the replay reads the new frame");
-                for (float v : second) assertTrue(v >= 0 && v <= 1, "map value " + v);
-                // a second runner, one closed early: both release their buffers
-                engine.runner(new CudaEngine.Capture(labels, 64, 3).batch(2)).close();
-                engine.runner(new CudaEngine.Capture(labels, 128, 3).copySimilarity(true));
-                assertThrows(IllegalStateException.class, () -> {
-                    CudaEngine.Runner r = engine.runner(new CudaEngine.Capture(labels, 64, 3));
-                    r.close();
-                    r.launch();
-                });
+                engine.explain(frame, q);
+                assertEquals(before + 1, gpu.graphsLaunched(), "one explain is one graph replay");
+                // the first output is stale now: its label map from the host, equal; features gone
+                assertArrayEquals(firstLabels, first.labelMap(0.5f).values(), "stale label map computed on the host");
+                assertThrows(IllegalStateException.class, first::imageFeatures);
+                // CACHED_RUNNERS more shapes evict the first runner; its outputs fall back to the host
+                Output evicted = engine.explain(frame, q).get(0);
+                for (int i = 1; i <= CudaEngine.CACHED_RUNNERS; i++) engine.explain(frames(rng, 1, 40 + i, 50, false), q);
+                assertArrayEquals(firstMaps, evicted.maps().values(), 1e-6f, "an evicted runner's output, from the host");
+                long replays = gpu.graphsLaunched();
+                engine.explain(frame, q);
+                assertEquals(replays + 1, gpu.graphsLaunched(), "the evicted shape is captured again and replayed");
+                assertTrue(gpu.leakedAtClose() < 0, "still open");
             }
             assertEquals(0, gpu.leakedAtClose(), "buffers still allocated when the engine closed");
+            assertThrows(IllegalStateException.class,
+                    () -> engine.explain(frames(rng, 1, 8, 8, false), Request.resolve(SMALL, Device.CUDA, Precision.FP16, 64, 0)
+                            .withLabels(new float[64], 1, null)));
         }
     }
 }

@@ -108,7 +108,7 @@ final class HostGpu implements Gpu {
         Map.Entry<Long, Long> e = in.floorEntry(address);
         if (e == null || address + bytes > e.getKey() + e.getValue()) {
             throw new IllegalStateException("host emulation: " + what + " [0x" + Long.toHexString(address) + ", +" + bytes
-                    + ") is outside every device allocation");
+                    + ") is outside every allocation of its kind");
         }
     }
 
@@ -143,6 +143,9 @@ final class HostGpu implements Gpu {
         if (kind != Copy.TO_DEVICE) within(device, src, srcExtent, kind + " copy source");
         if (kind == Copy.TO_HOST && isDevice(dst)) throw new IllegalStateException("host emulation: TO_HOST copy into device memory");
         if (kind == Copy.TO_DEVICE && isDevice(src)) throw new IllegalStateException("host emulation: TO_DEVICE copy from device memory");
+        // the host side in page-locked memory must stay inside its allocation (pageable memory is the caller's)
+        if (kind == Copy.TO_HOST && isPinned(dst)) within(pinned, dst, dstExtent, "TO_HOST copy destination (page-locked)");
+        if (kind == Copy.TO_DEVICE && isPinned(src)) within(pinned, src, srcExtent, "TO_DEVICE copy source (page-locked)");
         long from = src, pitch = spitch;
         if (kind == Copy.TO_DEVICE && !isPinned(src)) {
             // pageable source: CUDA stages it before returning, so the caller may reuse it at once
