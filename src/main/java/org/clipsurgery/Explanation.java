@@ -265,7 +265,7 @@ public final class Explanation {
         // combined targets: the demo's rule over the parts' similarities, on the host
         List<float[]> parts = new ArrayList<>();
         for (int c : cols) parts.add(SimilarityMaps.patchSimilarity(out.similarity(), 1, out.tokens(), t, 0, c));
-        return SamPoints.combined(parts, height(), width(), threshold, SamPoints.DEFAULT_DOWN_SAMPLE);
+        return SamPoints.combined(parts, height(), width(), threshold);
     }
 
     private int[] columnsOf(String target) {

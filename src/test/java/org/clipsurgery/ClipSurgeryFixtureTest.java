@@ -162,15 +162,14 @@ public class ClipSurgeryFixtureTest {
     }
 
     /**
-     * The label map against the argmax of the maps computed on the host from the explanation's
-     * similarity (LabelMap.of over SimilarityMaps.compute: the host contract). On the CPU engine
-     * this is the same computation; on CUDA the maps come from the device, where a pixel whose two
-     * best labels are within rounding of each other may go either way: at most 0.1 % of pixels.
+     * The label map against the one computed on the host from the explanation's similarity
+     * (LabelMap.compute, cs_map_labels_cpu: the host contract). On the CPU engine this is the same
+     * computation; on CUDA the device's, where a pixel whose two best labels are within rounding
+     * of each other may go either way: at most 0.1 % of pixels.
      */
     static void checkLabelMap(Explanation e, float threshold) {
         int t = e.labelSet().labels().size();
-        LabelMap want = LabelMap.of(SimilarityMaps.compute(e.similarity(), 1, e.similarity().length / t, t, e.height(), e.width()),
-                threshold);
+        LabelMap want = LabelMap.compute(e.similarity(), 1, e.similarity().length / t, t, e.height(), e.width(), threshold);
         LabelMap got = e.labelMap(threshold);
         assertEquals(want.values().length, got.values().length, "label map size");
         int differ = 0;

@@ -6,7 +6,7 @@ import org.clipsurgery.post.SimilarityMaps;
 
 /**
  * An {@link Output} held on the host: maps, label map and points are computed from the
- * similarity by the post-processing entry points (the C twins' contract), maps once. The CPU
+ * similarity by the C API's CPU entry points (the contract the CUDA kernels follow), maps once. The CPU
  * engine's outputs, and what a CUDA output falls back to once its device buffers are gone.
  */
 public class HostOutput implements Output {
@@ -75,12 +75,11 @@ public class HostOutput implements Output {
 
     @Override
     public LabelMap labelMap(float threshold) {
-        return LabelMap.of(maps(), threshold);
+        return LabelMap.compute(similarity, 1, tokens, labels, height, width, threshold);
     }
 
     @Override
     public SamPoints points(int label, float threshold) {
-        return SamPoints.compute(SimilarityMaps.patchSimilarity(similarity, 1, tokens, labels, 0, label), height, width, threshold,
-                SamPoints.DEFAULT_DOWN_SAMPLE);
+        return SamPoints.compute(SimilarityMaps.patchSimilarity(similarity, 1, tokens, labels, 0, label), height, width, threshold);
     }
 }

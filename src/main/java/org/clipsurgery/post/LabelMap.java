@@ -1,17 +1,18 @@
 package org.clipsurgery.post;
 
-import java.util.stream.IntStream;
+import org.clipsurgery.nativeapi.ClipSurgeryNative;
+import org.clipsurgery.nativeapi.NativeCalls;
 
 /**
  * A per-pixel label map (open-vocabulary segmentation): for every pixel of every image, the index of
  * the label whose map is highest there, or {@link #BACKGROUND} where the highest value is below an
  * optional threshold.
  *
- * <p>From {@link SimilarityMaps} the label map is the argmax of exactly the values in
- * {@link SimilarityMaps#values()} with the rule of the C API's {@code cs_map_labels}
- * (include/clip_surgery.h), which the CUDA engine runs on the device. Each label is min-max normalised to
- * [0, 1], so a threshold in [0, 1] means "at least this fraction of the label's own range". Ties
- * go to the lowest label index, as {@code torch.argmax} and {@code numpy.argmax} resolve them.
+ * <p>It is computed by the C API's {@code cs_map_labels} (include/clip_surgery.h), on the CPU
+ * ({@link #compute}) or on the GPU by the CUDA engine: the argmax of the maps
+ * {@link SimilarityMaps} holds. Each label is min-max normalised to [0, 1], so a threshold in
+ * [0, 1] means "at least this fraction of the label's own range". Ties go to the lowest label
+ * index, as {@code torch.argmax} and {@code numpy.argmax} resolve them.
  *
  * <p>Indices are checked and refused with {@link IllegalArgumentException}, not
  * {@link IndexOutOfBoundsException}. An instance never changes its array and may be shared
@@ -19,7 +20,7 @@ import java.util.stream.IntStream;
  * ({@link #ofIndices}).
  *
  * <pre>{@code
- * LabelMap seg = LabelMap.of(maps, 0.5f);        // background where no label reaches 0.5
+ * LabelMap seg = explanation.labelMap(0.5f);     // background where no label reaches 0.5
  * int label = seg.label(0, y, x);                // −1 for background
  * byte[] png = seg.toBytes(0);                   // 255 for background, for an 8-bit picture
  * }</pre>
@@ -70,93 +71,37 @@ public final class LabelMap {
     }
 
     /**
-     * Argmax of {@code maps} with no background: every pixel gets a label.
+     * The label map of every image of a similarity, computed on the CPU by {@code cs_map_labels_cpu}
+     * (include/clip_surgery.h): the argmax over labels of the maps {@link SimilarityMaps#compute}
+     * gives for the same arguments, the first label winning ties, background where the best value
+     * is below {@code threshold}. The CUDA engine runs the same contract on the device
+     * ({@code cs_map_labels_cuda}).
      *
-     * @param maps the maps; their values are what is read
-     * @return a new label map, (B, H, W) of {@code maps}
-     * @throws NullPointerException if {@code maps} is null
-     */
-    public static LabelMap of(SimilarityMaps maps) {
-        return of(maps, Float.NEGATIVE_INFINITY);
-    }
-
-    /**
-     * Argmax of {@code maps}; pixels whose highest value is below {@code threshold} are background.
-     * The maps' values are in [0, 1], so a threshold ≤ 0 gives no background and one above 1
-     * makes every pixel background.
-     *
-     * @param maps the maps; their values are what is read
-     * @param threshold the least value a pixel's best label needs; {@link Float#NEGATIVE_INFINITY}
-     *     for none
-     * @return a new label map, (B, H, W) of {@code maps}
-     * @throws IllegalArgumentException for a NaN threshold
-     * @throws NullPointerException if {@code maps} is null
-     */
-    public static LabelMap of(SimilarityMaps maps, float threshold) {
-        if (Float.isNaN(threshold)) throw new IllegalArgumentException("threshold is NaN");
-        // The argmax of the maps the caller holds, not cs_map_labels_cpu of their similarity: the
-        // twin would upsample all B·H·W·T values again only to compare them, which measures slower
-        // than comparing the values already there (src/test/.../post/MapsBenchmark). The result
-        // is the same: the maps are the twin's (finite, in [0, 1]) and argmax(float[]...) has the
-        // C rule for them (first of equal values wins, background below the threshold).
-        return of(maps.values(), maps.batch(), maps.height(), maps.width(), maps.labels(), threshold);
-    }
-
-    /**
-     * Argmax over the last axis of maps the caller already holds (B, H, W, T), with the rule of
-     * {@code cs_map_labels}: the first of equal values wins, background where the best value is
-     * below {@code threshold}. The C API has no entry point for given maps (it derives the maps
-     * from a similarity), so this is the one argmax loop left in Java; a NaN value never wins
-     * (the C API's maps have none), and a pixel with only NaN values is background.
-     *
-     * <p>In detail: a pixel's label is the first index holding its largest non-NaN value
-     * (infinities take part); a pixel whose values are all NaN, or whose best value is below
-     * {@code threshold}, is background.
-     *
-     * @param maps (B, H, W, T) row-major; only read, not kept
+     * @param similarity (B, N, T) row-major, N = 1 + g²; only read
      * @param batch B ≥ 1
-     * @param height H ≥ 1
-     * @param width W ≥ 1
+     * @param tokens N = 1 + g², g ≥ 1
      * @param labels T ≥ 1
-     * @param threshold pixels whose highest value is below it become {@link #BACKGROUND};
-     *     {@link Float#NEGATIVE_INFINITY} for none
-     * @return a new label map
-     * @throws IllegalArgumentException if {@code maps} is null, a size is not positive, the length is
-     *     not B·H·W·T, or the threshold is NaN
+     * @param height H ≥ 1 of the output
+     * @param width W ≥ 1 of the output
+     * @param threshold the least value (maps are in [0, 1]) a pixel's best label needs;
+     *     {@link Float#NEGATIVE_INFINITY} for no background
+     * @return a new label map, (B, H, W)
+     * @throws IllegalArgumentException if {@code similarity} is null, a size is not positive, N is
+     *     not 1 + g², the array's length is not B·N·T, B·H·W does not fit one Java array, or the
+     *     threshold is NaN
      */
-    public static LabelMap of(float[] maps, int batch, int height, int width, int labels, float threshold) {
-        if (maps == null) throw new IllegalArgumentException("maps are null");
-        if (batch < 1 || height < 1 || width < 1 || labels < 1) {
-            throw new IllegalArgumentException("label map needs positive sizes, got B=" + batch + " H=" + height
-                    + " W=" + width + " T=" + labels);
-        }
+    public static LabelMap compute(float[] similarity, int batch, int tokens, int labels, int height, int width,
+            float threshold) {
+        SimilarityMaps.checkSimilarity(similarity, batch, tokens, labels);
+        SimilarityMaps.checkImageSize(height, width);
         if (Float.isNaN(threshold)) throw new IllegalArgumentException("threshold is NaN");
         long pixels = (long) batch * height * width;
-        if (maps.length != pixels * labels) {
-            throw new IllegalArgumentException("maps have " + maps.length + " values, expected B·H·W·T = " + batch
-                    + "·" + height + "·" + width + "·" + labels + " = " + pixels * labels);
-        }
+        if (pixels > Integer.MAX_VALUE - 8) throw new IllegalArgumentException(pixels + " pixels do not fit one Java array");
         int[] out = new int[(int) pixels];
-        // Rows in parallel for large maps (the C twin shares rows among threads too); each row's
-        // pixels are independent, so the result does not depend on the split.
-        IntStream rows = IntStream.range(0, batch * height);
-        if (pixels * labels >= 1 << 18) rows = rows.parallel();
-        rows.forEach(row -> {
-            for (int p = row * width, end = p + width; p < end; p++) {
-                int base = p * labels;
-                int best = BACKGROUND;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int t = 0; t < labels; t++) {
-                    float v = maps[base + t];
-                    // strict > keeps the first of equal values; NaN compares false and never wins
-                    if (v > max || (best == BACKGROUND && v == Float.NEGATIVE_INFINITY)) {
-                        max = v;
-                        best = t;
-                    }
-                }
-                out[p] = best == BACKGROUND || max < threshold ? BACKGROUND : best;
-            }
-        });
+        NativeCalls.load();
+        // the array overload pins both arrays for the call (JNI critical region): no copy in or out
+        NativeCalls.check(ClipSurgeryNative.cs_map_labels_cpu(similarity, batch, tokens, labels, height, width, threshold,
+                BACKGROUND, ClipSurgeryNative.CS_I32, out, 0L), "cs_map_labels_cpu");
         return new LabelMap(out, batch, height, width, labels);
     }
 

@@ -50,15 +50,15 @@ import org.clipsurgery.nativeapi.NativeCalls;
  *
  * <pre>{@code
  * float[] raw = SimilarityMaps.patchSimilarity(similarity, 1, n, t, 0, label);
- * SamPoints p = SamPoints.compute(raw, imageHeight, imageWidth);   // t = 0.8, downSample = 2
+ * SamPoints p = SamPoints.compute(raw, imageHeight, imageWidth);   // t = 0.8
  * String json = p.toJson();   // {"points": [[x, y], ...], "labels": [1, ..., 0, ...]}
  * }</pre>
  */
 public final class SamPoints {
     /** The official default threshold t: 0.8. */
     public static final float DEFAULT_THRESHOLD = 0.8f;
-    /** The official default down-sampling factor, the only one accepted: 2. */
-    public static final int DEFAULT_DOWN_SAMPLE = 2;
+    /** The grid is resized to g / 2 cells per side first (the official default, fixed by the C API). */
+    public static final int DOWN_SAMPLE = 2;
 
     private static final Gson JSON = new Gson();
 
@@ -92,7 +92,7 @@ public final class SamPoints {
     }
 
     /**
-     * {@link #compute(float[], int, int, float, int)} with t = 0.8 and downSample = 2.
+     * {@link #compute(float[], int, int, float)} with t = 0.8.
      *
      * @param patchSimilarity g² raw similarities over the patch tokens, row-major, g ≥ 2; only read
      * @param imageHeight H ≥ 1 of the original image (points are in its pixel coordinates)
@@ -102,7 +102,7 @@ public final class SamPoints {
      *     size is not positive
      */
     public static SamPoints compute(float[] patchSimilarity, int imageHeight, int imageWidth) {
-        return compute(patchSimilarity, imageHeight, imageWidth, DEFAULT_THRESHOLD, DEFAULT_DOWN_SAMPLE);
+        return compute(patchSimilarity, imageHeight, imageWidth, DEFAULT_THRESHOLD);
     }
 
     /**
@@ -113,14 +113,11 @@ public final class SamPoints {
      * @param imageWidth W ≥ 1 of the original image
      * @param threshold t, compared in float32 with the normalised cells (in [0, 1]); a cell ≥ t
      *     counts, so t ≤ 0 lets every cell count and a t above 1 or NaN gives no points
-     * @param downSample the grid is resized to g / downSample cells per side first; the C API
-     *     fixes it at the official default, 2
      * @return new points: n positives then n negatives, none when n = 0 ({@link #isDegenerate()})
      * @throws IllegalArgumentException if {@code patchSimilarity} is null or empty, its length is not
-     *     the square of a side ≥ 2, the image size is not positive, or downSample is not 2
+     *     the square of a side ≥ 2, or the image size is not positive
      */
-    public static SamPoints compute(float[] patchSimilarity, int imageHeight, int imageWidth, float threshold,
-            int downSample) {
+    public static SamPoints compute(float[] patchSimilarity, int imageHeight, int imageWidth, float threshold) {
         if (patchSimilarity == null || patchSimilarity.length == 0) {
             throw new IllegalArgumentException("patch similarity is empty");
         }
@@ -129,18 +126,14 @@ public final class SamPoints {
             throw new IllegalArgumentException(patchSimilarity.length + " patch similarities do not form a square grid");
         }
         SimilarityMaps.checkImageSize(imageHeight, imageWidth);
-        if (downSample != DEFAULT_DOWN_SAMPLE) {
-            throw new IllegalArgumentException("downSample must be " + DEFAULT_DOWN_SAMPLE
-                    + " (the official default, fixed by the C API), got " + downSample);
-        }
         if (side < 2) {
-            throw new IllegalArgumentException("a " + side + "×" + side + " grid down-sampled by " + downSample
+            throw new IllegalArgumentException("a " + side + "×" + side + " grid down-sampled by " + DOWN_SAMPLE
                     + " has no cells");
         }
         // The C API takes a similarity (1, 1 + g², 1): token 0, the class token, is not read.
         float[] column = new float[1 + patchSimilarity.length];
         System.arraycopy(patchSimilarity, 0, column, 1, patchSimilarity.length);
-        int d = side / downSample;
+        int d = side / DOWN_SAMPLE;
         int maxPoints = Math.max(1, d * d / 2);
         int[] points = new int[4 * maxPoints];
         int[] counts = new int[1];
@@ -188,16 +181,14 @@ public final class SamPoints {
      *     same grid; only read
      * @param imageHeight H ≥ 1 of the original image
      * @param imageWidth W ≥ 1 of the original image
-     * @param threshold t, as for {@link #compute(float[], int, int, float, int)}
-     * @param downSample must be 2, as for {@link #compute(float[], int, int, float, int)}
+     * @param threshold t, as for {@link #compute(float[], int, int, float)}
      * @return new points: the distinct positives (label 1), then the distinct negatives (label 0);
      *     unlike {@link #compute}'s, the two counts may differ
      * @throws IllegalArgumentException if {@code parts} is null or empty, a part is null, the parts
-     *     differ in length, the length is not the square of a side ≥ 2, the image size is not
-     *     positive, or downSample is not 2
+     *     differ in length, the length is not the square of a side ≥ 2, or the image size is not
+     *     positive
      */
-    public static SamPoints combined(List<float[]> parts, int imageHeight, int imageWidth, float threshold,
-            int downSample) {
+    public static SamPoints combined(List<float[]> parts, int imageHeight, int imageWidth, float threshold) {
         if (parts == null || parts.isEmpty()) throw new IllegalArgumentException("a combined target needs parts");
         int patches = parts.get(0).length;
         for (float[] p : parts) {
@@ -218,12 +209,12 @@ public final class SamPoints {
         }
         for (int i = 0; i < patches; i++) mean[i] /= parts.size();
 
-        SamPoints neg = compute(mean, imageHeight, imageWidth, threshold, downSample);
+        SamPoints neg = compute(mean, imageHeight, imageWidth, threshold);
         if (neg.isDegenerate()) return neg;
         // Pixels as x·2³² + y keys; insertion order is the output order.
         java.util.LinkedHashSet<Long> positives = new java.util.LinkedHashSet<>();
         for (float[] part : parts) {
-            SamPoints pos = compute(part, imageHeight, imageWidth, threshold, downSample);
+            SamPoints pos = compute(part, imageHeight, imageWidth, threshold);
             if (pos.isDegenerate()) continue;
             int h = pos.size() / 2;
             for (int i = 0; i < h; i++) positives.add(key(pos.xs[i], pos.ys[i]));
@@ -255,27 +246,6 @@ public final class SamPoints {
         return ((long) x << 32) | (y & 0xffffffffL);
     }
 
-    /**
-     * Points for one image and label of a full similarity (B, N, T), with the official defaults:
-     * {@code compute(SimilarityMaps.patchSimilarity(...), imageHeight, imageWidth)}.
-     *
-     * @param similarity (B, N, T) row-major, N = 1 + g², g ≥ 2; only read
-     * @param batch B ≥ 1
-     * @param tokens N
-     * @param labels T ≥ 1
-     * @param image the image index, 0 ≤ image &lt; B
-     * @param label the label index, 0 ≤ label &lt; T
-     * @param imageHeight H ≥ 1 of the original image
-     * @param imageWidth W ≥ 1 of the original image
-     * @return new points: n positives then n negatives, none when n = 0 ({@link #isDegenerate()})
-     * @throws IllegalArgumentException if {@code similarity} is null, a size is not positive, N is not
-     *     1 + g² with g ≥ 2, the array's length is not B·N·T, or an index is out of range
-     */
-    public static SamPoints forLabel(float[] similarity, int batch, int tokens, int labels, int image, int label,
-            int imageHeight, int imageWidth) {
-        return compute(SimilarityMaps.patchSimilarity(similarity, batch, tokens, labels, image, label),
-                imageHeight, imageWidth);
-    }
 
     /**
      * The points file of the CLI's {@code --save-tensors} contract: a JSON array with one object per

@@ -270,8 +270,8 @@ class CliTest {
         assertEquals(375, ids.getHeight());
         // A palette PNG: the pixel values are the label indices of the label map, the palette the
         // picture's colours, 255 the background.
-        float[] maps = Safetensors.read(tensors).get("similarity_map").toFloatArray();
-        org.clipsurgery.post.LabelMap expected = org.clipsurgery.post.LabelMap.of(maps, 1, 375, 500, 3, 0.9f);
+        float[] sim = Safetensors.read(tensors).get("similarity").toFloatArray();
+        org.clipsurgery.post.LabelMap expected = org.clipsurgery.post.LabelMap.compute(sim, 1, sim.length / 3, 3, 375, 500, 0.9f);
         int[] back = new int[500];
         int background = 0;
         for (int y = 0; y < 375; y++) {

@@ -6,43 +6,44 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import org.junit.jupiter.api.Test;
 
+/** {@link LabelMap#compute} (cs_map_labels_cpu) and the LabelMap type. */
 class LabelMapTest {
 
-    // 1 image, 2×2 pixels, 3 labels; (B, H, W, T) row-major.
-    private static final float[] MAPS = {
-        0.1f, 0.9f, 0.3f,   // (0,0) → 1
-        0.5f, 0.5f, 0.2f,   // (0,1) tie → first, 0
-        0.2f, 0.3f, 0.4f,   // (1,0) → 2, max 0.4
-        Float.NaN, 0.7f, 0.6f, // (1,1) NaN never wins → 1
+    // 1 image, a 2×2 grid, 3 labels. Each label's column holds 0 and 1, so min-max leaves it as
+    // it is, and the maps at 2×2 are the grids: per pixel (l0, l1, l2) = (0, 1, .3), (1, 1, 0),
+    // (.2, 0, .4), (.5, .7, 1). Token 0 (the class token) is not read.
+    private static final float[] SIM = {
+        9, 9, 9,
+        0, 1, 0.3f,
+        1, 1, 0,
+        0.2f, 0, 0.4f,
+        0.5f, 0.7f, 1,
     };
 
+    private static LabelMap of(float threshold) {
+        return LabelMap.compute(SIM, 1, 5, 3, 2, 2, threshold);
+    }
+
     @Test
-    void argmaxPerPixel() {
-        LabelMap m = LabelMap.of(MAPS, 1, 2, 2, 3, Float.NEGATIVE_INFINITY);
-        assertArrayEquals(new int[] {1, 0, 2, 1}, m.values());
+    void argmaxPerPixelFirstLabelWinsTies() {
+        LabelMap m = of(Float.NEGATIVE_INFINITY);
+        assertArrayEquals(new int[] {1, 0, 2, 2}, m.values());
         assertEquals(2, m.label(0, 1, 0));
-        assertArrayEquals(new long[] {1, 2, 1, 0}, m.counts(0));
+        assertArrayEquals(new long[] {1, 1, 2, 0}, m.counts(0));
     }
 
     @Test
     void thresholdMakesBackground() {
-        LabelMap m = LabelMap.of(MAPS, 1, 2, 2, 3, 0.45f);
-        assertArrayEquals(new int[] {1, 0, LabelMap.BACKGROUND, 1}, m.values());
-        assertArrayEquals(new byte[] {1, 0, (byte) 255, 1}, m.toBytes(0));
-        assertArrayEquals(new long[] {1, 2, 0, 1}, m.counts(0));
+        LabelMap m = of(0.45f);
+        assertArrayEquals(new int[] {1, 0, LabelMap.BACKGROUND, 2}, m.values());
+        assertArrayEquals(new byte[] {1, 0, (byte) 255, 2}, m.toBytes(0));
+        assertArrayEquals(new long[] {1, 1, 1, 1}, m.counts(0));
         // The threshold is inclusive: a pixel whose max equals it keeps its label.
-        assertEquals(0, LabelMap.of(MAPS, 1, 2, 2, 3, 0.5f).label(0, 0, 1));
+        assertEquals(2, of(0.4f).label(0, 1, 0));
     }
 
     @Test
-    void allNanPixelIsBackground() {
-        float[] maps = {Float.NaN, Float.NaN, 0.2f, 0.1f};
-        LabelMap m = LabelMap.of(maps, 1, 1, 2, 2, Float.NEGATIVE_INFINITY);
-        assertArrayEquals(new int[] {LabelMap.BACKGROUND, 0}, m.values());
-    }
-
-    @Test
-    void batchesAreSeparateAndFromSimilarityMaps() {
+    void batchesAreSeparate() {
         // Two images of a 2×2 grid, two labels: image 0 favours label 0 everywhere except one
         // patch, image 1 is the opposite. At grid resolution the map equals the normalised grid.
         int t = 2;
@@ -55,8 +56,7 @@ class LabelMapTest {
                 sim[(5 + 1 + p) * t + l] = img1[p][l];
             }
         }
-        SimilarityMaps maps = SimilarityMaps.compute(sim, 2, 5, t, 2, 2);
-        LabelMap m = LabelMap.of(maps);
+        LabelMap m = LabelMap.compute(sim, 2, 5, t, 2, 2, Float.NEGATIVE_INFINITY);
         assertArrayEquals(new int[] {0, 0, 0, 1}, m.image(0));
         assertArrayEquals(new int[] {1, 1, 1, 0}, m.image(1));
         assertEquals(2, m.batch());
@@ -64,12 +64,13 @@ class LabelMapTest {
 
     @Test
     void badInputIsRejected() {
-        assertThrows(IllegalArgumentException.class, () -> LabelMap.of(MAPS, 1, 2, 2, 2, 0f));
-        assertThrows(IllegalArgumentException.class, () -> LabelMap.of(MAPS, 1, 0, 2, 3, 0f));
-        assertThrows(IllegalArgumentException.class, () -> LabelMap.of(new float[0], 1, 1, 1, 0, 0f));
-        assertThrows(IllegalArgumentException.class, () -> LabelMap.of(null, 1, 1, 1, 1, 0f));
-        assertThrows(IllegalArgumentException.class, () -> LabelMap.of(MAPS, 1, 2, 2, 3, Float.NaN));
-        LabelMap m = LabelMap.of(MAPS, 1, 2, 2, 3, 0f);
+        assertThrows(IllegalArgumentException.class, () -> LabelMap.compute(SIM, 1, 5, 2, 2, 2, 0f));
+        assertThrows(IllegalArgumentException.class, () -> LabelMap.compute(SIM, 1, 5, 3, 0, 2, 0f));
+        assertThrows(IllegalArgumentException.class, () -> LabelMap.compute(new float[0], 1, 1, 0, 1, 1, 0f));
+        assertThrows(IllegalArgumentException.class, () -> LabelMap.compute(null, 1, 5, 3, 1, 1, 0f));
+        assertThrows(IllegalArgumentException.class, () -> LabelMap.compute(SIM, 1, 5, 3, 2, 2, Float.NaN));
+        assertThrows(IllegalArgumentException.class, () -> LabelMap.ofIndices(new int[] {0, 3, 0, 0}, 1, 2, 2, 3));
+        LabelMap m = of(0f);
         assertThrows(IllegalArgumentException.class, () -> m.label(1, 0, 0));
         assertThrows(IllegalArgumentException.class, () -> m.label(0, 2, 0));
         assertThrows(IllegalArgumentException.class, () -> m.image(-1));

@@ -8,13 +8,10 @@ import java.net.URLClassLoader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import org.bytedeco.javacpp.FloatPointer;
-import org.clipsurgery.nativeapi.ClipSurgeryNative;
 import org.clipsurgery.nativeapi.NativeCalls;
 
 /**
@@ -74,15 +71,11 @@ public final class MapsBenchmark {
         SimilarityMaps[] newMapsNow = new SimilarityMaps[1];
         Map<String, Op> ops = new LinkedHashMap<>();
         ops.put("maps: old Java", () -> oldMapsNow[0] = oldCompute.invoke(similarity, 1, TOKENS, LABELS, HEIGHT, WIDTH));
-        ops.put("maps: twin, Pointer + copy (before this fix)", () -> sink = upsampleViaPointer(similarity));
         ops.put("maps: SimilarityMaps.compute (twin, critical)",
                 () -> newMapsNow[0] = SimilarityMaps.compute(similarity, 1, TOKENS, LABELS, HEIGHT, WIDTH));
         ops.put("label map: old Java LabelMap.of(maps, t)", () -> sink = oldLabelMap.invoke(oldMapsNow[0], THRESHOLD));
-        ops.put("label map: twin, Pointer + copy (before this fix)", () -> sink = labelsViaPointer(similarity));
-        ops.put("label map: twin cs_map_labels_cpu, critical", () -> sink = labelsCritical(similarity));
-        ops.put("label map: LabelMap.of(values, …) (Java argmax)", () -> sink = LabelMap.of(newMapsNow[0].values(), 1, HEIGHT, WIDTH,
-                LABELS, THRESHOLD));
-        ops.put("label map: LabelMap.of(maps, t) (new)", () -> sink = LabelMap.of(newMapsNow[0], THRESHOLD));
+        ops.put("label map: LabelMap.compute (twin, critical)",
+                () -> sink = LabelMap.compute(similarity, 1, TOKENS, LABELS, HEIGHT, WIDTH, THRESHOLD));
         ops.put("points ×59: old Java", () -> {
             Object[] r = new Object[LABELS];
             for (int t = 0; t < LABELS; t++) r[t] = oldForLabel.invoke(similarity, 1, TOKENS, LABELS, 0, t, HEIGHT, WIDTH);
@@ -90,7 +83,9 @@ public final class MapsBenchmark {
         });
         ops.put("points ×59: twin (new)", () -> {
             Object[] r = new Object[LABELS];
-            for (int t = 0; t < LABELS; t++) r[t] = SamPoints.forLabel(similarity, 1, TOKENS, LABELS, 0, t, HEIGHT, WIDTH);
+            for (int t = 0; t < LABELS; t++) {
+                r[t] = SamPoints.compute(SimilarityMaps.patchSimilarity(similarity, 1, TOKENS, LABELS, 0, t), HEIGHT, WIDTH);
+            }
             sink = r;
         });
 
@@ -120,18 +115,16 @@ public final class MapsBenchmark {
         }
         System.out.println("load average (1, 5, 15 min) during the run: " + String.join(" | ", loads));
 
-        // Agreement (information only): the new label map against the twin's and the old one.
-        int[] labelsNew = LabelMap.of(newMapsNow[0], THRESHOLD).values();
-        int[] labelsTwin = labelsCritical(similarity);
+        // Agreement (information only): the new maps and label map against the old ones.
+        int[] labelsNew = LabelMap.compute(similarity, 1, TOKENS, LABELS, HEIGHT, WIDTH, THRESHOLD).values();
         int[] labelsOld = (int[]) oldLabelValues.invoke(oldLabelMap.invoke(oldMapsNow[0], THRESHOLD));
         float[] mapsOld = (float[]) oldValues.invoke(oldMapsNow[0]);
         float[] mapsNew = newMapsNow[0].values();
         double maxDiff = 0;
         for (int i = 0; i < mapsNew.length; i++) maxDiff = Math.max(maxDiff, Math.abs(mapsNew[i] - mapsOld[i]));
-        System.out.printf("maps: max |new − old| = %.3g; via Pointer equal to critical: %b%n", maxDiff,
-                Arrays.equals(upsampleViaPointer(similarity), mapsNew));
-        System.out.printf("label map: pixels differing new vs cs_map_labels_cpu: %d, new vs old Java: %d (of %d)%n",
-                differing(labelsNew, labelsTwin), differing(labelsNew, labelsOld), labelsNew.length);
+        System.out.printf("maps: max |new − old| = %.3g%n", maxDiff);
+        System.out.printf("label map: pixels differing new vs old Java: %d (of %d)%n", differing(labelsNew, labelsOld),
+                labelsNew.length);
     }
 
     /** A similarity (1, N, T) like CLIP Surgery's: small values around 0, per-label offsets. */
@@ -142,34 +135,6 @@ public final class MapsBenchmark {
             for (int i = 0; i < TOKENS; i++) s[i * LABELS + t] = offset + (float) random.nextGaussian() * 0.03f;
         }
         return s;
-    }
-
-    /** The binding as it was before the array overloads: a fresh native buffer, then a copy. */
-    private static float[] upsampleViaPointer(float[] similarity) {
-        float[] out = new float[HEIGHT * WIDTH * LABELS];
-        try (FloatPointer o = new FloatPointer(out.length)) {
-            NativeCalls.check(ClipSurgeryNative.cs_map_upsample_cpu(similarity, 1, TOKENS, LABELS, HEIGHT, WIDTH,
-                    ClipSurgeryNative.CS_LAYOUT_BHWT, ClipSurgeryNative.CS_F32, o, null), "cs_map_upsample_cpu");
-            o.get(out);
-        }
-        return out;
-    }
-
-    private static int[] labelsViaPointer(float[] similarity) {
-        int[] out = new int[HEIGHT * WIDTH];
-        try (org.bytedeco.javacpp.IntPointer o = new org.bytedeco.javacpp.IntPointer(out.length)) {
-            NativeCalls.check(ClipSurgeryNative.cs_map_labels_cpu(similarity, 1, TOKENS, LABELS, HEIGHT, WIDTH,
-                    THRESHOLD, LabelMap.BACKGROUND, ClipSurgeryNative.CS_I32, o, null), "cs_map_labels_cpu");
-            o.get(out);
-        }
-        return out;
-    }
-
-    private static int[] labelsCritical(float[] similarity) {
-        int[] out = new int[HEIGHT * WIDTH];
-        NativeCalls.check(ClipSurgeryNative.cs_map_labels_cpu(similarity, 1, TOKENS, LABELS, HEIGHT, WIDTH, THRESHOLD,
-                LabelMap.BACKGROUND, ClipSurgeryNative.CS_I32, out, 0L), "cs_map_labels_cpu");
-        return out;
     }
 
     private static int differing(int[] a, int[] b) {

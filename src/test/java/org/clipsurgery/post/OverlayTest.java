@@ -166,17 +166,14 @@ class OverlayTest {
         assertEquals(0xffffff, flat.getRGB(0, 5) & 0xffffff);
     }
 
-    /** A label map with the given indices (−1 background), from one-hot maps. */
+    /** A label map with the given indices (−1 background). */
     static LabelMap labelMapOf(int[] ids, int h, int w, int labels) {
-        float[] maps = new float[ids.length * labels];
-        for (int p = 0; p < ids.length; p++) if (ids[p] >= 0) maps[p * labels + ids[p]] = 1f;
-        return LabelMap.of(maps, 1, h, w, labels, 0.5f);
+        return LabelMap.ofIndices(ids, 1, h, w, labels);
     }
 
     @Test
     void labelMapPictureHasLegend() {
-        float[] maps = {0.9f, 0.1f, 0.2f, 0.8f, 0.3f, 0.1f, 0.1f, 0.05f};   // 2×2, 2 labels
-        LabelMap lm = LabelMap.of(maps, 1, 2, 2, 2, 0.25f);   // [0, 1; 0, background]
+        LabelMap lm = labelMapOf(new int[] {0, 1, 0, LabelMap.BACKGROUND}, 2, 2, 2);
         BufferedImage img = new BufferedImage(2, 2, BufferedImage.TYPE_INT_RGB);
         for (int y = 0; y < 2; y++) for (int x = 0; x < 2; x++) img.setRGB(x, y, rgb(100, 100, 100));
         BufferedImage out = Overlay.labelMap(img, lm, 0, List.of("person", "bench"));

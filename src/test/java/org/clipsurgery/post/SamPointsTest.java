@@ -89,7 +89,7 @@ class SamPointsTest {
         assertArrayEquals(new int[] {50, 25}, p.points()[1]); // cell (0, 0)
         assertEquals("{\"points\": [[150, 25], [50, 25]], \"labels\": [1, 0]}", p.toJson());
         // A lower threshold admits more positives, capped at half the cells; ascending order.
-        SamPoints q = SamPoints.compute(grid, 100, 200, 0.2f, 2);
+        SamPoints q = SamPoints.compute(grid, 100, 200, 0.2f);
         assertArrayEquals(new int[] {1, 1, 0, 0}, q.labels());
         assertArrayEquals(new int[][] {{50, 75}, {150, 25}, {50, 25}, {150, 75}}, q.points());
         assertFalse(q.isDegenerate());
@@ -100,7 +100,7 @@ class SamPointsTest {
         // A 1×1 image: every (c + 0.5)·(1/2) is clamped to pixel 0.
         float[] grid = new float[16];
         for (int i = 0; i < grid.length; i++) grid[i] = i;
-        SamPoints p = SamPoints.compute(grid, 1, 1, 0.5f, 2);
+        SamPoints p = SamPoints.compute(grid, 1, 1, 0.5f);
         assertEquals(4, p.size());
         for (int i = 0; i < p.size(); i++) {
             assertEquals(0, p.x(i));
@@ -120,10 +120,10 @@ class SamPointsTest {
         // A constant map has no contrast: no point, whatever the threshold (official: NaN, every cell).
         float[] constant = new float[16];
         java.util.Arrays.fill(constant, 0.3f);
-        assertTrue(SamPoints.compute(constant, 100, 100, 0f, 2).isDegenerate());
+        assertTrue(SamPoints.compute(constant, 100, 100, 0f).isDegenerate());
         // No cell reaches the threshold.
         float[] grid = {0, 0, 8, 8, 0, 0, 8, 8, 4, 4, 2, 2, 4, 4, 2, 2};
-        assertTrue(SamPoints.compute(grid, 100, 200, 1.5f, 2).isDegenerate());
+        assertTrue(SamPoints.compute(grid, 100, 200, 1.5f).isDegenerate());
         // A NaN patch makes its cell NaN, which normalises to 0: cells [0, 1; 0.5, 0]; one passes
         // 0.8 (top right), the lowest in stable order is the top-left cell.
         grid[15] = Float.NaN;
@@ -133,7 +133,7 @@ class SamPointsTest {
         // Every patch NaN (NaN features): no finite value, no point.
         float[] allNan = new float[16];
         java.util.Arrays.fill(allNan, Float.NaN);
-        assertTrue(SamPoints.compute(allNan, 100, 200, 0f, 2).isDegenerate());
+        assertTrue(SamPoints.compute(allNan, 100, 200, 0f).isDegenerate());
     }
 
     @Test
@@ -150,7 +150,7 @@ class SamPointsTest {
             5, 5, 2, 2,
             5, 5, 2, 2,
         };
-        SamPoints p = SamPoints.combined(List.of(a, b), 100, 100, 0.8f, 2);
+        SamPoints p = SamPoints.combined(List.of(a, b), 100, 100, 0.8f);
         // Normalised per patch: a → [1, 0; 1/9, 2/9], b → [0, 0.2; 1, 0.4] (by 2×2 block); mean
         // [0.5, 0.1; 0.556, 0.311] → min-max [0.878, 0; 1, 0.463]: two cells ≥ 0.8, so the two
         // lowest cells, (0, 1) then (1, 1), are the negatives. Part a's only positive is the
@@ -171,15 +171,15 @@ class SamPointsTest {
         // bottom-right cells. Positives: a's top-left; b's two highest in ascending order, the
         // bottom-left and bottom-right (equal values keep cell order). The demo would name the
         // top-left and bottom-right cells both positive and negative; here they stay positives.
-        SamPoints p = SamPoints.combined(List.of(a, b), 100, 100, 0.8f, 2);
+        SamPoints p = SamPoints.combined(List.of(a, b), 100, 100, 0.8f);
         assertArrayEquals(new int[][] {{25, 25}, {25, 75}, {75, 75}}, p.points());
         assertArrayEquals(new int[] {1, 1, 1}, p.labels());
         // The same part twice: its positives once.
-        SamPoints twice = SamPoints.combined(List.of(b, b), 100, 100, 0.8f, 2);
+        SamPoints twice = SamPoints.combined(List.of(b, b), 100, 100, 0.8f);
         assertEquals(java.util.Arrays.stream(twice.points()).map(java.util.Arrays::toString).distinct().count(),
                 twice.size(), "no point repeated");
         // A one-cell grid: the mean gives no point, so neither does the target.
-        SamPoints one = SamPoints.combined(List.of(new float[9], new float[9]), 375, 500, 0.8f, 2);
+        SamPoints one = SamPoints.combined(List.of(new float[9], new float[9]), 375, 500, 0.8f);
         assertTrue(one.isDegenerate());
         assertEquals(0, one.size());
     }
@@ -208,10 +208,10 @@ class SamPointsTest {
         assertEquals("[1,0]", tv.getAsJsonArray("labels").toString());
         assertEquals(List.of("person", "tv \"monitor\""), List.copyOf(parsed.get(0).getAsJsonObject().keySet()));
         assertEquals(0, JsonParser.parseString(SamPoints.toJson(List.of())).getAsJsonArray().size());
-        // forLabel = compute on the label's patch column
+        // patchSimilarity is the label's patch column
         float[] sim = new float[17 * 2];
         for (int i = 0; i < 16; i++) sim[(1 + i) * 2 + 1] = grid[i];
-        assertArrayEquals(p.points(), SamPoints.forLabel(sim, 1, 17, 2, 0, 1, 100, 200).points());
+        assertArrayEquals(p.points(), SamPoints.compute(SimilarityMaps.patchSimilarity(sim, 1, 17, 2, 0, 1), 100, 200).points());
     }
 
     @Test
@@ -221,11 +221,9 @@ class SamPointsTest {
         assertThrows(IllegalArgumentException.class, () -> SamPoints.compute(new float[5], 10, 10));
         assertThrows(IllegalArgumentException.class, () -> SamPoints.compute(new float[4], 0, 10));
         assertThrows(IllegalArgumentException.class, () -> SamPoints.compute(new float[1], 10, 10));
-        assertThrows(IllegalArgumentException.class, () -> SamPoints.compute(new float[4], 10, 10, 0.8f, 0));
-        assertThrows(IllegalArgumentException.class, () -> SamPoints.compute(new float[16], 10, 10, 0.8f, 1));
-        assertThrows(IllegalArgumentException.class, () -> SamPoints.combined(List.of(), 10, 10, 0.8f, 2));
+        assertThrows(IllegalArgumentException.class, () -> SamPoints.combined(List.of(), 10, 10, 0.8f));
         assertThrows(IllegalArgumentException.class,
-                () -> SamPoints.combined(List.of(new float[4], new float[9]), 10, 10, 0.8f, 2));
+                () -> SamPoints.combined(List.of(new float[4], new float[9]), 10, 10, 0.8f));
     }
 
     private static int[] toInts(JsonArray a) {

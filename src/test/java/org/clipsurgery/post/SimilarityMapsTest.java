@@ -137,8 +137,8 @@ class SimilarityMapsTest {
         float[] big = SimilarityMaps.mapOf(sim, 1, 5, 3, 0, 2, 30, 40);
         for (float v : big) assertEquals(0f, v);
         // The label map: label 1 wins only where it is 1; elsewhere all three are 0 and the first wins.
-        assertArrayEquals(new int[] {0, 0, 1, 0}, LabelMap.of(maps, 0f).values());
-        assertArrayEquals(new int[] {-1, -1, 1, -1}, LabelMap.of(maps, 0.5f).values());
+        assertArrayEquals(new int[] {0, 0, 1, 0}, LabelMap.compute(sim, 1, 5, 3, 2, 2, 0f).values());
+        assertArrayEquals(new int[] {-1, -1, 1, -1}, LabelMap.compute(sim, 1, 5, 3, 2, 2, 0.5f).values());
     }
 
     /** The C API's maps against the Java reference (min-max, then {@link Bilinear}) on random input. */

@@ -291,7 +291,7 @@ public final class CudaEngine implements Engine {
             tokens = 1 + grid * grid;
             labels = request.labels();
             u8Labels = labels <= 255; // background 255 fits a byte
-            int cellsPerSide = grid / SamPoints.DEFAULT_DOWN_SAMPLE;
+            int cellsPerSide = grid / SamPoints.DOWN_SAMPLE;
             // at most half the cells are positives (cs_map_points); a grid too small for points has none on the device
             maxPoints = request.wants(Request.Output.POINTS) ? cellsPerSide * cellsPerSide / 2 : 0;
             long b = batch, r = request.resolution(), hw = (long) height * width;
@@ -472,7 +472,7 @@ public final class CudaEngine implements Engine {
 
         /** Image {@code image}'s points of one label: the captured ones or a fresh launch; null when the grid has too few cells. */
         private SamPoints pointsOf(int image, int label, float threshold) {
-            int cellsPerSide = grid / SamPoints.DEFAULT_DOWN_SAMPLE, max = cellsPerSide * cellsPerSide / 2;
+            int cellsPerSide = grid / SamPoints.DOWN_SAMPLE, max = cellsPerSide * cellsPerSide / 2;
             if (max < 1) return null;
             long perLabel = 4L * max; // (2·max, 2) int32 values per label
             long pts, cnt;
