@@ -13,8 +13,6 @@ import org.clipsurgery.engine.Request;
 import org.clipsurgery.graph.ClipGraph;
 import org.clipsurgery.graph.Ops;
 import org.clipsurgery.engine.Stages;
-import org.clipsurgery.image.Images;
-import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.progress.Progress;
 import org.clipsurgery.text.ClipTokenizer;
 import org.clipsurgery.weights.WeightStore;
@@ -71,10 +69,7 @@ public final class CpuEngine implements Engine {
         int e = weights.config().embedDim();
         float[] pixels = new float[b * plane];
         for (int i = 0; i < b; i++) {
-            Frame f = frames.get(i);
-            RgbImage img = f.bgr() ? Images.fromBgrFrame(f.data(), 0, f.width(), f.height(), 3 * f.width())
-                    : new RgbImage(f.width(), f.height(), f.data());
-            Preprocessor.preprocessInto(img, r, pixels, i * plane);
+            Preprocessor.preprocessInto(frames.get(i), r, pixels, i * plane); // BGR frames are read as they are
         }
         stages.lap(Stages.PREPROCESS);
         float[] features, sim;

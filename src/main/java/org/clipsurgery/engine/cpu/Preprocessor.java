@@ -1,7 +1,7 @@
 package org.clipsurgery.engine.cpu;
 
-import java.util.List;
 import org.bytedeco.javacpp.FloatPointer;
+import org.clipsurgery.engine.Frame;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.nativeapi.ClipSurgeryNative;
 import org.clipsurgery.nativeapi.NativeCalls;
@@ -31,31 +31,13 @@ public final class Preprocessor {
 
     /** One image as a float NCHW tensor [1, 3, r, r] (row-major). */
     public static float[] preprocess(RgbImage image, int resolution) {
-        float[] out = new float[3 * resolution * resolution];
-        preprocessInto(image, resolution, out, 0);
+        float[] out = new float[checkResolution(resolution)];
+        preprocessInto(new Frame(image.data(), image.height(), image.width(), false), resolution, out, 0);
         return out;
     }
 
-    /** A batch as one float NCHW tensor [B, 3, r, r]. */
-    public static float[] preprocessBatch(List<RgbImage> images, int resolution) {
-        if (images.isEmpty()) throw new IllegalArgumentException("empty batch");
-        int per = checkResolution(resolution);
-        if ((long) per * images.size() > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("batch of " + images.size() + " at " + resolution + " px is too large");
-        }
-        float[] out = new float[per * images.size()];
-        for (int b = 0; b < images.size(); b++) {
-            preprocessInto(images.get(b), resolution, out, b * per);
-        }
-        return out;
-    }
-
-    /**
-     * Writes the [3, r, r] tensor of {@code image} into {@code out} from {@code offset}.
-     *
-     * @throws IllegalArgumentException for a non-positive resolution or a too-small output
-     */
-    public static void preprocessInto(RgbImage image, int resolution, float[] out, int offset) {
+    /** One frame (RGB or BGR, as it says) into {@code out} [3, r, r] at {@code offset}. */
+    public static void preprocessInto(Frame frame, int resolution, float[] out, int offset) {
         int per = checkResolution(resolution);
         if (offset < 0 || (long) offset + per > out.length) {
             throw new IllegalArgumentException("output of " + out.length + " floats has no room for "
@@ -63,9 +45,9 @@ public final class Preprocessor {
         }
         NativeCalls.load();
         try (FloatPointer o = new FloatPointer(per)) {
-            NativeCalls.check(ClipSurgeryNative.cs_preprocess_cpu(image.data(), image.height(), image.width(),
-                    3L * image.width(), ClipSurgeryNative.CS_RGB, resolution, resolution, ClipSurgeryNative.CS_F32, o,
-                    null), "cs_preprocess_cpu");
+            NativeCalls.check(ClipSurgeryNative.cs_preprocess_cpu(frame.data(), frame.height(), frame.width(),
+                    3L * frame.width(), frame.bgr() ? ClipSurgeryNative.CS_BGR : ClipSurgeryNative.CS_RGB, resolution, resolution,
+                    ClipSurgeryNative.CS_F32, o, null), "cs_preprocess_cpu");
             o.get(out, offset, per);
         }
     }

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import javax.imageio.ImageIO;
-import java.util.List;
 import java.util.Map;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
@@ -47,12 +46,6 @@ class PreprocessorFixtureTest {
         System.out.printf("%s.%d.image: max abs error %.3g, %d of %d values not bit-identical%n",
                 model, res, maxErr, mismatches, want.length);
         assertTrue(maxErr <= 1e-5, "max abs error " + maxErr);
-        // The batch helper stacks the same per-image tensors.
-        float[] batch = Preprocessor.preprocessBatch(List.of(img, img), res);
-        for (int i = 0; i < got.length; i++) {
-            assertEquals(got[i], batch[i]);
-            assertEquals(got[i], batch[got.length + i]);
-        }
     }
 
     /** The BufferedImage and raw-frame entry points give the same pixels as reading the file. */

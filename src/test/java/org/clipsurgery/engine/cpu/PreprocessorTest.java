@@ -1,9 +1,10 @@
 package org.clipsurgery.engine.cpu;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import java.util.List;
+import org.clipsurgery.engine.Frame;
 import org.junit.jupiter.api.Test;
 import org.clipsurgery.image.RgbImage;
 
@@ -30,27 +31,26 @@ class PreprocessorTest {
     }
 
     @Test
-    void batchStacksImagesOfDifferentSizes() {
-        RgbImage a = new RgbImage(7, 3, new byte[7 * 3 * 3]);
-        byte[] wd = new byte[2 * 9 * 3];
-        java.util.Arrays.fill(wd, (byte) 200);
-        RgbImage b = new RgbImage(2, 9, wd);
-        float[] batch = Preprocessor.preprocessBatch(List.of(a, b), 4);
-        float[] fa = Preprocessor.preprocess(a, 4);
-        float[] fb = Preprocessor.preprocess(b, 4);
-        assertEquals(2 * 3 * 16, batch.length);
-        for (int i = 0; i < fa.length; i++) {
-            assertEquals(fa[i], batch[i]);
-            assertEquals(fb[i], batch[fa.length + i]);
+    void aBgrFrameIsReadAsItsOrderSays() {
+        byte[] rgb = new byte[7 * 3 * 3];
+        for (int i = 0; i < rgb.length; i++) rgb[i] = (byte) (i * 37);
+        byte[] bgr = new byte[rgb.length];
+        for (int i = 0; i < rgb.length; i += 3) {
+            bgr[i] = rgb[i + 2];
+            bgr[i + 1] = rgb[i + 1];
+            bgr[i + 2] = rgb[i];
         }
+        float[] fromBgr = new float[3 * 16];
+        Preprocessor.preprocessInto(new Frame(bgr, 3, 7, true), 4, fromBgr, 0);
+        assertArrayEquals(Preprocessor.preprocess(new RgbImage(7, 3, rgb), 4), fromBgr);
     }
 
     @Test
     void rejectsBadArguments() {
         RgbImage a = new RgbImage(2, 2, new byte[12]);
         assertThrows(IllegalArgumentException.class, () -> Preprocessor.preprocess(a, 0));
-        assertThrows(IllegalArgumentException.class, () -> Preprocessor.preprocessBatch(List.of(), 4));
-        assertThrows(IllegalArgumentException.class, () -> Preprocessor.preprocessInto(a, 4, new float[47], 0));
-        assertThrows(IllegalArgumentException.class, () -> Preprocessor.preprocessInto(a, 4, new float[48], 1));
+        Frame f = new Frame(new byte[12], 2, 2, false);
+        assertThrows(IllegalArgumentException.class, () -> Preprocessor.preprocessInto(f, 4, new float[47], 0));
+        assertThrows(IllegalArgumentException.class, () -> Preprocessor.preprocessInto(f, 4, new float[48], 1));
     }
 }
