@@ -134,7 +134,8 @@ run)
     if [ "${2:-}" = bench ]; then
         .device/java.sh -Xmx16g -Djava.awt.headless=true -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.bytedeco.javacpp.maxBytes=0 \
             -Dorg.bytedeco.javacpp.cachedir=/tmp/javacpp-cache -cp "$(classpath)" \
-            org.clipsurgery.bench.CudaBenchmark --iterations 200 --out "$out/bench.md" > "$out/bench.log" 2>&1 || status=$((status ? status : 2))
+            org.clipsurgery.cli.Main bench --device cuda --iterations 200 > "$out/bench.md" 2> "$out/bench.log" || status=$((status ? status : 2))
+        cat "$out/bench.md"
         tail -30 "$out/bench.log"
         if [ -x .device/bin/bench-native ]; then
             LD_LIBRARY_PATH=$native_lib:${LD_LIBRARY_PATH:-} .device/bin/bench-native > "$out/bench-native.md" 2>&1 || true

@@ -1,8 +1,6 @@
 package org.clipsurgery.bench;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumSet;
@@ -42,8 +40,7 @@ import org.clipsurgery.weights.WeightStore;
  *   <li>the 59 × 85 prompt ensemble on the GPU (cold: first call, uploads the text weights; warm);</li>
  *   <li>GPU memory: device memory in use, and the engine's own accounting.</li>
  * </ul>
- * Usage: {@code java ... org.clipsurgery.bench.CudaBenchmark [--iterations 200]
- * [--precision FP16] [--out results.md] [--quick]}.
+ * Usage: {@code clip-surgery bench --device cuda [--iterations 200] [--precision fp16]}.
  */
 public final class CudaBenchmark {
     static final List<String> LABELS_59 = CpuBenchmark.LABELS_59;
@@ -51,29 +48,8 @@ public final class CudaBenchmark {
 
     private CudaBenchmark() {}
 
-    public static void main(String[] args) throws IOException {
-        int iterations = 200;
-        Precision precision = Precision.FP16;
-        Path out = null;
-        boolean quick = false;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--iterations" -> iterations = Integer.parseInt(args[++i]);
-                case "--precision" -> precision = Precision.valueOf(args[++i].toUpperCase());
-                case "--out" -> out = Path.of(args[++i]);
-                case "--quick" -> quick = true;
-                default -> throw new IllegalArgumentException("unknown argument " + args[i]
-                        + " (--iterations N, --precision FP16|BF16|FP32, --out FILE, --quick)");
-            }
-        }
-        if (quick) iterations = Math.min(iterations, 20);
-        String table = run(iterations, precision, quick);
-        System.out.println(table);
-        if (out != null) Files.writeString(out, table);
-    }
-
     /** Runs every case; returns the Markdown table. */
-    public static String run(int iterations, Precision precision, boolean quick) {
+    public static String run(int iterations, Precision precision) {
         CudaRuntime.require();
         StringBuilder t = new StringBuilder();
         long t0 = System.nanoTime();
@@ -87,7 +63,7 @@ public final class CudaBenchmark {
         float[] features;
         try (weights; CudaEngine engine = CudaEngine.open(weights, precision, 0)) {
             CudaOps ops = engine.ops();
-            double gemm = ops.gemmTflops(8192, quick ? 5 : 20);
+            double gemm = ops.gemmTflops(8192, 20);
             t.append("CUDA engine, ").append(engine.deviceName()).append(", ").append(precision)
                     .append(", ViT-B/16 random weights, 59 labels; cuBLAS ").append(String.format("%.0f", gemm))
                     .append(" TFLOP/s on an 8192³ GEMM in this run\n\n");
@@ -97,7 +73,7 @@ public final class CudaBenchmark {
             long c0 = System.nanoTime();
             features = engine.promptEnsemble(LABELS_59, templates, Progress.none());
             double cold = (System.nanoTime() - c0) / 1e6;
-            double[] warm = new double[quick ? 2 : 5];
+            double[] warm = new double[5];
             for (int i = 0; i < warm.length; i++) {
                 long w0 = System.nanoTime();
                 engine.promptEnsemble(LABELS_59, templates, Progress.none());
@@ -119,7 +95,7 @@ public final class CudaBenchmark {
                 int batch = 32, res = 224;
                 Request scores = Request.resolve(VIT_B_16, Device.CUDA, precision, res, 0).withLabels(features, 59, null)
                         .withOutputs(EnumSet.noneOf(Request.Output.class));
-                int n = quick ? 10 : Math.max(20, iterations / 4);
+                int n = Math.max(20, iterations / 4);
                 double[][] m = replay(engine, scores, batch, res, res, rng, n);
                 double ms = m[0][n / 2];
                 double flops = batch * imageFlops(VIT_B_16, res, 6, 59);

@@ -4,7 +4,9 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.clipsurgery.Device;
 import org.clipsurgery.ClipSurgery;
+import org.clipsurgery.Precision;
 import org.clipsurgery.bench.CpuBenchmark;
+import org.clipsurgery.bench.CudaBenchmark;
 import org.clipsurgery.models.ModelDownloader;
 import org.clipsurgery.progress.Progress;
 import org.clipsurgery.weights.WeightStore;
@@ -13,13 +15,16 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code bench}: the CPU benchmark, printed as a Markdown table. */
+/** {@code bench}: the CPU or the GPU benchmark, printed as a Markdown table. */
 @Command(name = "bench", sortOptions = false, mixinStandardHelpOptions = true,
-        header = "Benchmark the CPU pipeline; prints a Markdown table.",
+        header = "Benchmark the CPU or the CUDA pipeline; prints a Markdown table.",
         description = {
-            "Benchmark: image -> 59 maps at 480x640 (preprocessing, image encoder, feature surgery, maps) per "
+            "CPU: image -> 59 maps at 480x640 (preprocessing, image encoder, feature surgery, maps) per "
                     + "resolution and batch size, and the 59 x 85 prompt ensemble; median and minimum wall time "
-                    + "after a warm-up, and peak resident memory growth. Prints a Markdown table.",
+                    + "after a warm-up, and peak resident memory growth.",
+            "CUDA (--device cuda, GPU 0): the captured engine's replay at 224 and 512 px, batch 32 throughput "
+                    + "against the cuBLAS GEMM rate, the prompt ensemble on the GPU, and 480x640 camera frames "
+                    + "through the library's Session; CUDA-event and wall times (bench.CudaBenchmark).",
             "Default model: ViT-B/16-shaped random weights (generated, nothing downloaded)."
         })
 final class BenchCommand implements Callable<Integer> {
@@ -58,13 +63,21 @@ final class BenchCommand implements Callable<Integer> {
             description = "Backend to benchmark (default: ${DEFAULT-VALUE}).")
     Device device;
 
+    @Option(names = "--precision", defaultValue = "fp16", paramLabel = "fp16|bf16|fp32",
+            description = "With --device cuda: the engine's arithmetic (default: ${DEFAULT-VALUE}). The CPU is fp32.")
+    Precision precision;
+
     @Override
     public Integer call() throws Exception {
-        if (device != Device.CPU) {
-            throw new UnsupportedOperationException("the " + device + " benchmark is not available in this build; "
-                    + "use --device cpu");
-        }
         if (iterations < 1) throw new UsageException("--iterations must be at least 1, got " + iterations);
+        if (device == Device.CUDA) {
+            if (model != null || profile || resolutions != null) {
+                throw new UsageException("--device cuda benchmarks the random ViT-B/16 at 224 and 512 px: "
+                        + "--model, --profile and --resolutions are for the CPU");
+            }
+            print(CudaBenchmark.run(iterations, precision));
+            return 0;
+        }
         if (threads != null && threads < 1) throw new UsageException("--threads must be at least 1, got " + threads);
         for (int b : batches) if (b < 1) throw new UsageException("--batches must be at least 1, got " + b);
         if (resolutions != null) {
@@ -88,8 +101,12 @@ final class BenchCommand implements Callable<Integer> {
             table = profile ? CpuBenchmark.profile(model, () -> WeightStore.load(file), res, batches, iterations)
                     : CpuBenchmark.run(model, () -> WeightStore.load(file), res, batches, iterations, !noEnsemble);
         }
+        print(table);
+        return 0;
+    }
+
+    private void print(String table) {
         spec.commandLine().getOut().print(table);
         spec.commandLine().getOut().flush();
-        return 0;
     }
 }
