@@ -175,7 +175,8 @@ public final class CudaBenchmark {
     /**
      * Multiply-add FLOPs (×2) of one image's forward: patch embedding, every block's GEMMs
      * (24·N·C²), attention (4·N²·C per path; surgery blocks have two paths and two out_proj),
-     * the final projection and feature surgery. Elementwise work is not counted.
+     * the final projection and feature surgery. Elementwise work is not counted. The last surgery
+     * block runs the original path's output projection and MLP on the class token alone.
      */
     static double imageFlops(ModelConfig c, int res, int surgeryDepth, int labels) {
         double g = res / c.visionPatchSize(), n = 1 + g * g, w = c.visionWidth(), p = c.visionPatchSize();
@@ -185,6 +186,8 @@ public final class CudaBenchmark {
             boolean surgery = i >= layers - surgeryDepth;
             f += 24 * n * w * w + 4 * n * n * w;
             if (surgery) f += 2 * n * w * w + 4 * n * n * w;
+            // the last surgery block: the original path's output projection and MLP on the class token only
+            if (surgery && i == layers - 1) f -= 18 * (n - 1) * w * w;
         }
         f += 2 * n * w * c.embedDim() + 2 * n * c.embedDim() * labels;
         return f;

@@ -73,21 +73,26 @@ public final class ClipGraph<T> {
         for (int i = 0; i < firstSurgery; i++) {
             String p = "visual.transformer.resblocks." + i;
             x = residualBlock(p, x, heads, false);
-            if (stages.enabled()) stages.lap(Stages.ENCODER, blockFlops(p, x, 1));
+            if (stages.enabled()) stages.lap(Stages.ENCODER, blockFlops(p, x, 1, false));
         }
         if (surgeryDepth > 0) {
             T xOri = x, xNew = x;
             for (int i = firstSurgery; i < layers; i++) {
                 String p = "visual.transformer.resblocks." + i;
+                boolean last = i == layers - 1;
                 try (Ops.Scope<T> s = ops.scope()) {
                     T qkv = ops.linear(layerNorm(xOri, p + ".ln_1"),
                             w(p + ".attn.in_proj_weight"), w(p + ".attn.in_proj_bias"));
                     T[] paths = ops.dualAttention(qkv, heads);
-                    T ori = ops.add(xOri, outProj(p, paths[0]));
                     xNew = s.keep(ops.add(xNew, outProj(p, paths[1])));
+                    // After the last block only the original path's class token is read (the
+                    // surgery path gives the patch tokens): its output projection and MLP run on
+                    // that row alone, the same values as on every row.
+                    T ori = last ? ops.add(ops.classToken(xOri), outProj(p, ops.classToken(paths[0])))
+                            : ops.add(xOri, outProj(p, paths[0]));
                     xOri = s.keep(ops.add(ori, mlp(p, ori)));
                 }
-                if (stages.enabled()) stages.lap(Stages.DUAL_PATH, blockFlops(p, xOri, 2));
+                if (stages.enabled()) stages.lap(Stages.DUAL_PATH, blockFlops(p, xNew, 2, last));
             }
             // The surgery path has no class token of its own: it takes the original path's.
             x = ops.withToken0From(xNew, xOri);
@@ -105,13 +110,15 @@ public final class ClipGraph<T> {
      * FLOPs of one ViT block on x (B, N, C), 2·M·N·K per product: qkv projection, per attention
      * path q·kᵀ (or v·vᵀ) and attention·v (4·B·N²·C together) and the output projection, then
      * the MLP (two products with the hidden width). {@code paths} = 2 for the dual-path block
-     * (its MLP runs on the original path only, as in the official code).
+     * (its MLP runs on the original path only, as in the official code); {@code classTokenOnly}:
+     * the original path's output projection and MLP on the class token alone (the last block).
      */
-    private long blockFlops(String p, T x, int paths) {
+    private long blockFlops(String p, T x, int paths, boolean classTokenOnly) {
         long[] s = ops.shape(x);
-        long m = s[0] * s[1], n = s[1], c = s[2];
+        long m = s[0] * s[1], n = s[1], c = s[2], rows = classTokenOnly ? s[0] : m;
         long hidden = ops.shape(w(p + ".mlp.c_fc.weight"))[0];
-        return 2 * m * c * 3 * c + paths * (4 * m * n * c + 2 * m * c * c) + 2 * 2 * m * c * hidden;
+        return 2 * m * c * 3 * c + paths * 4 * m * n * c + (paths - 1) * 2 * m * c * c + 2 * rows * c * c
+                + 2 * 2 * rows * c * hidden;
     }
 
     /** Rows of x (B, N, C) less {@code skip} per batch element (the class token): B·(N − skip). */

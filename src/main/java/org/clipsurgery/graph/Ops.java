@@ -87,9 +87,11 @@ public interface Ops<T> {
     /** Mean over tokens: (B, N, C) → (B, 1, C). */
     T meanToken(T x);
 
+    /** Token 0 (the class token) of each batch element: (B, N, C) → (B, 1, C). */
+    T classToken(T x);
 
-    /** x with token 0 taken from {@code src} (same shape); a new tensor, inputs unchanged. */
-    T withToken0From(T x, T src);
+    /** x (B, N, C) with token 0 replaced by {@code token} (B, 1, C); a new tensor, inputs unchanged. */
+    T withToken0From(T x, T token);
 
     /** Rows of (B, N, C) at one token index per batch element → (B, C). */
     T gatherTokens(T x, int[] index);

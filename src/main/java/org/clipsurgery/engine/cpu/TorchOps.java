@@ -248,8 +248,13 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
     }
 
     @Override
-    public Tensor withToken0From(Tensor x, Tensor src) {
-        return torch.cat(new TensorVector(src.narrow(1, 0, 1), x.narrow(1, 1, x.size(1) - 1)), 1);
+    public Tensor classToken(Tensor x) {
+        return x.narrow(1, 0, 1).contiguous();
+    }
+
+    @Override
+    public Tensor withToken0From(Tensor x, Tensor token) {
+        return torch.cat(new TensorVector(token, x.narrow(1, 1, x.size(1) - 1)), 1);
     }
 
     @Override

@@ -616,15 +616,26 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
     }
 
     @Override
-    public DeviceTensor withToken0From(DeviceTensor x, DeviceTensor src) {
+    public DeviceTensor classToken(DeviceTensor x) {
         materialize(x);
-        DeviceTensor s = as(src, x.dtype());
-        if (!Arrays.equals(x.shape(), s.shape()) || x.rank() != 3) {
-            throw new IllegalArgumentException("withToken0From: " + Arrays.toString(x.shape()) + " and " + Arrays.toString(src.shape()));
+        if (x.rank() != 3) throw new IllegalArgumentException("classToken of " + Arrays.toString(x.shape()));
+        long b = x.dim(0), n = x.dim(1), row = x.dim(2) * x.dtype().size();
+        DeviceTensor out = alloc(x.dtype(), b, 1, x.dim(2));
+        copy2d(out.address(), row, x.address(), n * row, row, b); // on the stream: fine under capture
+        return out;
+    }
+
+    @Override
+    public DeviceTensor withToken0From(DeviceTensor x, DeviceTensor token) {
+        materialize(x);
+        DeviceTensor t = as(token, x.dtype());
+        if (x.rank() != 3 || !Arrays.equals(t.shape(), new long[] {x.dim(0), 1, x.dim(2)})) {
+            throw new IllegalArgumentException("withToken0From: " + Arrays.toString(x.shape()) + " and " + Arrays.toString(token.shape()));
         }
+        long b = x.dim(0), n = x.dim(1), row = x.dim(2) * x.dtype().size();
         DeviceTensor out = alloc(x.dtype(), x.shape());
         copyDevice(out.address(), x.address(), x.bytes());
-        k.classTokenCopy(s.address(), out.address(), csType(x.dtype()), x.dim(0), x.dim(1), x.dim(2));
+        copy2d(out.address(), n * row, t.address(), row, row, b);
         return out;
     }
 

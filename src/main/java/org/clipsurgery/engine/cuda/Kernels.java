@@ -115,12 +115,6 @@ final class Kernels {
                 : cs_embed_tokens_cuda(p(patches), type, batch, grid, channels, f(classEmbedding), f(posEmbedding), posGrid, p(out), s));
     }
 
-    void classTokenCopy(long src, long dst, int type, long batch, long tokens, long channels) {
-        gpu.kernel("cs_class_token_copy", (host, s) -> host
-                ? cs_class_token_copy_cpu(p(src), p(dst), type, batch, tokens, channels, s)
-                : cs_class_token_copy_cuda(p(src), p(dst), type, batch, tokens, channels, s));
-    }
-
     void convert(long x, int xType, long n, long out, int outType) {
         gpu.kernel("cs_convert", (host, s) -> host
                 ? cs_convert_cpu(p(x), xType, n, p(out), outType, s)

@@ -222,10 +222,17 @@ abstract class AbstractCudaOpsTest {
 
             float[] other = random(rng, b * (n + 1) * cout, -1, 1, t);
             DeviceTensor src = ops.upload(other, t, b, n + 1, cout);
-            float[] swapped = xs.clone();
-            for (int bi = 0; bi < b; bi++) System.arraycopy(other, bi * (n + 1) * cout, swapped, bi * (n + 1) * cout, cout);
-            assertClose(swapped, ops.toHost(ops.withToken0From(x, src)), 1e-7, "withToken0From " + p);
+            DeviceTensor token0 = ops.classToken(src);
+            assertArrayEquals(new long[] {b, 1, cout}, token0.shape(), "classToken shape");
+            float[] swapped = xs.clone(), tokens0 = new float[b * cout];
+            for (int bi = 0; bi < b; bi++) {
+                System.arraycopy(other, bi * (n + 1) * cout, swapped, bi * (n + 1) * cout, cout);
+                System.arraycopy(other, bi * (n + 1) * cout, tokens0, bi * cout, cout);
+            }
+            assertClose(tokens0, ops.toHost(token0), 1e-7, "classToken " + p);
+            assertClose(swapped, ops.toHost(ops.withToken0From(x, token0)), 1e-7, "withToken0From " + p);
             assertClose(xs, ops.toHost(x), 1e-7, "withToken0From leaves its input alone " + p);
+            assertThrows(IllegalArgumentException.class, () -> ops.withToken0From(x, src), "a token of the wrong shape");
 
             int[] index = {5, 2};
             float[] gathered = new float[b * cout];
