@@ -11,7 +11,6 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.ShortPointer;
-import org.clipsurgery.CudaException;
 import org.clipsurgery.Precision;
 import org.clipsurgery.engine.cuda.Gpu.Copy;
 import org.clipsurgery.graph.Ops;
@@ -70,16 +69,6 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
             case BF16 -> DType.BF16;
         };
         arena = new DeviceArena(gpu, ARENA_CHUNK);
-    }
-
-    /**
-     * Opens the backend on CUDA device {@code device}. {@code source} gives a weight's host
-     * tensor by OpenAI's name (it throws for unknown names).
-     *
-     * @throws CudaException when CUDA cannot be used (see {@link CudaException.Kind})
-     */
-    public CudaOps(Function<String, HostTensor> source, Precision precision, int device) {
-        this(CudaGpu.open(device), source, precision);
     }
 
     /** The compute type of activations and matrices (F32, F16 or BF16). */
