@@ -266,7 +266,7 @@ public final class CudaEngine implements Engine {
     public final class Runner {
         private final Request request;
         private final DeviceTensor text, redundant;
-        private final int batch, frameHeight, frameWidth, grid, tokens, labels, maxPoints;
+        private final int batch, frameHeight, frameWidth, grid, tokens, labels, pointSlots;
         private final boolean bgr, u8Labels;
         private final List<Long> buffers = new ArrayList<>();
         private final long input, pixels, similarity, maps, labelMap, points, counts, features;
@@ -292,8 +292,9 @@ public final class CudaEngine implements Engine {
             labels = request.labels();
             u8Labels = labels <= 255; // background 255 fits a byte
             int cellsPerSide = grid / SamPoints.DOWN_SAMPLE;
-            // at most half the cells are positives (cs_map_points); a grid too small for points has none on the device
-            maxPoints = request.wants(Request.Output.POINTS) ? cellsPerSide * cellsPerSide / 2 : 0;
+            // positives a label can have: at most half the cells (cs_map_points); 0 on a grid too small for points
+            pointSlots = cellsPerSide * cellsPerSide / 2;
+            boolean capturePoints = request.wants(Request.Output.POINTS) && pointSlots > 0;
             long b = batch, r = request.resolution(), hw = (long) height * width;
             ops.bind();
             try {
@@ -302,8 +303,8 @@ public final class CudaEngine implements Engine {
                 similarity = buffer(4 * b * tokens * labels);
                 maps = request.wants(Request.Output.MAPS) ? buffer(4 * b * labels * hw) : 0;
                 labelMap = request.wants(Request.Output.LABEL_MAP) ? buffer((u8Labels ? 1 : 4) * b * hw) : 0;
-                points = maxPoints > 0 ? buffer(4 * b * labels * 4L * maxPoints) : 0;
-                counts = maxPoints > 0 ? buffer(4 * b * labels) : 0;
+                points = capturePoints ? buffer(4 * b * labels * 4L * pointSlots) : 0;
+                counts = capturePoints ? buffer(4 * b * labels) : 0;
                 features = buffer(4 * b * tokens * config().embedDim());
                 capture();
             } catch (RuntimeException e) {
@@ -336,7 +337,7 @@ public final class CudaEngine implements Engine {
             }
             if (maps != 0) k.mapUpsample(similarity, b, tokens, labels, h, w, ClipSurgeryNative.CS_LAYOUT_BHWT, ClipSurgeryNative.CS_F32, maps);
             if (labelMap != 0) labelMapInto(similarity, b, request.labelThreshold(), labelMap);
-            if (maxPoints > 0) k.mapPoints(similarity, b, tokens, labels, h, w, request.pointThreshold(), maxPoints, points, counts);
+            if (points != 0) k.mapPoints(similarity, b, tokens, labels, h, w, request.pointThreshold(), pointSlots, points, counts);
         }
 
         /** The label map of {@code b} images' similarity at {@code src}: uint8 (background 255) or int32 (background −1). */
@@ -472,16 +473,15 @@ public final class CudaEngine implements Engine {
 
         /** Image {@code image}'s points of one label: the captured ones or a fresh launch; null when the grid has too few cells. */
         private SamPoints pointsOf(int image, int label, float threshold) {
-            int cellsPerSide = grid / SamPoints.DOWN_SAMPLE, max = cellsPerSide * cellsPerSide / 2;
-            if (max < 1) return null;
-            long perLabel = 4L * max; // (2·max, 2) int32 values per label
+            if (pointSlots < 1) return null;
+            long perLabel = 4L * pointSlots; // (2·slots, 2) int32 values per label
             long pts, cnt;
             if (points != 0 && Float.compare(threshold, request.pointThreshold()) == 0) {
                 pts = points + 4L * perLabel * ((long) image * labels + label);
                 cnt = counts + 4L * ((long) image * labels + label);
             } else {
                 long p = scratch("points", 4L * perLabel * labels), c = scratch("counts", 4L * labels);
-                k.mapPoints(similarityOf(image), 1, tokens, labels, frameHeight, frameWidth, threshold, max, p, c);
+                k.mapPoints(similarityOf(image), 1, tokens, labels, frameHeight, frameWidth, threshold, pointSlots, p, c);
                 pts = p + 4L * perLabel * label;
                 cnt = c + 4L * label;
             }
