@@ -9,17 +9,20 @@ import java.awt.image.DirectColorModel;
 import java.awt.image.IndexColorModel;
 import java.awt.image.Raster;
 import java.awt.image.WritableRaster;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Objects;
 import javax.imageio.ImageIO;
 import javax.imageio.ImageReader;
 import javax.imageio.event.IIOReadWarningListener;
 import javax.imageio.metadata.IIOMetadata;
 import javax.imageio.stream.ImageInputStream;
+import javax.imageio.stream.MemoryCacheImageInputStream;
 import org.w3c.dom.NamedNodeMap;
 import org.w3c.dom.Node;
 
@@ -116,7 +119,7 @@ public final class Images {
      *     closing it), which is passed on as it is
      */
     public static RgbImage read(Path file, long maxPixels) throws IOException {
-        return withReader(file, reader -> decode(file, reader, header(file, reader, maxPixels)));
+        return withReader(file, reader -> decode(file.toString(), reader, header(file.toString(), reader, maxPixels)));
     }
 
     /**
@@ -136,28 +139,62 @@ public final class Images {
      *     closing it), which is passed on as it is
      */
     public static ImageInfo probe(Path file, long maxPixels) throws IOException {
-        return withReader(file, reader -> header(file, reader, maxPixels));
+        return withReader(file, reader -> header(file.toString(), reader, maxPixels));
     }
 
     private interface ReaderAction<T> {
         T apply(ImageReader reader) throws IOException;
     }
 
-    /** Runs {@code action} on a reader of {@code file}; every failure becomes an ImageFormatException. */
+    /**
+     * Reads an encoded image held in memory (the bytes of a PNG, JPEG, BMP or GIF file) as RGB, by
+     * the same rules and with the same checks as {@link #read(Path, long)}: the header's size
+     * against {@code maxPixels} before any pixel is decoded, truncated data refused, every decoding
+     * failure an {@link ImageFormatException}. For images that arrive as bytes rather than files
+     * (a message, a database row, Spark's {@code binaryFile} source).
+     *
+     * @param encoded the encoded image, not null; only read, not kept
+     * @param source what to call it in error messages (a path or URI it came from), not null
+     * @param maxPixels width × height above which the image is refused, from its header; zero or
+     *     negative refuses every image
+     * @return the first image in the data as a new RGB image, owned by the caller
+     * @throws PixelLimitException when the image has more pixels than {@code maxPixels}
+     * @throws ImageFormatException for any other problem (empty, in no supported format, corrupt,
+     *     truncated, of zero size, or over 715,827,879 pixels), with {@code source} and the reason
+     * @throws NullPointerException if {@code encoded} or {@code source} is null
+     */
+    public static RgbImage read(byte[] encoded, String source, long maxPixels) throws IOException {
+        Objects.requireNonNull(encoded, "encoded");
+        Objects.requireNonNull(source, "source");
+        if (encoded.length == 0) throw new ImageFormatException(source, "empty file");
+        ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(encoded));
+        return withReader(source, in, reader -> decode(source, reader, header(source, reader, maxPixels)));
+    }
+
+    /** Opens {@code file} for {@link #withReader(String, ImageInputStream, ReaderAction)}, refusing what is no image file. */
     private static <T> T withReader(Path file, ReaderAction<T> action) throws IOException {
-        if (!Files.isRegularFile(file)) throw new ImageFormatException(file, "no such file");
-        if (Files.size(file) == 0) throw new ImageFormatException(file, "empty file");
+        String source = file.toString();
+        if (!Files.isRegularFile(file)) throw new ImageFormatException(source, "no such file");
+        if (Files.size(file) == 0) throw new ImageFormatException(source, "empty file");
         ImageInputStream in;
         try {
             in = ImageIO.createImageInputStream(file.toFile());
         } catch (IOException e) {
-            throw new ImageFormatException(file, "cannot open: " + e.getMessage(), e);
+            throw new ImageFormatException(source, "cannot open: " + e.getMessage(), e);
         }
-        if (in == null) throw new ImageFormatException(file, "cannot open");
+        if (in == null) throw new ImageFormatException(source, "cannot open");
+        return withReader(source, in, action);
+    }
+
+    /**
+     * Runs {@code action} on a reader of {@code in} (closed here); every failure becomes an
+     * ImageFormatException naming {@code source}.
+     */
+    private static <T> T withReader(String source, ImageInputStream in, ReaderAction<T> action) throws IOException {
         try (ImageInputStream stream = in) {
             Iterator<ImageReader> readers = ImageIO.getImageReaders(stream);
             if (!readers.hasNext()) {
-                throw new ImageFormatException(file, "not an image in a supported format (PNG, JPEG, BMP, GIF)");
+                throw new ImageFormatException(source, "not an image in a supported format (PNG, JPEG, BMP, GIF)");
             }
             ImageReader reader = readers.next();
             try {
@@ -170,7 +207,7 @@ public final class Images {
             } catch (IOException | RuntimeException e) {
                 // ImageIO reports corrupt data as IIOException but also as unchecked exceptions
                 // (index out of bounds, illegal argument, negative array size) from its decoders.
-                throw new ImageFormatException(file, "cannot decode " + reader.getFormatName() + " image: "
+                throw new ImageFormatException(source, "cannot decode " + reader.getFormatName() + " image: "
                         + problem(e), e);
             } finally {
                 reader.dispose();
@@ -186,7 +223,7 @@ public final class Images {
     }
 
     /** The header's format and size, refused when empty or over the limits. */
-    private static ImageInfo header(Path file, ImageReader reader, long maxPixels) throws IOException {
+    private static ImageInfo header(String file, ImageReader reader, long maxPixels) throws IOException {
         String format = reader.getFormatName().toLowerCase(java.util.Locale.ROOT);
         int w = reader.getWidth(0);
         int h = reader.getHeight(0);
@@ -200,7 +237,7 @@ public final class Images {
         return new ImageInfo(format, w, h);
     }
 
-    private static RgbImage decode(Path file, ImageReader reader, ImageInfo info) throws IOException {
+    private static RgbImage decode(String file, ImageReader reader, ImageInfo info) throws IOException {
         String format = info.format();
         int w = info.width();
         int h = info.height();

@@ -325,6 +325,36 @@ class ImagesTest {
         assertEquals(40, noIend.width());
     }
 
+    /**
+     * Bytes in memory are read as the same bytes in a file are: the same pixels for every format,
+     * and every refusal (empty, junk, truncated, over the pixel limit, zero size) the same, named by
+     * the given source instead of a path.
+     */
+    @Test
+    void bytesInMemoryAreReadAndRefusedAsFilesAre() throws IOException {
+        for (String format : new String[] {"png", "jpeg", "bmp", "gif"}) {
+            byte[] bytes = sampleBytes(format);
+            RgbImage fromFile = Images.read(Files.write(tmp.resolve("mem." + format), bytes));
+            RgbImage fromBytes = Images.read(bytes, "s3://bucket/mem." + format, Images.DEFAULT_MAX_PIXELS);
+            assertEquals(fromFile.width(), fromBytes.width(), format);
+            assertArrayEquals(fromFile.data(), fromBytes.data(), format);
+        }
+        byte[] jpeg = sampleBytes("jpeg");
+        byte[][] broken = {new byte[0], "hello, not an image".getBytes(), Arrays.copyOf(jpeg, jpeg.length - 2),
+                Arrays.copyOf(sampleBytes("png"), 60), Pngs.headerOnly(0, 10)};
+        String[] says = {"empty", "not an image", "truncated", "cannot decode", "width <= 0"};
+        for (int i = 0; i < broken.length; i++) {
+            byte[] b = broken[i];
+            String source = "row " + i;
+            IOException e = assertThrows(ImageFormatException.class, () -> Images.read(b, source, Images.DEFAULT_MAX_PIXELS));
+            assertTrue(e.getMessage().startsWith(source + ": ") && e.getMessage().contains(says[i]), e.getMessage());
+        }
+        byte[] small = Pngs.headerOnly(100, 100);
+        PixelLimitException e = assertThrows(PixelLimitException.class, () -> Images.read(small, "big", 9_999));
+        assertEquals("big: image of 100x100 = 10000 pixels is over the limit of 9999 (a decompression bomb?)", e.getMessage());
+        assertThrows(NullPointerException.class, () -> Images.read((byte[]) null, "x", 1));
+    }
+
     /** A PNG that declares w×h pixels (8-bit RGB) but whose data is a few zero bytes. */
     private Path pngHeader(int w, int h, String name) throws IOException {
         return Files.write(tmp.resolve(name), Pngs.headerOnly(w, h));
