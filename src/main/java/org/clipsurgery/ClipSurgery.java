@@ -89,6 +89,7 @@ public final class ClipSurgery implements AutoCloseable {
      */
     public static final class Options {
         Device device = Device.CPU;
+        int cudaDevice;
         Precision precision; // null: FP32 on the CPU, FP16 on CUDA
         int resolution;
         int surgeryDepth;
@@ -109,6 +110,22 @@ public final class ClipSurgery implements AutoCloseable {
          */
         public Options optDevice(Device device) {
             this.device = Objects.requireNonNull(device);
+            return this;
+        }
+
+        /**
+         * Which CUDA device a {@link Device#CUDA} model runs on (default 0, the first visible; the
+         * numbering is CUDA's, after {@code CUDA_VISIBLE_DEVICES}). A scheduler that hands out GPUs
+         * by index (Spark's task resources, say) passes its index here. Ignored on the CPU; opening
+         * a CUDA model throws IllegalArgumentException for an index past the devices visible.
+         *
+         * @param ordinal the device's index, 0 or more
+         * @return this
+         * @throws IllegalArgumentException if {@code ordinal} is negative
+         */
+        public Options optCudaDevice(int ordinal) {
+            if (ordinal < 0) throw new IllegalArgumentException("CUDA device index must be 0 or more, got " + ordinal);
+            this.cudaDevice = ordinal;
             return this;
         }
 
@@ -366,7 +383,7 @@ public final class ClipSurgery implements AutoCloseable {
      */
     static ClipSurgery open(WeightStore store, Options options) {
         Objects.requireNonNull(options, "options");
-        return open(store, options, (w, model) -> Engines.open(w, model, options.stages));
+        return open(store, options, (w, model) -> Engines.open(w, model, options.cudaDevice, options.stages));
     }
 
     /**

@@ -157,6 +157,17 @@ class ClipSurgeryTest {
         assertThrows(IllegalArgumentException.class, () -> new ClipSurgery.Options().optMaxImagePixels(0));
     }
 
+    /** A CUDA device index is checked for sign when given, and a CPU model ignores it. */
+    @Test
+    void aCudaDeviceIndexIsIgnoredOnTheCpu() throws Exception {
+        assertThrows(IllegalArgumentException.class, () -> new ClipSurgery.Options().optCudaDevice(-1));
+        try (ClipSurgery cpu = ClipSurgery.open(Fixtures.file("vit.pt"),
+                new ClipSurgery.Options().optCudaDevice(3).optTemplates(List.of("{}")))) {
+            assertEquals(Device.CPU, cpu.device());
+            assertEquals(1, cpu.labels("person").labels().size());
+        }
+    }
+
     @Test
     void nativeMemoryStaysFlatOver500Explanations() {
         LabelSet labels = cs.labels("person", "bench", "sky");

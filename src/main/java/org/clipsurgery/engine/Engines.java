@@ -13,20 +13,21 @@ public final class Engines {
 
     /**
      * The engine for {@code model.device()}: the CPU engine (LibTorch, fp32) or the CUDA engine on
-     * device 0 in {@code model.precision()}. The weight store stays the caller's; keep it open
+     * device {@code cudaDevice} in {@code model.precision()}. The weight store stays the caller's; keep it open
      * while the engine is used. {@code stages}: a profile recorder, CPU only.
      *
      * @throws org.clipsurgery.CudaException on CUDA when the GPU cannot be used (no
      *     device, old driver, missing CUDA libraries, out of memory)
      * @throws UnsupportedOperationException for a stage profile on CUDA
+     * @throws IllegalArgumentException on CUDA for a device index past the devices visible
      */
-    public static Engine open(WeightStore weights, Request model, Stages stages) {
+    public static Engine open(WeightStore weights, Request model, int cudaDevice, Stages stages) {
         Objects.requireNonNull(weights, "weights");
         Objects.requireNonNull(stages, "stages");
         if (model.device() == Device.CUDA) {
             // the CUDA stream is asynchronous: laps would measure enqueueing, not work
             if (stages.enabled()) throw new UnsupportedOperationException("stage profiles are for the CPU engine");
-            return CudaEngine.open(weights, model.precision(), 0);
+            return CudaEngine.open(weights, model.precision(), cudaDevice);
         }
         return new CpuEngine(weights, stages);
     }
