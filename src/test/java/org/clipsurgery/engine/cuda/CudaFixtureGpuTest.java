@@ -5,8 +5,13 @@ import org.clipsurgery.ClipSurgeryFixtureTest;
 import org.clipsurgery.Device;
 import org.clipsurgery.Precision;
 import org.clipsurgery.testing.Fixtures;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.bytedeco.cuda.global.cudart;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -31,5 +36,20 @@ class CudaFixtureGpuTest {
             ClipSurgeryFixtureTest.checkEveryKey(cs, "vit", resolution,
                     precision == Precision.FP32 ? ClipSurgeryFixtureTest.FIXTURE : ClipSurgeryFixtureTest.HALF);
         }
+    }
+
+    /** {@code optCudaDevice}: the last visible device opens and explains; one past it is refused by name. */
+    @Test
+    void theCudaDeviceIndexPicksTheDevice() throws Exception {
+        int[] count = new int[1];
+        cudart.cudaGetDeviceCount(count);
+        ClipSurgery.Options last = new ClipSurgery.Options().optDevice(Device.CUDA).optCudaDevice(count[0] - 1).optResolution(64);
+        try (ClipSurgery cs = ClipSurgery.open(Fixtures.dir().resolve("vit.pt"), last)) {
+            ClipSurgeryFixtureTest.checkEveryKey(cs, "vit", 64, ClipSurgeryFixtureTest.HALF);
+        }
+        ClipSurgery.Options past = new ClipSurgery.Options().optDevice(Device.CUDA).optCudaDevice(count[0]);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ClipSurgery.open(Fixtures.dir().resolve("vit.pt"), past));
+        assertTrue(e.getMessage().contains("CUDA device " + count[0] + " does not exist"), e.getMessage());
     }
 }
