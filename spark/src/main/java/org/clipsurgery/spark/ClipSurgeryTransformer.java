@@ -59,7 +59,11 @@ import org.clipsurgery.post.SamPoints;
  *
  * <p><b>On the executors.</b> Each executor JVM opens the model once, lazily, and shares it among
  * its tasks; each label set is embedded once per executor; rows are explained {@code batchSize} at
- * a time within a partition. On {@code device = cuda} a task uses the GPU Spark gave it
+ * a time within a partition. On the CPU, LibTorch runs {@code cpuThreads} threads per call,
+ * by default the CPUs Spark gives each task ({@code spark.task.cpus}, default 1): LibTorch's own
+ * default, every core for every call, oversubscribes an executor that runs one task per core
+ * (measured on 2 cores, two tasks of ViT-B/16 at 224 px: see the README). The setting is
+ * LibTorch's, so it holds for the whole executor JVM. On {@code device = cuda} a task uses the GPU Spark gave it
  * ({@code spark.task.resource.gpu.amount}; the first address in its {@code gpu} resources, read
  * as a CUDA device index), else device 0. A row that cannot be explained (its image undecodable,
  * over {@code maxImagePixels}, its labels missing) gets null outputs and a one-line message in
@@ -93,6 +97,7 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
     private final Param<String> method;
     private final Param<String> redundancy;
     private final IntParam batchSize;
+    private final IntParam cpuThreads;
     private final IntParam topK;
     private final DoubleParam pointsThreshold;
     private final DoubleParam labelMapThreshold;
@@ -129,6 +134,8 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
         method = new Param<>(this, "method", "surgery (CLIP Surgery) or plain (the unmodified CLIP's cosine maps)");
         redundancy = new Param<>(this, "redundancy", "what feature surgery subtracts: auto, labels or empty");
         batchSize = new IntParam(this, "batchSize", "rows per model call within a partition, at least 1");
+        cpuThreads = new IntParam(this, "cpuThreads",
+                "LibTorch threads per CPU executor JVM; 0: the CPUs Spark gives a task (spark.task.cpus)");
         topK = new IntParam(this, "topK", "how many labels the top-labels column lists, 0 or more");
         pointsThreshold = new DoubleParam(this, "pointsThreshold", "SAM point prompts' threshold, in [0, 1]");
         labelMapThreshold = new DoubleParam(this, "labelMapThreshold",
@@ -151,6 +158,7 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
         setDefault(method, "surgery");
         setDefault(redundancy, "auto");
         setDefault(batchSize, (Object) 8);
+        setDefault(cpuThreads, (Object) 0);
         setDefault(topK, (Object) 3);
         setDefault(pointsThreshold, (Object) (double) SamPoints.DEFAULT_THRESHOLD);
         setDefault(labelMapThreshold, (Object) Double.NEGATIVE_INFINITY);
@@ -195,6 +203,8 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
     public Param<String> redundancy() { return redundancy; }
     /** @return the batchSize parameter */
     public IntParam batchSize() { return batchSize; }
+    /** @return the cpuThreads parameter */
+    public IntParam cpuThreads() { return cpuThreads; }
     /** @return the topK parameter */
     public IntParam topK() { return topK; }
     /** @return the pointsThreshold parameter */
@@ -242,6 +252,8 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
     public ClipSurgeryTransformer setRedundancy(String v) { set(redundancy, v); return this; }
     /** @param v rows per model call @return this */
     public ClipSurgeryTransformer setBatchSize(int v) { set(batchSize, (Object) v); return this; }
+    /** @param v LibTorch threads per executor JVM, 0 for spark.task.cpus @return this */
+    public ClipSurgeryTransformer setCpuThreads(int v) { set(cpuThreads, (Object) v); return this; }
     /** @param v how many top labels @return this */
     public ClipSurgeryTransformer setTopK(int v) { set(topK, (Object) v); return this; }
     /** @param v the SAM points threshold @return this */
@@ -399,6 +411,7 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
         String prec = oneOf(str(precision), PRECISIONS, "precision");
         require(integer(resolution) >= 0, "resolution must be 0 (the model's) or positive");
         require(integer(batchSize) >= 1, "batchSize must be at least 1");
+        require(integer(cpuThreads) >= 0, "cpuThreads must be 0 (spark.task.cpus) or more");
         require(integer(topK) >= 0, "topK must be 0 or more");
         double pt = dbl(pointsThreshold), lt = dbl(labelMapThreshold);
         require(pt >= 0 && pt <= 1, "pointsThreshold must be in [0, 1], got " + pt);
@@ -415,7 +428,7 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
         }
         ModelKey key = new ModelKey(str(model), dev, 0, prec, integer(resolution), str(cacheDir), maxPixels);
         return new Settings(key, fixedLabels, labelsColumn, input, struct, source, oneOf(str(method), METHODS, "method"),
-                oneOf(str(redundancy), REDUNDANCIES, "redundancy"), integer(batchSize), integer(topK), (float) pt,
+                oneOf(str(redundancy), REDUNDANCIES, "redundancy"), integer(batchSize), integer(cpuThreads), integer(topK), (float) pt,
                 (float) lt, maxPixels, outs, (Boolean) getOrDefault(failOnError));
     }
 }

@@ -12,6 +12,7 @@ import org.apache.spark.TaskContext;
 import org.apache.spark.resource.ResourceInformation;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
 import org.clipsurgery.Redundancy;
@@ -97,7 +98,7 @@ final class PartitionExplainer implements Iterator<Row> {
             ready.add(output(it));
         }
         rows += batch.size();
-        if (System.nanoTime() - lastLog > PROGRESS_EVERY_NANOS) log("so far");
+        if (in.hasNext() && System.nanoTime() - lastLog > PROGRESS_EVERY_NANOS) log("so far"); // the last batch logs "done"
     }
 
     private Item read(Row row) {
@@ -122,7 +123,10 @@ final class PartitionExplainer implements Iterator<Row> {
 
     /** Explains a group in one call; if that call fails, each row alone, so the failure is the failing row's. */
     private void explain(List<String> labels, List<Item> group) {
-        if (model == null) model = ExecutorModels.get(modelKey());
+        if (model == null) {
+            useTaskCpus();
+            model = ExecutorModels.get(modelKey());
+        }
         try {
             LabelSet set = model.labels(labels);
             List<Explanation> out = call(set, group);
@@ -145,6 +149,18 @@ final class PartitionExplainer implements Iterator<Row> {
         List<RgbImage> images = new ArrayList<>();
         for (Item it : group) images.add(it.image);
         return model.clip.explain(images, set, Redundancy.valueOf(s.redundancy().toUpperCase(java.util.Locale.ROOT)));
+    }
+
+    /**
+     * LibTorch's threads for a CPU model: the setting, or the CPUs Spark gives each task. Set on
+     * every task's own thread before its first model call (the same value each time: Spark's task
+     * CPUs are the application's), as an OpenMP build of LibTorch also keeps the count per calling
+     * thread.
+     */
+    private void useTaskCpus() {
+        TaskContext task = TaskContext.get();
+        int threads = s.cpuThreads() > 0 ? s.cpuThreads() : task != null ? task.cpus() : 0;
+        if (s.model().device().equals("cpu") && threads > 0) ClipSurgery.setCpuThreads(threads);
     }
 
     /** The model of the settings, on the GPU Spark gave this task if it gave one. */

@@ -18,6 +18,7 @@ import java.util.List;
  * @param method {@code surgery} or {@code plain}
  * @param redundancy {@code auto}, {@code labels} or {@code empty}
  * @param batchSize rows per library call
+ * @param cpuThreads LibTorch threads for CPU models, 0 for the task's CPUs
  * @param topK how many labels {@code topLabels} lists
  * @param pointsThreshold the SAM points threshold
  * @param labelMapThreshold the label map's background threshold
@@ -26,7 +27,7 @@ import java.util.List;
  * @param failOnError whether a bad row fails the task instead of giving an error row
  */
 record Settings(ModelKey model, List<String> labels, int labelsColumn, int inputColumn, boolean imageStruct,
-        int sourceColumn, String method, String redundancy, int batchSize, int topK, float pointsThreshold,
+        int sourceColumn, String method, String redundancy, int batchSize, int cpuThreads, int topK, float pointsThreshold,
         float labelMapThreshold, long maxImagePixels, List<Output> outputs, boolean failOnError) implements Serializable {
 
     /** The columns a transformer can add, each under the name its parameter gives. */

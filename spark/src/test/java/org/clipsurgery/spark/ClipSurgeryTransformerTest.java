@@ -231,7 +231,7 @@ class ClipSurgeryTransformerTest {
      */
     @Test
     void persistenceRoundTrip(@TempDir Path dir) throws IOException {
-        ClipSurgeryTransformer t = transformer("rn.pt").setTopK(2).setPointsThreshold(0.6).setRedundancy("labels")
+        ClipSurgeryTransformer t = transformer("rn.pt").setTopK(2).setPointsThreshold(0.6).setRedundancy("labels").setCpuThreads(2)
                 .setErrorCol("why").setMaxImagePixels(1 << 22);
         t.write().overwrite().save(dir.resolve("alone").toString());
         ClipSurgeryTransformer loaded = ClipSurgeryTransformer.load(dir.resolve("alone").toString());
@@ -299,6 +299,7 @@ class ClipSurgeryTransformerTest {
         cases.put("\"nope\" is not a column", transformer("vit.pt").setInputCol("nope"));
         cases.put("device must be one of", transformer("vit.pt").setDevice("tpu"));
         cases.put("batchSize must be at least 1", transformer("vit.pt").setBatchSize(0));
+        cases.put("cpuThreads must be 0", transformer("vit.pt").setCpuThreads(-1));
         cases.put("already a column of the input", transformer("vit.pt").setScoresCol("path"));
         cases.put("both named", transformer("vit.pt").setMapsCol("scores"));
         for (Map.Entry<String, ClipSurgeryTransformer> c : cases.entrySet()) {

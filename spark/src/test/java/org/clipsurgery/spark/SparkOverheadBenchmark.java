@@ -31,7 +31,7 @@ import org.clipsurgery.weights.Safetensors;
  * same size, computing the same outputs. Both are warmed up first on 16 images (model open,
  * label embedding), then timed in alternating rounds. Not a test: {@code spark/bench-overhead.sh} runs it.
  *
- * <p>Arguments: {@code fixture|vit-b16 [images] [rounds]}. {@code fixture} is the fixtures'
+ * <p>Arguments: {@code fixture|vit-b16 [images] [rounds] [LibTorch threads]}. {@code fixture} is the fixtures'
  * tiny {@code vit.pt} at its 64 px; {@code vit-b16} ViT-B/16-shaped random weights at 224 px
  * (written to a temporary safetensors file with the library's internal generator, reachable on
  * the class path), the size users run.
@@ -44,6 +44,8 @@ public final class SparkOverheadBenchmark {
         String which = args.length > 0 ? args[0] : "fixture";
         int n = args.length > 1 ? Integer.parseInt(args[1]) : 200;
         int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 3;
+        int threads = args.length > 3 ? Integer.parseInt(args[3]) : 0; // LibTorch threads; 0: its default (all cores)
+        if (threads > 0) ClipSurgery.setCpuThreads(threads);
         Path dir = Files.createTempDirectory("cs-spark-bench");
         byte[] png = Files.readAllBytes(LocalSpark.fixtures().resolve("image.png"));
         for (int i = 0; i < n; i++) Files.write(dir.resolve(String.format("img-%04d.png", i)), png);
@@ -86,8 +88,8 @@ public final class SparkOverheadBenchmark {
             spark.stop();
             ExecutorModels.closeAll();
         }
-        System.out.printf(Locale.ROOT, "%n%s, %d images of %s, batch %d, %d rounds (best and median)%n%n",
-                which, n, "500x375 PNG", BATCH, rounds);
+        System.out.printf(Locale.ROOT, "%n%s, %d images of %s, batch %d, LibTorch threads %s, %d rounds (best and median)%n%n",
+                which, n, "500x375 PNG", BATCH, threads > 0 ? threads : "default", rounds);
         System.out.println("| path | best s | median s | images/s (best) |");
         System.out.println("|---|---:|---:|---:|");
         row("plain loop, 2 threads, one model", loopSec, n);
