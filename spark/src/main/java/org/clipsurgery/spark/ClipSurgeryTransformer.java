@@ -76,6 +76,8 @@ import org.clipsurgery.post.SamPoints;
  *
  * <p>Saved and loaded with Spark ML persistence ({@link #write()}, {@link #load(String)}, and
  * inside a {@code PipelineModel}).
+ *
+ * @serial exclude (Java serialization is not how it is saved: Spark ML persistence is)
  */
 public final class ClipSurgeryTransformer extends Transformer implements DefaultParamsWritable {
     private static final long serialVersionUID = 1L;
@@ -179,103 +181,485 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
 
     // ---------------------------------------------------------------- parameters (Spark's naming)
 
-    /** @return the model parameter */
-    public Param<String> model() { return model; }
-    /** @return the cacheDir parameter */
-    public Param<String> cacheDir() { return cacheDir; }
-    /** @return the device parameter */
-    public Param<String> device() { return device; }
-    /** @return the precision parameter */
-    public Param<String> precision() { return precision; }
-    /** @return the resolution parameter */
-    public IntParam resolution() { return resolution; }
-    /** @return the labels parameter */
-    public StringArrayParam labels() { return labels; }
-    /** @return the labelsCol parameter */
-    public Param<String> labelsCol() { return labelsCol; }
-    /** @return the inputCol parameter */
-    public Param<String> inputCol() { return inputCol; }
-    /** @return the sourceCol parameter */
-    public Param<String> sourceCol() { return sourceCol; }
-    /** @return the method parameter */
-    public Param<String> method() { return method; }
-    /** @return the redundancy parameter */
-    public Param<String> redundancy() { return redundancy; }
-    /** @return the batchSize parameter */
-    public IntParam batchSize() { return batchSize; }
-    /** @return the cpuThreads parameter */
-    public IntParam cpuThreads() { return cpuThreads; }
-    /** @return the topK parameter */
-    public IntParam topK() { return topK; }
-    /** @return the pointsThreshold parameter */
-    public DoubleParam pointsThreshold() { return pointsThreshold; }
-    /** @return the labelMapThreshold parameter */
-    public DoubleParam labelMapThreshold() { return labelMapThreshold; }
-    /** @return the maxImagePixels parameter */
-    public LongParam maxImagePixels() { return maxImagePixels; }
-    /** @return the scoresCol parameter */
-    public Param<String> scoresCol() { return scoresCol; }
-    /** @return the topLabelsCol parameter */
-    public Param<String> topLabelsCol() { return topLabelsCol; }
-    /** @return the pointsCol parameter */
-    public Param<String> pointsCol() { return pointsCol; }
-    /** @return the labelMapCol parameter */
-    public Param<String> labelMapCol() { return labelMapCol; }
-    /** @return the mapsCol parameter */
-    public Param<String> mapsCol() { return mapsCol; }
-    /** @return the errorCol parameter */
-    public Param<String> errorCol() { return errorCol; }
-    /** @return the failOnError parameter */
-    public BooleanParam failOnError() { return failOnError; }
+    /**
+     * The model parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> model() {
+        return model;
+    }
 
-    /** @param v the model name or path @return this */
-    public ClipSurgeryTransformer setModel(String v) { set(model, v); return this; }
-    /** @param v the download folder @return this */
-    public ClipSurgeryTransformer setCacheDir(String v) { set(cacheDir, v); return this; }
-    /** @param v cpu or cuda @return this */
-    public ClipSurgeryTransformer setDevice(String v) { set(device, v); return this; }
-    /** @param v fp32, fp16, bf16 or empty @return this */
-    public ClipSurgeryTransformer setPrecision(String v) { set(precision, v); return this; }
-    /** @param v the input side, 0 for the model's @return this */
-    public ClipSurgeryTransformer setResolution(int v) { set(resolution, (Object) v); return this; }
-    /** @param v the labels of every row @return this */
-    public ClipSurgeryTransformer setLabels(String[] v) { set(labels, v); return this; }
-    /** @param v the per-row labels column @return this */
-    public ClipSurgeryTransformer setLabelsCol(String v) { set(labelsCol, v); return this; }
-    /** @param v the image column @return this */
-    public ClipSurgeryTransformer setInputCol(String v) { set(inputCol, v); return this; }
-    /** @param v the column naming rows in messages @return this */
-    public ClipSurgeryTransformer setSourceCol(String v) { set(sourceCol, v); return this; }
-    /** @param v surgery or plain @return this */
-    public ClipSurgeryTransformer setMethod(String v) { set(method, v); return this; }
-    /** @param v auto, labels or empty @return this */
-    public ClipSurgeryTransformer setRedundancy(String v) { set(redundancy, v); return this; }
-    /** @param v rows per model call @return this */
-    public ClipSurgeryTransformer setBatchSize(int v) { set(batchSize, (Object) v); return this; }
-    /** @param v LibTorch threads per executor JVM, 0 for spark.task.cpus @return this */
-    public ClipSurgeryTransformer setCpuThreads(int v) { set(cpuThreads, (Object) v); return this; }
-    /** @param v how many top labels @return this */
-    public ClipSurgeryTransformer setTopK(int v) { set(topK, (Object) v); return this; }
-    /** @param v the SAM points threshold @return this */
-    public ClipSurgeryTransformer setPointsThreshold(double v) { set(pointsThreshold, (Object) v); return this; }
-    /** @param v the label map's background threshold @return this */
-    public ClipSurgeryTransformer setLabelMapThreshold(double v) { set(labelMapThreshold, (Object) v); return this; }
-    /** @param v the pixel limit @return this */
-    public ClipSurgeryTransformer setMaxImagePixels(long v) { set(maxImagePixels, (Object) v); return this; }
-    /** @param v the scores column, empty for none @return this */
-    public ClipSurgeryTransformer setScoresCol(String v) { set(scoresCol, v); return this; }
-    /** @param v the top labels column, empty for none @return this */
-    public ClipSurgeryTransformer setTopLabelsCol(String v) { set(topLabelsCol, v); return this; }
-    /** @param v the points column, empty for none @return this */
-    public ClipSurgeryTransformer setPointsCol(String v) { set(pointsCol, v); return this; }
-    /** @param v the label map column, empty for none @return this */
-    public ClipSurgeryTransformer setLabelMapCol(String v) { set(labelMapCol, v); return this; }
-    /** @param v the per-label maps column, empty for none @return this */
-    public ClipSurgeryTransformer setMapsCol(String v) { set(mapsCol, v); return this; }
-    /** @param v the error column, empty for none @return this */
-    public ClipSurgeryTransformer setErrorCol(String v) { set(errorCol, v); return this; }
-    /** @param v whether a bad row fails the task @return this */
-    public ClipSurgeryTransformer setFailOnError(boolean v) { set(failOnError, (Object) v); return this; }
+    /**
+     * The cacheDir parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> cacheDir() {
+        return cacheDir;
+    }
+
+    /**
+     * The device parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> device() {
+        return device;
+    }
+
+    /**
+     * The precision parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> precision() {
+        return precision;
+    }
+
+    /**
+     * The resolution parameter.
+     *
+     * @return the parameter
+     */
+    public IntParam resolution() {
+        return resolution;
+    }
+
+    /**
+     * The labels parameter.
+     *
+     * @return the parameter
+     */
+    public StringArrayParam labels() {
+        return labels;
+    }
+
+    /**
+     * The labelsCol parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> labelsCol() {
+        return labelsCol;
+    }
+
+    /**
+     * The inputCol parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> inputCol() {
+        return inputCol;
+    }
+
+    /**
+     * The sourceCol parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> sourceCol() {
+        return sourceCol;
+    }
+
+    /**
+     * The method parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> method() {
+        return method;
+    }
+
+    /**
+     * The redundancy parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> redundancy() {
+        return redundancy;
+    }
+
+    /**
+     * The batchSize parameter.
+     *
+     * @return the parameter
+     */
+    public IntParam batchSize() {
+        return batchSize;
+    }
+
+    /**
+     * The cpuThreads parameter.
+     *
+     * @return the parameter
+     */
+    public IntParam cpuThreads() {
+        return cpuThreads;
+    }
+
+    /**
+     * The topK parameter.
+     *
+     * @return the parameter
+     */
+    public IntParam topK() {
+        return topK;
+    }
+
+    /**
+     * The pointsThreshold parameter.
+     *
+     * @return the parameter
+     */
+    public DoubleParam pointsThreshold() {
+        return pointsThreshold;
+    }
+
+    /**
+     * The labelMapThreshold parameter.
+     *
+     * @return the parameter
+     */
+    public DoubleParam labelMapThreshold() {
+        return labelMapThreshold;
+    }
+
+    /**
+     * The maxImagePixels parameter.
+     *
+     * @return the parameter
+     */
+    public LongParam maxImagePixels() {
+        return maxImagePixels;
+    }
+
+    /**
+     * The scoresCol parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> scoresCol() {
+        return scoresCol;
+    }
+
+    /**
+     * The topLabelsCol parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> topLabelsCol() {
+        return topLabelsCol;
+    }
+
+    /**
+     * The pointsCol parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> pointsCol() {
+        return pointsCol;
+    }
+
+    /**
+     * The labelMapCol parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> labelMapCol() {
+        return labelMapCol;
+    }
+
+    /**
+     * The mapsCol parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> mapsCol() {
+        return mapsCol;
+    }
+
+    /**
+     * The errorCol parameter.
+     *
+     * @return the parameter
+     */
+    public Param<String> errorCol() {
+        return errorCol;
+    }
+
+    /**
+     * The failOnError parameter.
+     *
+     * @return the parameter
+     */
+    public BooleanParam failOnError() {
+        return failOnError;
+    }
+
+    /**
+     * Sets {@link #model()}.
+     *
+     * @param v the model name or path
+     * @return this
+     */
+    public ClipSurgeryTransformer setModel(String v) {
+        set(model, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #cacheDir()}.
+     *
+     * @param v the download folder
+     * @return this
+     */
+    public ClipSurgeryTransformer setCacheDir(String v) {
+        set(cacheDir, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #device()}.
+     *
+     * @param v cpu or cuda
+     * @return this
+     */
+    public ClipSurgeryTransformer setDevice(String v) {
+        set(device, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #precision()}.
+     *
+     * @param v fp32, fp16, bf16 or empty
+     * @return this
+     */
+    public ClipSurgeryTransformer setPrecision(String v) {
+        set(precision, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #resolution()}.
+     *
+     * @param v the input side, 0 for the model's
+     * @return this
+     */
+    public ClipSurgeryTransformer setResolution(int v) {
+        set(resolution, (Object) v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #labels()}.
+     *
+     * @param v the labels of every row
+     * @return this
+     */
+    public ClipSurgeryTransformer setLabels(String[] v) {
+        set(labels, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #labelsCol()}.
+     *
+     * @param v the per-row labels column
+     * @return this
+     */
+    public ClipSurgeryTransformer setLabelsCol(String v) {
+        set(labelsCol, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #inputCol()}.
+     *
+     * @param v the image column
+     * @return this
+     */
+    public ClipSurgeryTransformer setInputCol(String v) {
+        set(inputCol, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #sourceCol()}.
+     *
+     * @param v the column naming rows in messages
+     * @return this
+     */
+    public ClipSurgeryTransformer setSourceCol(String v) {
+        set(sourceCol, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #method()}.
+     *
+     * @param v surgery or plain
+     * @return this
+     */
+    public ClipSurgeryTransformer setMethod(String v) {
+        set(method, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #redundancy()}.
+     *
+     * @param v auto, labels or empty
+     * @return this
+     */
+    public ClipSurgeryTransformer setRedundancy(String v) {
+        set(redundancy, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #batchSize()}.
+     *
+     * @param v rows per model call
+     * @return this
+     */
+    public ClipSurgeryTransformer setBatchSize(int v) {
+        set(batchSize, (Object) v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #cpuThreads()}.
+     *
+     * @param v LibTorch threads per executor JVM, 0 for spark.task.cpus
+     * @return this
+     */
+    public ClipSurgeryTransformer setCpuThreads(int v) {
+        set(cpuThreads, (Object) v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #topK()}.
+     *
+     * @param v how many top labels
+     * @return this
+     */
+    public ClipSurgeryTransformer setTopK(int v) {
+        set(topK, (Object) v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #pointsThreshold()}.
+     *
+     * @param v the SAM points threshold
+     * @return this
+     */
+    public ClipSurgeryTransformer setPointsThreshold(double v) {
+        set(pointsThreshold, (Object) v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #labelMapThreshold()}.
+     *
+     * @param v the label map's background threshold
+     * @return this
+     */
+    public ClipSurgeryTransformer setLabelMapThreshold(double v) {
+        set(labelMapThreshold, (Object) v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #maxImagePixels()}.
+     *
+     * @param v the pixel limit
+     * @return this
+     */
+    public ClipSurgeryTransformer setMaxImagePixels(long v) {
+        set(maxImagePixels, (Object) v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #scoresCol()}.
+     *
+     * @param v the scores column, empty for none
+     * @return this
+     */
+    public ClipSurgeryTransformer setScoresCol(String v) {
+        set(scoresCol, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #topLabelsCol()}.
+     *
+     * @param v the top labels column, empty for none
+     * @return this
+     */
+    public ClipSurgeryTransformer setTopLabelsCol(String v) {
+        set(topLabelsCol, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #pointsCol()}.
+     *
+     * @param v the points column, empty for none
+     * @return this
+     */
+    public ClipSurgeryTransformer setPointsCol(String v) {
+        set(pointsCol, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #labelMapCol()}.
+     *
+     * @param v the label map column, empty for none
+     * @return this
+     */
+    public ClipSurgeryTransformer setLabelMapCol(String v) {
+        set(labelMapCol, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #mapsCol()}.
+     *
+     * @param v the per-label maps column, empty for none
+     * @return this
+     */
+    public ClipSurgeryTransformer setMapsCol(String v) {
+        set(mapsCol, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #errorCol()}.
+     *
+     * @param v the error column, empty for none
+     * @return this
+     */
+    public ClipSurgeryTransformer setErrorCol(String v) {
+        set(errorCol, v);
+        return this;
+    }
+
+    /**
+     * Sets {@link #failOnError()}.
+     *
+     * @param v whether a bad row fails the task
+     * @return this
+     */
+    public ClipSurgeryTransformer setFailOnError(boolean v) {
+        set(failOnError, (Object) v);
+        return this;
+    }
 
     // ---------------------------------------------------------------- Transformer
 

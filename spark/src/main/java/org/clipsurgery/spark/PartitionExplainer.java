@@ -214,7 +214,7 @@ final class PartitionExplainer implements Iterator<Row> {
     private void log(String when) {
         lastLog = System.nanoTime();
         double seconds = (lastLog - start) / 1e9;
-        LOG.info("clip-surgery partition {} {}: {} images, {} errors, {} s, {} images/s", partition, when, rows, errors,
+        LOG.info("clip-surgery partition {} {}: {} rows, {} errors, {} s, {} rows/s", partition, when, rows, errors,
                 String.format(java.util.Locale.ROOT, "%.1f", seconds),
                 String.format(java.util.Locale.ROOT, "%.2f", rows / Math.max(seconds, 1e-9)));
     }
