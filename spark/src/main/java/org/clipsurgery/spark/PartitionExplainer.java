@@ -167,11 +167,25 @@ final class PartitionExplainer implements Iterator<Row> {
     private ModelKey modelKey() {
         ModelKey key = s.model();
         TaskContext task = TaskContext.get();
-        if (key.device().equals("cuda") && task != null) {
-            ResourceInformation gpu = task.resourcesJMap().get("gpu");
-            if (gpu != null && gpu.addresses().length > 0) key = key.onCudaDevice(Integer.parseInt(gpu.addresses()[0].trim()));
+        if (!key.device().equals("cuda") || task == null) return key;
+        return key.onCudaDevice(cudaDevice(task.resourcesJMap(), key.cudaDevice()));
+    }
+
+    /**
+     * The CUDA device of a task: the first address of its {@code gpu} resource (Spark's GPU
+     * discovery lists CUDA indices), else {@code otherwise}.
+     *
+     * @throws IllegalArgumentException for an address that is not a device index
+     */
+    static int cudaDevice(Map<String, ResourceInformation> resources, int otherwise) {
+        ResourceInformation gpu = resources.get("gpu");
+        if (gpu == null || gpu.addresses().length == 0) return otherwise;
+        String address = gpu.addresses()[0].trim();
+        try {
+            return Integer.parseInt(address);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("the task's gpu resource address \"" + address + "\" is not a CUDA device index");
         }
-        return key;
     }
 
     private Row output(Item it) {
