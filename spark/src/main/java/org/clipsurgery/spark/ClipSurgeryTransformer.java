@@ -786,8 +786,7 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
         }
         int input = column(schema, str(inputCol), "inputCol");
         DataType inputType = schema.fields()[input].dataType();
-        boolean struct = RowImages.isImageStruct(inputType);
-        require(struct || inputType instanceof BinaryType,
+        require(RowImages.isImageStruct(inputType) || inputType instanceof BinaryType,
                 "inputCol \"" + str(inputCol) + "\" must be binary (image file bytes) or Spark's image struct, not " + inputType.simpleString());
         int source = Arrays.asList(schema.fieldNames()).contains(str(sourceCol)) ? schema.fieldIndex(str(sourceCol)) : -1;
         if (source >= 0 && !(schema.fields()[source].dataType() instanceof StringType)) source = -1;
@@ -810,8 +809,8 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
             require(!Arrays.asList(schema.fieldNames()).contains(n), "output column \"" + n + "\" is already a column of the input");
             names.add(n);
         }
-        ModelKey key = new ModelKey(str(model), dev, 0, prec, integer(resolution), str(cacheDir), maxPixels);
-        return new Settings(key, fixedLabels, labelsColumn, input, struct, source, oneOf(str(method), METHODS, "method"),
+        ModelKey key = new ModelKey(str(model), dev, 0, prec, integer(resolution), str(cacheDir));
+        return new Settings(key, fixedLabels, labelsColumn, input, source, oneOf(str(method), METHODS, "method"),
                 oneOf(str(redundancy), REDUNDANCIES, "redundancy"), integer(batchSize), integer(cpuThreads), integer(topK), (float) pt,
                 (float) lt, maxPixels, outs, (Boolean) getOrDefault(failOnError));
     }

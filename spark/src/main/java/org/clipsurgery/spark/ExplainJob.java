@@ -131,7 +131,7 @@ public final class ExplainJob implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ClipSurgeryTransformer t = new ClipSurgeryTransformer().setModel(model).setLabels(labels.toArray(String[]::new))
+        ClipSurgeryTransformer t = new ClipSurgeryTransformer().setModel(model).setLabels(labels.stream().map(String::trim).toArray(String[]::new))
                 .setDevice(device).setPrecision(precision).setResolution(resolution).setCacheDir(cacheDir)
                 .setMethod(method).setRedundancy(redundancy).setBatchSize(batchSize).setTopK(topK)
                 .setPointsThreshold(pointsThreshold).setMaxImagePixels(maxImagePixels).setFailOnError(failOnError)

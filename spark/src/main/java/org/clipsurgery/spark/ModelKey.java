@@ -18,23 +18,21 @@ import org.clipsurgery.Precision;
  * @param precision {@code fp32}, {@code fp16} or {@code bf16}; empty for the device's default
  * @param resolution the input side, 0 for the model's own
  * @param cacheDir where named models are downloaded; empty for the library's default
- * @param maxImagePixels the model's pixel limit
  */
-record ModelKey(String model, String device, int cudaDevice, String precision, int resolution, String cacheDir,
-        long maxImagePixels) implements Serializable {
+record ModelKey(String model, String device, int cudaDevice, String precision, int resolution, String cacheDir)
+        implements Serializable {
 
     /** The same model on another CUDA device (the one Spark gave a task). */
     ModelKey onCudaDevice(int ordinal) {
-        return new ModelKey(model, device, ordinal, precision, resolution, cacheDir, maxImagePixels);
+        return new ModelKey(model, device, ordinal, precision, resolution, cacheDir);
     }
 
-    /** Opens the model as the library does for a user. */
+    /** Opens the model as the library does for a user (images arrive decoded: the pixel limit is the transformer's). */
     ClipSurgery open() throws IOException {
         ClipSurgery.Options o = new ClipSurgery.Options()
                 .optDevice(Device.valueOf(device.toUpperCase(java.util.Locale.ROOT)))
                 .optCudaDevice(cudaDevice)
-                .optResolution(resolution)
-                .optMaxImagePixels(maxImagePixels);
+                .optResolution(resolution);
         if (!precision.isEmpty()) o.optPrecision(Precision.valueOf(precision.toUpperCase(java.util.Locale.ROOT)));
         if (!cacheDir.isEmpty()) o.optCacheDir(Path.of(cacheDir));
         return ClipSurgery.open(model, o);

@@ -12,7 +12,6 @@ import java.util.List;
  * @param labels the fixed labels, or null when they come from {@code labelsColumn}
  * @param labelsColumn index of the array&lt;string&gt; labels column, or −1
  * @param inputColumn index of the image column
- * @param imageStruct whether that column is Spark's image struct (else binary file content)
  * @param sourceColumn index of a string column naming each row in error messages (binaryFile's
  *     {@code path}), or −1
  * @param method {@code surgery} or {@code plain}
@@ -26,7 +25,7 @@ import java.util.List;
  * @param outputs which outputs to add, in the output schema's order
  * @param failOnError whether a bad row fails the task instead of giving an error row
  */
-record Settings(ModelKey model, List<String> labels, int labelsColumn, int inputColumn, boolean imageStruct,
+record Settings(ModelKey model, List<String> labels, int labelsColumn, int inputColumn,
         int sourceColumn, String method, String redundancy, int batchSize, int cpuThreads, int topK, float pointsThreshold,
         float labelMapThreshold, long maxImagePixels, List<Output> outputs, boolean failOnError) implements Serializable {
 

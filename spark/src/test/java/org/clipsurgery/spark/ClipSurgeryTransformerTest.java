@@ -287,6 +287,19 @@ class ClipSurgeryTransformerTest {
         }
     }
 
+    /** {@code method = plain}: each row is the library's {@code explainPlain} of its image (the unmodified CLIP's cosines). */
+    @Test
+    void thePlainMethodIsTheLibrarysExplainPlain() throws IOException {
+        List<Row> rows = transformer("vit.pt").setMethod("plain").transform(files(images.subList(0, 3), 1)).collectAsList();
+        try (ClipSurgery cs = library("vit.pt")) {
+            LabelSet labels = cs.labels(LABELS);
+            for (int i = 0; i < 3; i++) {
+                Explanation e = cs.explainPlain(Images.read(images.get(i), "img-" + i, Images.DEFAULT_MAX_PIXELS), labels);
+                assertRowIs(e, rows.get(i), "plain, image " + i);
+            }
+        }
+    }
+
     /** Mistakes in the parameters are found on the driver, before any task, with what is wrong. */
     @Test
     void badParametersFailOnTheDriverWithWhatIsWrong() {
