@@ -53,17 +53,61 @@ public final class ClipGraph<T> {
         return config.isVit() ? encodeVit(pixels, surgeryDepth) : encodeResNet(pixels, surgeryDepth > 0);
     }
 
+    /**
+     * Image tokens of pixels (B, 3, R, R) from a ViT whose last blocks a training-free method
+     * rebuilds ({@link LastBlocks}): all tokens, projected, not normalised.
+     *
+     * @throws IllegalArgumentException for a ResNet (the methods are defined on ViT blocks) or a
+     *     model with fewer blocks than the method modifies
+     */
+    public T encodeImage(T pixels, LastBlocks method) {
+        if (!config.isVit()) throw new IllegalArgumentException(method + " is defined for ViT models, not ResNets");
+        int layers = config.visionLayers()[0];
+        if (method.blocks() > layers) {
+            throw new IllegalArgumentException(method + " modifies " + method.blocks() + " blocks; this model has " + layers);
+        }
+        int heads = config.visionHeads();
+        int grid = (int) (ops.shape(pixels)[2] / config.visionPatchSize());
+        T x = vitTokens(pixels, grid);
+        int first = layers - method.blocks();
+        for (int i = 0; i < first; i++) x = residualBlock("visual.transformer.resblocks." + i, x, heads, false);
+        T side = x; // GEM's path starts at the first modified block's input
+        for (int i = first; i < layers; i++) {
+            String p = "visual.transformer.resblocks." + i;
+            try (Ops.Scope<T> s = ops.scope()) {
+                T u = layerNorm(x, p + ".ln_1");
+                T qkv = ops.linear(u, w(p + ".attn.in_proj_weight"), w(p + ".attn.in_proj_bias"));
+                T out = outProj(p, ops.selfAttention(qkv, heads, method.attention(), grid, method.separatePath() ? u : null));
+                if (method.separatePath()) {
+                    side = s.keep(ops.add(side, out));
+                    T y = ops.add(x, outProj(p, ops.attention(qkv, heads, false)));
+                    x = s.keep(ops.add(y, mlp(p, y)));
+                } else {
+                    T y = method.residual() ? ops.add(x, out) : out;
+                    x = s.keep(method.ffn() ? ops.add(y, mlp(p, y)) : y);
+                }
+            }
+        }
+        if (method.separatePath()) x = side;
+        return ops.matmul(layerNorm(x, "visual.ln_post"), w("visual.proj"));
+    }
+
     // ---- ViT -------------------------------------------------------------------------------
+
+    /** Patch embedding, class token, position embedding (resized to the grid) and ln_pre: (B, 1 + grid², C). */
+    private T vitTokens(T pixels, int grid) {
+        T x = ops.conv2d(pixels, w("visual.conv1.weight"), config.visionPatchSize(), 0);
+        x = ops.gridToTokens(x);
+        x = ops.prependToken(x, w("visual.class_embedding"));
+        x = ops.add(x, positionEmbedding("visual.positional_embedding", grid));
+        return layerNorm(x, "visual.ln_pre");
+    }
 
     private T encodeVit(T pixels, int surgeryDepth) {
         int layers = config.visionLayers()[0];
         int heads = config.visionHeads();
         int grid = (int) (ops.shape(pixels)[2] / config.visionPatchSize());
-        T x = ops.conv2d(pixels, w("visual.conv1.weight"), config.visionPatchSize(), 0);
-        x = ops.gridToTokens(x);
-        x = ops.prependToken(x, w("visual.class_embedding"));
-        x = ops.add(x, positionEmbedding("visual.positional_embedding", grid));
-        x = layerNorm(x, "visual.ln_pre");
+        T x = vitTokens(pixels, grid);
         // FLOPs only when profiling: the shape queries are not free (JNI), the normal path skips them.
         if (stages.enabled()) {
             stages.lap(Stages.PATCH_EMBEDDING, 2 * tokens(x, 1) * numel(w("visual.conv1.weight")));

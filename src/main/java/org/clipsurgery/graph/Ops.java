@@ -111,6 +111,16 @@ public interface Ops<T> {
      */
     T[] dualAttention(T qkv, int heads);
 
+    /**
+     * The attention of a training-free method's modified block ({@link LastBlocks.Attention}) from
+     * a packed qkv (B, N, 3C), per head with s = d^-1/2 → (B, N, C).
+     *
+     * @param grid the patch grid's side (N = 1 + grid²), for {@code KK_GAUSSIAN}'s coordinates
+     * @param normed the block's ln_1 output (B, N, C), for {@code GEM}'s temperature
+     *     τ = s · mean over tokens of the tokens' L2 norms, per image; null for other modes
+     */
+    T selfAttention(T qkv, int heads, LastBlocks.Attention mode, int grid, T normed);
+
     /** v-v self-attention of v (B, N, C): softmax(s·v·vᵀ)·v per head. */
     T vvAttention(T v, int heads);
 

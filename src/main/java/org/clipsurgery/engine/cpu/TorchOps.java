@@ -26,6 +26,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
+import org.clipsurgery.graph.LastBlocks;
 import org.clipsurgery.graph.Ops;
 import org.clipsurgery.weights.HostTensor;
 
@@ -297,6 +298,48 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
     public Tensor[] dualAttention(Tensor qkv, int heads) {
         Tensor[] p = splitHeads(qkv, heads);
         return new Tensor[] {mergeHeads(sdpa(p[0], p[1], p[2], false)), mergeHeads(sdpa(p[2], p[2], p[2], false))};
+    }
+
+    @Override
+    public Tensor selfAttention(Tensor qkv, int heads, LastBlocks.Attention mode, int grid, Tensor normed) {
+        Tensor[] p = splitHeads(qkv, heads);
+        Tensor q = p[0], k = p[1], v = p[2];
+        return mergeHeads(switch (mode) {
+            case QQ -> sdpa(q, q, v, false);
+            case KK -> sdpa(k, k, v, false);
+            case VV -> sdpa(v, v, v, false);
+            case QQ_PLUS_KK -> sdpa(q, q, v, false).add(sdpa(k, k, v, false));
+            case KK_GAUSSIAN -> torch.scaled_dot_product_attention(k, k, v,
+                    new TensorOptional(constant("naclip-bias@" + grid, () -> LastBlocks.gaussianBias(grid))), 0.0, false,
+                    new DoubleOptional(), false);
+            case VALUE -> v;
+            case GEM -> gem(q, k, v, normed);
+        });
+    }
+
+    /** GEM's attention (B, H, N, d): the temperature from the block's ln_1 output, then its three self-self maps on v. */
+    private static Tensor gem(Tensor q, Tensor k, Tensor v, Tensor normed) {
+        long b = q.size(0);
+        double s = 1.0 / Math.sqrt(q.size(3));
+        Tensor tau = torch.linalg_vector_norm(normed, new Scalar(2.0), new long[] {-1}, false, new org.bytedeco.pytorch.ScalarTypeOptional())
+                .mean(new long[] {1}, false, new org.bytedeco.pytorch.ScalarTypeOptional()).mul(new Scalar(s)).reshape(b, 1, 1, 1);
+        Tensor sum = null;
+        for (Tensor w : new Tensor[] {v, k, q}) {
+            Tensor h = l2Normalised(w);
+            h = l2Normalised(torch.matmul(selfSelf(h, tau), h)); // one iteration
+            Tensor a = selfSelf(h, tau);
+            sum = sum == null ? a : sum.add(a);
+        }
+        return torch.matmul(sum, v).div(new Scalar(3.0));
+    }
+
+    /** softmax(τ·h·hᵀ) over the last dimension. */
+    private static Tensor selfSelf(Tensor h, Tensor tau) {
+        return torch.matmul(h, h.transpose(-2, -1)).mul(tau).softmax(-1);
+    }
+
+    private static Tensor l2Normalised(Tensor x) {
+        return x.div(torch.linalg_vector_norm(x, new Scalar(2.0), new long[] {-1}, true, new org.bytedeco.pytorch.ScalarTypeOptional()));
     }
 
     @Override

@@ -715,6 +715,13 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         return new DeviceTensor[] {ori, vv};
     }
 
+    /** Not on the GPU yet: the training-free methods' kernel modes are #15's next step; the CPU engine runs them. */
+    @Override
+    public DeviceTensor selfAttention(DeviceTensor qkv, int heads, org.clipsurgery.graph.LastBlocks.Attention mode, int grid,
+            DeviceTensor normed) {
+        throw new UnsupportedOperationException("the " + mode + " attention of the training-free methods runs on the CPU engine only so far");
+    }
+
     @Override
     public DeviceTensor vvAttention(DeviceTensor v, int heads) {
         materialize(v);
