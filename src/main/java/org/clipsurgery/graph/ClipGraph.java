@@ -68,7 +68,7 @@ public final class ClipGraph<T> {
         }
         int heads = config.visionHeads();
         int grid = (int) (ops.shape(pixels)[2] / config.visionPatchSize());
-        T x = vitTokens(pixels, grid);
+        T x = vitTokens(pixels, grid, method.positionResize());
         int first = layers - method.blocks();
         for (int i = 0; i < first; i++) x = residualBlock("visual.transformer.resblocks." + i, x, heads, false);
         T side = x; // GEM's path starts at the first modified block's input
@@ -95,11 +95,11 @@ public final class ClipGraph<T> {
     // ---- ViT -------------------------------------------------------------------------------
 
     /** Patch embedding, class token, position embedding (resized to the grid) and ln_pre: (B, 1 + grid², C). */
-    private T vitTokens(T pixels, int grid) {
+    private T vitTokens(T pixels, int grid, PositionEmbeddings.Resize resize) {
         T x = ops.conv2d(pixels, w("visual.conv1.weight"), config.visionPatchSize(), 0);
         x = ops.gridToTokens(x);
         x = ops.prependToken(x, w("visual.class_embedding"));
-        x = ops.add(x, positionEmbedding("visual.positional_embedding", grid));
+        x = ops.add(x, positionEmbedding("visual.positional_embedding", grid, resize));
         return layerNorm(x, "visual.ln_pre");
     }
 
@@ -107,7 +107,7 @@ public final class ClipGraph<T> {
         int layers = config.visionLayers()[0];
         int heads = config.visionHeads();
         int grid = (int) (ops.shape(pixels)[2] / config.visionPatchSize());
-        T x = vitTokens(pixels, grid);
+        T x = vitTokens(pixels, grid, PositionEmbeddings.Resize.BILINEAR);
         // FLOPs only when profiling: the shape queries are not free (JNI), the normal path skips them.
         if (stages.enabled()) {
             stages.lap(Stages.PATCH_EMBEDDING, 2 * tokens(x, 1) * numel(w("visual.conv1.weight")));
@@ -321,6 +321,11 @@ public final class ClipGraph<T> {
     }
 
     private T positionEmbedding(String name, int grid) {
-        return ops.constant(name + "@" + grid, () -> PositionEmbeddings.resize(weights.host(name), grid));
+        return positionEmbedding(name, grid, PositionEmbeddings.Resize.BILINEAR);
+    }
+
+    private T positionEmbedding(String name, int grid, PositionEmbeddings.Resize resize) {
+        String key = name + "@" + grid + (resize == PositionEmbeddings.Resize.BILINEAR ? "" : "/" + resize);
+        return ops.constant(key, () -> PositionEmbeddings.resize(weights.host(name), grid, resize));
     }
 }

@@ -4,7 +4,8 @@ package org.clipsurgery.graph;
  * How a training-free dense method rebuilds a ViT's last blocks: CLIP Surgery's siblings, as
  * their official code computes them (../shared/docs/METHODS.md), as parameters of the one graph
  * ({@link ClipGraph#encodeImage(Object, LastBlocks)}) rather than copies of it. The blocks before
- * the {@link #blocks} last ones are the model's own.
+ * the {@link #blocks} last ones are the model's own. At another resolution than the model's, the
+ * position embeddings are resized by the method's own rule ({@link #positionResize}).
  *
  * <ul>
  *   <li>{@link #separatePath} false: the last block alone is replaced, {@code z = [x +] O(A·v)},
@@ -16,15 +17,15 @@ package org.clipsurgery.graph;
  */
 public enum LastBlocks {
     /** SCLIP (Wang et al., ECCV 2024): correlative self-attention, q·qᵀ and k·kᵀ softmaxes summed. */
-    SCLIP(Attention.QQ_PLUS_KK, true, true, 1, false),
+    SCLIP(Attention.QQ_PLUS_KK, true, true, 1, false, PositionEmbeddings.Resize.BICUBIC_SCALE_FACTOR),
     /** ClearCLIP (Lan et al., ECCV 2024): q·qᵀ attention, no residual, no FFN. */
-    CLEARCLIP(Attention.QQ, false, false, 1, false),
+    CLEARCLIP(Attention.QQ, false, false, 1, false, PositionEmbeddings.Resize.BICUBIC_SCALE_FACTOR),
     /** NACLIP (Hajimiri et al., WACV 2025): k·kᵀ plus a Gaussian of patch distance, no residual, no FFN. */
-    NACLIP(Attention.KK_GAUSSIAN, false, false, 1, false),
+    NACLIP(Attention.KK_GAUSSIAN, false, false, 1, false, PositionEmbeddings.Resize.BICUBIC_SCALE_FACTOR),
     /** MaskCLIP (Zhou et al., ECCV 2022): no attention, the value projection alone. */
-    MASKCLIP(Attention.VALUE, true, true, 1, false),
+    MASKCLIP(Attention.VALUE, true, true, 1, false, PositionEmbeddings.Resize.BICUBIC),
     /** GEM (Bousselham et al., CVPR 2024): normalised self-self attention over the last 6 blocks, on a separate path. */
-    GEM(Attention.GEM, false, false, 6, true);
+    GEM(Attention.GEM, false, false, 6, true, PositionEmbeddings.Resize.BICUBIC_ANTIALIAS);
 
     /** The similarity the replaced attention uses (see {@link Ops#selfAttention}). */
     public enum Attention {
@@ -70,8 +71,11 @@ public enum LastBlocks {
     private final boolean ffn;
     private final int blocks;
     private final boolean separatePath;
+    private final PositionEmbeddings.Resize positionResize;
 
-    LastBlocks(Attention attention, boolean residual, boolean ffn, int blocks, boolean separatePath) {
+    LastBlocks(Attention attention, boolean residual, boolean ffn, int blocks, boolean separatePath,
+            PositionEmbeddings.Resize positionResize) {
+        this.positionResize = positionResize;
         this.attention = attention;
         this.residual = residual;
         this.ffn = ffn;
@@ -96,6 +100,11 @@ public enum LastBlocks {
     /** How many final blocks are modified. */
     public int blocks() {
         return blocks;
+    }
+
+    /** How the method's official code resizes position embeddings for another resolution (METHODS.md). */
+    public PositionEmbeddings.Resize positionResize() {
+        return positionResize;
     }
 
     /** Whether the modified blocks feed a path of their own beside the unchanged model (GEM). */

@@ -11,33 +11,39 @@ import org.clipsurgery.weights.HostTensor;
 import org.clipsurgery.weights.Safetensors;
 import org.clipsurgery.weights.WeightStore;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Each training-free method's image side on the CPU backend against its official code's output
  * (../shared/fixtures/reference-methods.safetensors: vit.pt, the fixture image preprocessed at
- * 64 px, the model's own resolution): all tokens P(z), and the patch similarity against the
- * reference's text features, within the fixtures' tolerance (1e-4 absolute + 1e-3 relative).
+ * 64 px, the model's own resolution, and at 96 px, where each method resizes the position
+ * embeddings by its own rule): all tokens P(z), and the patch similarity against the reference's
+ * text features, within the fixtures' tolerance (1e-4 absolute + 1e-3 relative).
  */
 class LastBlocksFixtureTest {
     static final double ABS = 1e-4, REL = 1e-3;
 
-    @ParameterizedTest
-    @EnumSource(LastBlocks.class)
-    void tokensAndSimilarityMatchTheOfficialCodeAt64px(LastBlocks method) throws Exception {
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> cases() {
+        return java.util.stream.Stream.of(64, 96).flatMap(r -> java.util.Arrays.stream(LastBlocks.values())
+                .map(m -> org.junit.jupiter.params.provider.Arguments.of(m, r)));
+    }
+
+    @ParameterizedTest(name = "{0} at {1} px")
+    @org.junit.jupiter.params.provider.MethodSource("cases")
+    void tokensAndSimilarityMatchTheOfficialCode(LastBlocks method, int resolution) throws Exception {
         Map<String, HostTensor> ref = Safetensors.read(Fixtures.file("reference-methods.safetensors"));
-        String key = "vit.64." + method.name().toLowerCase(java.util.Locale.ROOT);
+        String res = "vit." + resolution;
+        String key = res + "." + method.name().toLowerCase(java.util.Locale.ROOT);
         try (WeightStore weights = WeightStore.load(Fixtures.file("vit.pt"));
                 TorchOps ops = new TorchOps(name -> weights.get(name).toF32())) {
             ClipGraph<Tensor> graph = new ClipGraph<>(ops, weights.config(), n -> weights.has(n) ? weights.get(n) : null);
-            HostTensor image = ref.get("vit.64.image");
+            HostTensor image = ref.get(res + ".image");
             float[] tokens = ops.toHost(graph.encodeImage(ops.input(image.toFloatArray(), image.shape()), method));
             float[] want = ref.get(key + ".tokens").toFloatArray();
             assertEquals(want.length, tokens.length, "token count");
             double worst = assertClose(want, tokens, key + ".tokens");
 
             // similarity: L2-normalised patch tokens · the (normalised) text features
-            float[] text = ref.get("vit.64.text_features").toFloatArray();
+            float[] text = ref.get(res + ".text_features").toFloatArray();
             int e = (int) ref.get(key + ".tokens").shape()[2], t = text.length / e, n = tokens.length / e;
             float[] sim = new float[(n - 1) * t];
             for (int i = 1; i < n; i++) {
@@ -51,7 +57,7 @@ class LastBlocksFixtureTest {
                 }
             }
             double worstSim = assertClose(ref.get(key + ".similarity").toFloatArray(), sim, key + ".similarity");
-            System.out.printf("%s at 64 px: tokens max |err| %.2g, similarity %.2g%n", method, worst, worstSim);
+            System.out.printf("%s at %d px: tokens max |err| %.2g, similarity %.2g%n", method, resolution, worst, worstSim);
         }
     }
 
