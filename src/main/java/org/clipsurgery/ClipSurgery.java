@@ -15,11 +15,12 @@ import org.clipsurgery.engine.Frame;
 import org.clipsurgery.engine.HostOutput;
 import org.clipsurgery.engine.Output;
 import org.clipsurgery.engine.Request;
+import org.clipsurgery.engine.Stages;
+import org.clipsurgery.graph.LastBlocks;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.models.ModelDownloader;
 import org.clipsurgery.progress.Progress;
-import org.clipsurgery.engine.Stages;
 import org.clipsurgery.text.PromptTemplates;
 import org.clipsurgery.weights.ModelConfig;
 import org.clipsurgery.weights.WeightStore;
@@ -74,7 +75,9 @@ public final class ClipSurgery implements AutoCloseable {
     private final WeightStore weights;
     private final Engine engine;
     private final Options options;
-    private final Request model; // resolution, depth, precision: resolved once, by Request.resolve
+    private final Request model; // resolution, depth, precision, method: resolved once, by Request.resolve
+    private final Method method;
+    private final float[] noRedundancy; // r = 0 for Redundancy.NONE: one array, as engines cache per array identity
     private final List<String> templates;
     private volatile float[] emptyPrompt;
     private volatile boolean closed;
@@ -89,6 +92,7 @@ public final class ClipSurgery implements AutoCloseable {
      */
     public static final class Options {
         Device device = Device.CPU;
+        Method method = Method.SURGERY;
         int cudaDevice;
         Precision precision; // null: FP32 on the CPU, FP16 on CUDA
         int resolution;
@@ -110,6 +114,22 @@ public final class ClipSurgery implements AutoCloseable {
          */
         public Options optDevice(Device device) {
             this.device = Objects.requireNonNull(device);
+            return this;
+        }
+
+        /**
+         * The training-free method that computes the image tokens (default {@link Method#SURGERY},
+         * CLIP Surgery). Every output works for every method. Opening throws
+         * IllegalArgumentException for a method other than SURGERY or PLAIN on a ResNet, and
+         * UnsupportedOperationException for one on {@link Device#CUDA} (the CPU engine runs them so
+         * far).
+         *
+         * @param method the method
+         * @return this
+         * @throws NullPointerException if {@code method} is null
+         */
+        public Options optMethod(Method method) {
+            this.method = Objects.requireNonNull(method);
             return this;
         }
 
@@ -271,8 +291,15 @@ public final class ClipSurgery implements AutoCloseable {
     private ClipSurgery(WeightStore weights, Options options, EngineFactory engines) {
         this.weights = weights;
         this.options = options;
-        this.model = Request.resolve(weights.config(), options.device, options.precision, options.resolution,
+        this.method = options.method;
+        this.noRedundancy = new float[weights.config().embedDim()];
+        Request resolved = Request.resolve(weights.config(), options.device, options.precision, options.resolution,
                 options.surgeryDepth);
+        this.model = switch (method) {
+            case SURGERY -> resolved;
+            case PLAIN -> resolved.plain();
+            default -> resolved.withMethod(LastBlocks.valueOf(method.name()), weights.config());
+        };
         this.templates = options.templates == null ? PromptTemplates.defaults() : options.templates;
         if (templates.isEmpty()) throw new IllegalArgumentException("no prompt templates");
         this.engine = Objects.requireNonNull(engines.open(weights, model), "engine");
@@ -403,6 +430,15 @@ public final class ClipSurgery implements AutoCloseable {
     /** The model's shape (tests). */
     ModelConfig config() {
         return weights.config();
+    }
+
+    /**
+     * The method that computes the image tokens, from {@link Options#optMethod} when opened.
+     *
+     * @return the method
+     */
+    public Method method() {
+        return method;
     }
 
     /**
@@ -648,8 +684,12 @@ public final class ClipSurgery implements AutoCloseable {
         if (!labels.ownedBy(this)) {
             throw new IllegalArgumentException("this label set was made by another model: call labels() on this one");
         }
-        boolean empty = redundancy == Redundancy.EMPTY || (redundancy == Redundancy.AUTO && labels.labels().size() == 1);
-        return base.withLabels(labels.features(), labels.labels().size(), empty ? emptyPrompt() : null);
+        boolean surgery = method == Method.SURGERY;
+        boolean none = redundancy == Redundancy.NONE || (redundancy == Redundancy.AUTO && !surgery);
+        boolean empty = redundancy == Redundancy.EMPTY || (redundancy == Redundancy.AUTO && surgery && labels.labels().size() == 1);
+        // No feature surgery is redundant-feature mode with r = 0: x·(t − 0) is the cosine, on every engine.
+        float[] redundant = none ? noRedundancy : empty ? emptyPrompt() : null;
+        return base.withLabels(labels.features(), labels.labels().size(), redundant);
     }
 
     /**

@@ -5,6 +5,7 @@ import java.util.Objects;
 import java.util.Set;
 import org.clipsurgery.Device;
 import org.clipsurgery.Precision;
+import org.clipsurgery.graph.LastBlocks;
 import org.clipsurgery.weights.ModelConfig;
 
 /**
@@ -37,18 +38,20 @@ public final class Request {
     private final Precision precision; // arithmetic of the encoders; the CPU engine has FP32 only
     private final int resolution; // input side r: a positive multiple of the grid stride, <= MAX_RESOLUTION
     private final int surgeryDepth; // ViT: last k blocks with the dual path (1..layers); ResNet: 1; 0: plain model
+    private final LastBlocks method; // a training-free sibling's last blocks instead of the dual path; null: by depth
     private final float[] text; // (T, E) L2-normalised label features; null until withLabels
     private final int labels; // T
     private final float[] redundant; // (E) feature subtracted in redundant-feature mode; null: label-set mode
     private final Set<Output> outputs; // what to prepare on the device beyond the similarity
     private final float labelThreshold, pointThreshold; // the thresholds prepared with LABEL_MAP and POINTS
 
-    private Request(Device device, Precision precision, int resolution, int surgeryDepth, float[] text, int labels,
-            float[] redundant, Set<Output> outputs, float labelThreshold, float pointThreshold) {
+    private Request(Device device, Precision precision, int resolution, int surgeryDepth, LastBlocks method, float[] text,
+            int labels, float[] redundant, Set<Output> outputs, float labelThreshold, float pointThreshold) {
         this.device = device;
         this.precision = precision;
         this.resolution = resolution;
         this.surgeryDepth = surgeryDepth;
+        this.method = method;
         this.text = text;
         this.labels = labels;
         this.redundant = redundant;
@@ -89,8 +92,24 @@ public final class Request {
                 throw new IllegalArgumentException("surgery depth " + surgeryDepth + " must be in 1.." + layers);
             }
         }
-        return new Request(device, p, r, depth, null, 0, null, EnumSet.allOf(Output.class), DEFAULT_LABEL_THRESHOLD,
+        return new Request(device, p, r, depth, null, null, 0, null, EnumSet.allOf(Output.class), DEFAULT_LABEL_THRESHOLD,
                 DEFAULT_POINT_THRESHOLD);
+    }
+
+    /**
+     * The same request with a training-free sibling's last blocks instead of CLIP Surgery's dual
+     * path ({@code null}: back to the dual path at this request's depth).
+     *
+     * @throws IllegalArgumentException for a ResNet (the methods are defined on ViT blocks) or a
+     *     ViT with fewer blocks than the method modifies
+     */
+    public Request withMethod(LastBlocks m, ModelConfig config) {
+        if (m != null && !config.isVit()) throw new IllegalArgumentException(m + " is defined for ViT models, not ResNets");
+        if (m != null && m.blocks() > config.visionLayers()[0]) {
+            throw new IllegalArgumentException(m + " modifies " + m.blocks() + " blocks; this model has " + config.visionLayers()[0]);
+        }
+        return new Request(device, precision, resolution, surgeryDepth, m, text, labels, redundant, outputs, labelThreshold,
+                pointThreshold);
     }
 
     /**
@@ -107,26 +126,26 @@ public final class Request {
             throw new IllegalArgumentException("redundant feature of length " + redundant.length + " for features of width "
                     + text.length / labels);
         }
-        return new Request(device, precision, resolution, surgeryDepth, text, labels, redundant, outputs, labelThreshold,
+        return new Request(device, precision, resolution, surgeryDepth, method, text, labels, redundant, outputs, labelThreshold,
                 pointThreshold);
     }
 
     /** The same request on the plain model (no architecture surgery: depth 0). */
     public Request plain() {
-        return new Request(device, precision, resolution, 0, text, labels, redundant, outputs, labelThreshold, pointThreshold);
+        return new Request(device, precision, resolution, 0, null, text, labels, redundant, outputs, labelThreshold, pointThreshold);
     }
 
     /** Only these outputs prepared beyond the similarity (a camera loop that reads scores only needs none). */
     public Request withOutputs(Set<Output> wanted) {
         Set<Output> o = wanted.isEmpty() ? EnumSet.noneOf(Output.class) : EnumSet.copyOf(wanted);
-        return new Request(device, precision, resolution, surgeryDepth, text, labels, redundant, o, labelThreshold,
+        return new Request(device, precision, resolution, surgeryDepth, method, text, labels, redundant, o, labelThreshold,
                 pointThreshold);
     }
 
     /** The thresholds to prepare the label map and points at (others are computed on demand). */
     public Request withThresholds(float labelMap, float points) {
         if (Float.isNaN(labelMap) || Float.isNaN(points)) throw new IllegalArgumentException("a threshold is NaN");
-        return new Request(device, precision, resolution, surgeryDepth, text, labels, redundant, outputs, labelMap, points);
+        return new Request(device, precision, resolution, surgeryDepth, method, text, labels, redundant, outputs, labelMap, points);
     }
 
     public Device device() {
@@ -144,6 +163,11 @@ public final class Request {
     /** 0 for the plain model. */
     public int surgeryDepth() {
         return surgeryDepth;
+    }
+
+    /** The training-free sibling whose last blocks replace the dual path, or null (the dual path at {@link #surgeryDepth}). */
+    public LastBlocks method() {
+        return method;
     }
 
     /** (T, E) label features (the live array); null for the model-wide request. */
@@ -183,7 +207,7 @@ public final class Request {
 
     @Override
     public String toString() {
-        return "Request[" + device + ", " + precision + ", " + resolution + " px, depth " + surgeryDepth + ", " + labels
+        return "Request[" + device + ", " + precision + ", " + resolution + " px, " + (method != null ? method : "depth " + surgeryDepth) + ", " + labels
                 + " labels, " + (redundant != null ? "redundant-feature" : "label-set") + " mode, " + outputs + "]";
     }
 }

@@ -75,7 +75,8 @@ public final class CpuEngine implements Engine {
         float[] features, sim;
         try (Ops.Scope<Tensor> s = ops.scope()) {
             Tensor x = ops.input(pixels, b, 3, r, r);
-            Tensor image = graph.encodeImage(x, request.surgeryDepth());
+            Tensor image = request.method() != null ? graph.encodeImage(x, request.method())
+                    : graph.encodeImage(x, request.surgeryDepth());
             features = ops.toHost(image);
             stages.lap(Stages.PROJECTION); // the copy to the host
             int n = features.length / (b * e);

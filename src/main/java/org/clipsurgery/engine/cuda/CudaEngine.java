@@ -190,6 +190,7 @@ public final class CudaEngine implements Engine {
     public List<Output> explain(List<Frame> frames, Request request) {
         Objects.requireNonNull(request, "request");
         request.requireLabels();
+        if (request.method() != null) throw new UnsupportedOperationException(request.method() + " runs on the CPU engine only so far");
         if (frames == null || frames.isEmpty()) throw new IllegalArgumentException("no frames");
         Map<List<Object>, List<Integer>> groups = new LinkedHashMap<>();
         for (int i = 0; i < frames.size(); i++) {

@@ -1,0 +1,109 @@
+package org.clipsurgery;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.clipsurgery.testing.Fixtures;
+import org.clipsurgery.weights.HostTensor;
+import org.clipsurgery.weights.Safetensors;
+import org.clipsurgery.weights.WeightStore;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Every training-free method through the facade on the CPU engine against its official code
+ * (../shared/fixtures/reference-methods.safetensors, `vit.pt` on the fixture image, labels cat,
+ * dog, tv monitor; 64 px, the model's own, and 96 px, each method's own position-embedding
+ * resize): the preprocessed image, the text features, all tokens ({@link Explanation#imageFeatures()}
+ * against {@code tokens}) and the patch rows of the similarity (no feature surgery: the methods'
+ * default) at the fixtures' tolerance. Then what the methods refuse: a ResNet, and (so far) CUDA.
+ */
+class MethodsFixtureTest {
+    static final List<String> LABELS = List.of("cat", "dog", "tv monitor");
+
+    static Stream<Arguments> cases() {
+        List<Arguments> out = new ArrayList<>();
+        for (int r : new int[] {64, 96}) {
+            for (Method m : Method.values()) {
+                if (m == Method.SURGERY || (m == Method.PLAIN && r != 64)) continue; // the reference's keys
+                out.add(Arguments.of(m, r));
+            }
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} at {1} px")
+    @MethodSource("cases")
+    void everyMethodMatchesItsOfficialCode(Method method, int resolution) throws Exception {
+        Map<String, HostTensor> ref = Safetensors.read(Fixtures.file("reference-methods.safetensors"));
+        String res = "vit." + resolution, key = res + "." + (method == Method.PLAIN ? "clip" : method.name().toLowerCase(Locale.ROOT));
+        try (ClipSurgery cs = ClipSurgery.open(Fixtures.file("vit.pt"), new ClipSurgery.Options().optMethod(method)
+                .optResolution(resolution))) {
+            assertEquals(method, cs.method());
+            LabelSet labels = cs.labels(LABELS);
+            ClipSurgeryFixtureTest.close(res + ".text_features", ref, labels.textFeatures());
+            Explanation e = cs.explain(Fixtures.file("image.png"), labels);
+            ClipSurgeryFixtureTest.close(res + ".image", ref, e.preprocessedImage());
+            ClipSurgeryFixtureTest.close(key + ".tokens", ref, e.imageFeatures());
+            float[] sim = e.similarity();
+            ClipSurgeryFixtureTest.close(key + ".similarity", ref, Arrays.copyOfRange(sim, LABELS.size(), sim.length));
+            // the outputs built on the similarity come from it as for CLIP Surgery
+            assertEquals(375 * 500, e.map("cat").length);
+            assertEquals(375, e.labelMap(0.5f).height());
+            org.clipsurgery.post.SamPoints points = e.points("dog");
+            assertEquals(points.size(), points.labels().length);
+        }
+    }
+
+    /** Feature surgery on another method's tokens: x·(t − r) with the empty prompt as r, against the same arithmetic on the reference tokens. */
+    @Test
+    void featureSurgeryAppliesToAnyMethodsTokens() throws Exception {
+        try (ClipSurgery cs = ClipSurgery.open(Fixtures.file("vit.pt"), new ClipSurgery.Options().optMethod(Method.SCLIP))) {
+            LabelSet labels = cs.labels(LABELS);
+            Explanation e = cs.explain(List.of(org.clipsurgery.image.Images.read(Fixtures.file("image.png"))), labels,
+                    Redundancy.EMPTY).get(0);
+            float[] tokens = e.imageFeatures(), text = labels.textFeatures(), r = cs.emptyPromptFeatures();
+            int d = e.embedDim(), t = LABELS.size(), n = tokens.length / d;
+            for (int i = 0; i < n; i++) {
+                double norm = 0;
+                for (int c = 0; c < d; c++) norm += (double) tokens[i * d + c] * tokens[i * d + c];
+                for (int l = 0; l < t; l++) {
+                    double dot = 0;
+                    for (int c = 0; c < d; c++) dot += tokens[i * d + c] * (text[l * d + c] - r[c]);
+                    double want = dot / Math.sqrt(norm), got = e.similarity()[i * t + l];
+                    assertTrue(Math.abs(want - got) <= 1e-5 + 1e-4 * Math.abs(want), "token " + i + " label " + l + ": " + got + " vs " + want);
+                }
+            }
+            Explanation none = cs.explain(List.of(org.clipsurgery.image.Images.read(Fixtures.file("image.png"))), labels,
+                    Redundancy.AUTO).get(0);
+            assertTrue(!Arrays.equals(none.similarity(), e.similarity()), "AUTO is no surgery for SCLIP, unlike EMPTY");
+        }
+    }
+
+    @Test
+    void aResNetOrCudaIsRefusedWithWhy() throws Exception {
+        IllegalArgumentException rn = assertThrows(IllegalArgumentException.class,
+                () -> ClipSurgery.open(Fixtures.file("rn.pt"), new ClipSurgery.Options().optMethod(Method.NACLIP)));
+        assertTrue(rn.getMessage().contains("defined for ViT models"), rn.getMessage());
+        try (ClipSurgery plain = ClipSurgery.open(Fixtures.file("rn.pt"), new ClipSurgery.Options().optMethod(Method.PLAIN))) {
+            assertEquals(Method.PLAIN, plain.method());
+        }
+        // the CUDA engine (here on the emulated device) refuses instead of running CLIP Surgery in its place
+        try (ClipSurgery cuda = ClipSurgeryFixtureTest.open(ClipSurgeryFixtureTest.Engine.CUDA_EMULATED,
+                WeightStore.load(Fixtures.file("vit.pt")), new ClipSurgery.Options().optMethod(Method.GEM))) {
+            LabelSet labels = cuda.labels(LABELS);
+            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                    () -> cuda.explain(Fixtures.file("image.png"), labels));
+            assertTrue(e.getMessage().contains("CPU engine only"), e.getMessage());
+        }
+    }
+}
