@@ -50,9 +50,10 @@ abstract class ImageCommand implements Callable<Integer> {
                     + "starting with # are skipped.")
     Path labelsFile;
 
-    @Option(names = "--redundant", defaultValue = "auto", paramLabel = "labels|empty",
-            description = "Redundant features feature surgery subtracts: 'labels' (the label set) or "
-                    + "'empty' (the empty prompt). Default: labels for two or more labels, empty for one.")
+    @Option(names = "--redundant", defaultValue = "auto", paramLabel = "labels|empty|none",
+            description = "Redundant features feature surgery subtracts: 'labels' (the label set), "
+                    + "'empty' (the empty prompt) or 'none' (no feature surgery: the cosine). Default: for --method "
+                    + "surgery, labels for two or more labels and empty for one; none for the other methods.")
     Redundancy redundant;
 
     @Option(names = "--batch", defaultValue = "8", paramLabel = "B",

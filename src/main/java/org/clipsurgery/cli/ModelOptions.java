@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.Device;
+import org.clipsurgery.Method;
 import org.clipsurgery.Precision;
 import org.clipsurgery.models.ModelRegistry;
 import org.clipsurgery.progress.Progress;
@@ -51,6 +52,11 @@ final class ModelOptions {
             description = "Prompt templates, one per line with {} where the label goes "
                     + "(default: the 85 templates of the official code).")
     Path templates;
+
+    @Option(names = "--method", defaultValue = "surgery", paramLabel = "surgery|sclip|clearclip|naclip|maskclip|gem|plain",
+            description = "Training-free method that computes the image tokens (default: ${DEFAULT-VALUE}, CLIP Surgery). "
+                    + "The others are ViT-only, and CPU-only so far.")
+    Method method;
 
     @Option(names = "--depth", paramLabel = "K",
             description = "Surgery depth: the last K ViT blocks get the v-v attention path (default: 6).")
@@ -122,6 +128,7 @@ final class ModelOptions {
         validate();
         ClipSurgery.Options o = new ClipSurgery.Options()
                 .optDevice(device)
+                .optMethod(method)
                 .optPrecision(precision)
                 .optProgress(Progress.stderr())
                 .optNotices(m -> command.commandLine().getErr().println(Main.PROGRAM + ": note: " + m));

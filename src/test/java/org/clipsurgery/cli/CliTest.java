@@ -109,6 +109,29 @@ class CliTest {
 
     // ---- the --save-tensors contract ----------------------------------------------------------
 
+    /**
+     * {@code --method}: the same keys for every training-free method, {@code image_features} the
+     * method's tokens and {@code similarity} its cosines, against each official code's output at 96 px
+     * (reference-methods.safetensors: patch rows of the similarity, all tokens).
+     */
+    @Test
+    void saveTensorsOfEveryMethodMatchItsOfficialCode() throws IOException {
+        Map<String, HostTensor> ref = Safetensors.read(fixtures.resolve("reference-methods.safetensors"));
+        for (String method : new String[] {"sclip", "clearclip", "naclip", "maskclip", "gem"}) {
+            Path file = tmp.resolve(method + ".safetensors");
+            ok("explain", "--model", vit, "--image", image, "--labels", "cat,dog,tv monitor", "--method", method,
+                    "--resolution", 96, "--out", tmp.resolve(method), "--save-tensors", file);
+            Map<String, HostTensor> got = Safetensors.read(file);
+            assertEquals(List.of("image", "image_features", "text_features", "similarity", "similarity_map"),
+                    List.copyOf(got.keySet()), method + ": keys");
+            close(method + " image_features", ref.get("vit.96." + method + ".tokens").toFloatArray(), got.get("image_features").toFloatArray());
+            float[] sim = got.get("similarity").toFloatArray();
+            close(method + " similarity", ref.get("vit.96." + method + ".similarity").toFloatArray(), java.util.Arrays.copyOfRange(sim, 3, sim.length));
+        }
+        Run bad = run("explain", "--model", vit, "--image", image, "--labels", "cat", "--method", "dino", "--out", tmp);
+        assertEquals(2, bad.code(), bad.err());
+    }
+
     @Test
     void saveTensorsMatchesTheOfficialImplementation() throws IOException {
         Path file = tmp.resolve("t.safetensors");
