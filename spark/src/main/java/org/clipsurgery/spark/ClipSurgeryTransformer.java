@@ -81,8 +81,10 @@ import org.clipsurgery.post.SamPoints;
  */
 public final class ClipSurgeryTransformer extends Transformer implements DefaultParamsWritable {
     private static final long serialVersionUID = 1L;
-    private static final List<String> METHODS = List.of("surgery", "plain");
-    private static final List<String> REDUNDANCIES = List.of("auto", "labels", "empty");
+    private static final List<String> METHODS = java.util.Arrays.stream(org.clipsurgery.Method.values())
+            .map(m -> m.name().toLowerCase(Locale.ROOT)).toList();
+    private static final List<String> REDUNDANCIES = java.util.Arrays.stream(org.clipsurgery.Redundancy.values())
+            .map(r -> r.name().toLowerCase(Locale.ROOT)).toList();
     private static final List<String> DEVICES = List.of("cpu", "cuda");
     private static final List<String> PRECISIONS = List.of("", "fp32", "fp16", "bf16");
 
@@ -133,8 +135,9 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
         labelsCol = new Param<>(this, "labelsCol", "an array<string> column of per-row labels (or labels)");
         inputCol = new Param<>(this, "inputCol", "the image column: image file bytes (binaryFile's content) or Spark's image struct");
         sourceCol = new Param<>(this, "sourceCol", "a string column naming rows in error messages, used when present");
-        method = new Param<>(this, "method", "surgery (CLIP Surgery) or plain (the unmodified CLIP's cosine maps)");
-        redundancy = new Param<>(this, "redundancy", "what feature surgery subtracts: auto, labels or empty");
+        method = new Param<>(this, "method", "the training-free method: surgery (CLIP Surgery), sclip, clearclip, naclip, maskclip, gem"
+                + " or plain (the unmodified CLIP)");
+        redundancy = new Param<>(this, "redundancy", "what feature surgery subtracts: auto, labels, empty or none");
         batchSize = new IntParam(this, "batchSize", "rows per model call within a partition, at least 1");
         cpuThreads = new IntParam(this, "cpuThreads",
                 "LibTorch threads per CPU executor JVM; 0: the CPUs Spark gives a task (spark.task.cpus)");
@@ -499,7 +502,7 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
     /**
      * Sets {@link #method()}.
      *
-     * @param v surgery or plain
+     * @param v surgery, sclip, clearclip, naclip, maskclip, gem or plain
      * @return this
      */
     public ClipSurgeryTransformer setMethod(String v) {
@@ -510,7 +513,7 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
     /**
      * Sets {@link #redundancy()}.
      *
-     * @param v auto, labels or empty
+     * @param v auto, labels, empty or none
      * @return this
      */
     public ClipSurgeryTransformer setRedundancy(String v) {
@@ -809,9 +812,9 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
             require(!Arrays.asList(schema.fieldNames()).contains(n), "output column \"" + n + "\" is already a column of the input");
             names.add(n);
         }
-        ModelKey key = new ModelKey(str(model), dev, 0, prec, integer(resolution), str(cacheDir));
-        return new Settings(key, fixedLabels, labelsColumn, input, source, oneOf(str(method), METHODS, "method"),
-                oneOf(str(redundancy), REDUNDANCIES, "redundancy"), integer(batchSize), integer(cpuThreads), integer(topK), (float) pt,
+        ModelKey key = new ModelKey(str(model), oneOf(str(method), METHODS, "method"), dev, 0, prec, integer(resolution),
+                str(cacheDir));
+        return new Settings(key, fixedLabels, labelsColumn, input, source, oneOf(str(redundancy), REDUNDANCIES, "redundancy"), integer(batchSize), integer(cpuThreads), integer(topK), (float) pt,
                 (float) lt, maxPixels, outs, (Boolean) getOrDefault(failOnError));
     }
 }

@@ -62,10 +62,11 @@ public final class ExplainJob implements Callable<Integer> {
     @Option(names = "--cache-dir", defaultValue = "", description = "where executors download named models")
     String cacheDir;
 
-    @Option(names = "--method", defaultValue = "surgery", description = "surgery or plain (default: ${DEFAULT-VALUE})")
+    @Option(names = "--method", defaultValue = "surgery",
+            description = "surgery, sclip, clearclip, naclip, maskclip, gem or plain (default: ${DEFAULT-VALUE})")
     String method;
 
-    @Option(names = "--redundancy", defaultValue = "auto", description = "auto, labels or empty (default: ${DEFAULT-VALUE})")
+    @Option(names = "--redundancy", defaultValue = "auto", description = "auto, labels, empty or none (default: ${DEFAULT-VALUE})")
     String redundancy;
 
     @Option(names = "--batch-size", defaultValue = "8", description = "images per model call (default: ${DEFAULT-VALUE})")

@@ -141,11 +141,6 @@ final class PartitionExplainer implements Iterator<Row> {
     }
 
     private List<Explanation> call(LabelSet set, List<Item> group) {
-        if (s.method().equals("plain")) {
-            List<Explanation> out = new ArrayList<>();
-            for (Item it : group) out.add(model.clip.explainPlain(it.image, set));
-            return out;
-        }
         List<RgbImage> images = new ArrayList<>();
         for (Item it : group) images.add(it.image);
         return model.clip.explain(images, set, Redundancy.valueOf(s.redundancy().toUpperCase(java.util.Locale.ROOT)));

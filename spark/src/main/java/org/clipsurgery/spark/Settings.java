@@ -14,7 +14,6 @@ import java.util.List;
  * @param inputColumn index of the image column
  * @param sourceColumn index of a string column naming each row in error messages (binaryFile's
  *     {@code path}), or −1
- * @param method {@code surgery} or {@code plain}
  * @param redundancy {@code auto}, {@code labels} or {@code empty}
  * @param batchSize rows per library call
  * @param cpuThreads LibTorch threads for CPU models, 0 for the task's CPUs
@@ -26,7 +25,7 @@ import java.util.List;
  * @param failOnError whether a bad row fails the task instead of giving an error row
  */
 record Settings(ModelKey model, List<String> labels, int labelsColumn, int inputColumn,
-        int sourceColumn, String method, String redundancy, int batchSize, int cpuThreads, int topK, float pointsThreshold,
+        int sourceColumn, String redundancy, int batchSize, int cpuThreads, int topK, float pointsThreshold,
         float labelMapThreshold, long maxImagePixels, List<Output> outputs, boolean failOnError) implements Serializable {
 
     /** The columns a transformer can add, each under the name its parameter gives. */

@@ -287,16 +287,15 @@ class ClipSurgeryTransformerTest {
         }
     }
 
-    /** {@code method = plain}: each row is the library's {@code explainPlain} of its image (the unmodified CLIP's cosines). */
-    @Test
-    void thePlainMethodIsTheLibrarysExplainPlain() throws IOException {
-        List<Row> rows = transformer("vit.pt").setMethod("plain").transform(files(images.subList(0, 3), 1)).collectAsList();
-        try (ClipSurgery cs = library("vit.pt")) {
-            LabelSet labels = cs.labels(LABELS);
-            for (int i = 0; i < 3; i++) {
-                Explanation e = cs.explainPlain(Images.read(images.get(i), "img-" + i, Images.DEFAULT_MAX_PIXELS), labels);
-                assertRowIs(e, rows.get(i), "plain, image " + i);
-            }
+    /** {@code method}: each row is what the library opened with that method gives for the same batch, bit for bit. */
+    @ParameterizedTest
+    @ValueSource(strings = {"plain", "sclip", "clearclip", "naclip", "maskclip", "gem"})
+    void everyMethodIsTheLibrarys(String method) throws IOException {
+        List<Row> rows = transformer("vit.pt").setMethod(method).transform(files(images.subList(0, 3), 1)).collectAsList();
+        try (ClipSurgery cs = ClipSurgery.open(LocalSpark.fixtures().resolve("vit.pt").toString(), new ClipSurgery.Options()
+                .optResolution(RESOLUTION).optMethod(org.clipsurgery.Method.valueOf(method.toUpperCase(java.util.Locale.ROOT))))) {
+            List<Explanation> expected = expected(cs, cs.labels(LABELS), images.subList(0, 3), 1);
+            for (int i = 0; i < 3; i++) assertRowIs(expected.get(i), rows.get(i), method + ", image " + i);
         }
     }
 
