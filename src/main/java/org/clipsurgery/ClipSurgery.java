@@ -16,7 +16,6 @@ import org.clipsurgery.engine.HostOutput;
 import org.clipsurgery.engine.Output;
 import org.clipsurgery.engine.Request;
 import org.clipsurgery.engine.Stages;
-import org.clipsurgery.graph.LastBlocks;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.models.ModelDownloader;
@@ -293,13 +292,8 @@ public final class ClipSurgery implements AutoCloseable {
         this.options = options;
         this.method = options.method;
         this.noRedundancy = new float[weights.config().embedDim()];
-        Request resolved = Request.resolve(weights.config(), options.device, options.precision, options.resolution,
-                options.surgeryDepth);
-        this.model = switch (method) {
-            case SURGERY -> resolved;
-            case PLAIN -> resolved.plain();
-            default -> resolved.withMethod(LastBlocks.valueOf(method.name()), weights.config());
-        };
+        this.model = Request.resolve(weights.config(), options.device, options.precision, options.resolution,
+                options.surgeryDepth).forMethod(method, weights.config());
         this.templates = options.templates == null ? PromptTemplates.defaults() : options.templates;
         if (templates.isEmpty()) throw new IllegalArgumentException("no prompt templates");
         this.engine = Objects.requireNonNull(engines.open(weights, model), "engine");

@@ -4,6 +4,7 @@ import java.util.EnumSet;
 import java.util.Objects;
 import java.util.Set;
 import org.clipsurgery.Device;
+import org.clipsurgery.Method;
 import org.clipsurgery.Precision;
 import org.clipsurgery.graph.LastBlocks;
 import org.clipsurgery.weights.ModelConfig;
@@ -94,6 +95,20 @@ public final class Request {
         }
         return new Request(device, p, r, depth, null, null, 0, null, EnumSet.allOf(Output.class), DEFAULT_LABEL_THRESHOLD,
                 DEFAULT_POINT_THRESHOLD);
+    }
+
+    /**
+     * The same request for a public {@link Method}: CLIP Surgery's dual path as resolved, the plain
+     * model, or a training-free sibling's last blocks.
+     *
+     * @throws IllegalArgumentException for a sibling on a ResNet, or on a ViT with fewer blocks than it modifies
+     */
+    public Request forMethod(Method m, ModelConfig config) {
+        return switch (m) {
+            case SURGERY -> this;
+            case PLAIN -> plain();
+            default -> withMethod(LastBlocks.valueOf(m.name()), config);
+        };
     }
 
     /**
