@@ -9,6 +9,7 @@ import java.util.List;
 import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
+import org.clipsurgery.Method;
 import org.clipsurgery.Redundancy;
 import org.clipsurgery.engine.FacadeAccess;
 import org.clipsurgery.engine.cpu.TorchOps;
@@ -50,18 +51,21 @@ public final class CpuBenchmark {
     }
 
     /** Runs every case on ViT-B/16-shaped random weights and returns the result table (Markdown). */
-    public static String run(int[] resolutions, int[] batches, int iterations, boolean ensemble) throws IOException {
+    public static String run(int[] resolutions, int[] batches, int iterations, boolean ensemble, List<Method> methods)
+            throws IOException {
         return run(null, () -> WeightStore.of(RandomWeights.generate(VIT_B_16, 42)), resolutions, batches, iterations,
-                ensemble);
+                ensemble, methods);
     }
 
     /**
      * Runs every case on other weights (a checkpoint file, a small model for a quick check).
      *
      * @param model what the weights are, for the table's heading; null for the default ViT-B/16 shape
+     * @param methods the methods to time, each at every resolution and batch (rows name the
+     *     method unless it is {@link Method#SURGERY}), with its default redundancy
      */
     public static String run(String model, Weights weights, int[] resolutions, int[] batches, int iterations,
-            boolean ensemble) throws IOException {
+            boolean ensemble, List<Method> methods) throws IOException {
         StringBuilder table = new StringBuilder();
         table.append("CPU backend (LibTorch ").append("2.10, fp32), ").append(TorchOps.threads())
                 .append(" threads, ").append(cpuName());
@@ -69,41 +73,45 @@ public final class CpuBenchmark {
         table.append("\n\n");
         table.append("| case | median ms | min ms | peak RSS growth MB |\n|---|---:|---:|---:|\n");
         float[] features = null; // the 59 labels' text features, embedded once for all resolutions
-        for (int res : resolutions) {
-            try (ClipSurgery cs = FacadeAccess.get().open(weights.open(), new ClipSurgery.Options().optResolution(res))) {
-                LabelSet labels;
-                if (features != null) {
-                    labels = cs.labels(LABELS_59, features);
-                } else if (ensemble) {
-                    ProcessMemory.resetPeak(); // where it cannot, the growth is from the peak since start
-                    long before = ProcessMemory.resident();
-                    long t0 = System.nanoTime();
-                    labels = cs.labels(LABELS_59);
-                    double ms = (System.nanoTime() - t0) / 1e6;
-                    table.append(String.format("| label ensemble 59 × 85 | %.0f | %.0f | %.0f |%n", ms, ms,
-                            (ProcessMemory.peak() - before) / 1e6));
-                } else {
-                    labels = cs.labels(LABELS_59);
-                }
-                features = labels.textFeatures();
-                for (int batch : batches) {
-                    List<RgbImage> images = new ArrayList<>();
-                    for (int i = 0; i < batch; i++) images.add(Images.fromBufferedImage(testImage(640, 480, i)));
-                    Runnable work = () -> {
-                        for (Explanation e : cs.explain(images, labels, Redundancy.LABELS)) e.maps();
-                    };
-                    work.run(); // warm-up: weights to LibTorch, position embeddings for this grid
-                    ProcessMemory.resetPeak(); // where it cannot, the growth is from the peak since start
-                    long before = ProcessMemory.resident();
-                    double[] ms = new double[iterations];
-                    for (int i = 0; i < iterations; i++) {
+        for (Method method : methods) {
+            for (int res : resolutions) {
+                try (ClipSurgery cs = FacadeAccess.get().open(weights.open(), new ClipSurgery.Options().optResolution(res)
+                        .optMethod(method))) {
+                    LabelSet labels;
+                    if (features != null) {
+                        labels = cs.labels(LABELS_59, features);
+                    } else if (ensemble) {
+                        ProcessMemory.resetPeak(); // where it cannot, the growth is from the peak since start
+                        long before = ProcessMemory.resident();
                         long t0 = System.nanoTime();
-                        work.run();
-                        ms[i] = (System.nanoTime() - t0) / 1e6;
+                        labels = cs.labels(LABELS_59);
+                        double ms = (System.nanoTime() - t0) / 1e6;
+                        table.append(String.format("| label ensemble 59 × 85 | %.0f | %.0f | %.0f |%n", ms, ms,
+                                (ProcessMemory.peak() - before) / 1e6));
+                    } else {
+                        labels = cs.labels(LABELS_59);
                     }
-                    Arrays.sort(ms);
-                    table.append(String.format("| image → 59 maps 480×640, %d px, batch %d | %.1f | %.1f | %.0f |%n",
-                            res, batch, ms[ms.length / 2], ms[0], (ProcessMemory.peak() - before) / 1e6));
+                    features = labels.textFeatures();
+                    for (int batch : batches) {
+                        List<RgbImage> images = new ArrayList<>();
+                        for (int i = 0; i < batch; i++) images.add(Images.fromBufferedImage(testImage(640, 480, i)));
+                        Runnable work = () -> {
+                            for (Explanation e : cs.explain(images, labels, Redundancy.AUTO)) e.maps();
+                        };
+                        work.run(); // warm-up: weights to LibTorch, position embeddings for this grid
+                        ProcessMemory.resetPeak(); // where it cannot, the growth is from the peak since start
+                        long before = ProcessMemory.resident();
+                        double[] ms = new double[iterations];
+                        for (int i = 0; i < iterations; i++) {
+                            long t0 = System.nanoTime();
+                            work.run();
+                            ms[i] = (System.nanoTime() - t0) / 1e6;
+                        }
+                        Arrays.sort(ms);
+                        table.append(String.format("| image → 59 maps 480×640, %d px, batch %d%s | %.1f | %.1f | %.0f |%n",
+                                res, batch, method == Method.SURGERY ? "" : ", " + method.name().toLowerCase(java.util.Locale.ROOT),
+                                ms[ms.length / 2], ms[0], (ProcessMemory.peak() - before) / 1e6));
+                    }
                 }
             }
         }

@@ -1,9 +1,11 @@
 package org.clipsurgery.cli;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
-import org.clipsurgery.Device;
 import org.clipsurgery.ClipSurgery;
+import org.clipsurgery.Device;
+import org.clipsurgery.Method;
 import org.clipsurgery.Precision;
 import org.clipsurgery.bench.CpuBenchmark;
 import org.clipsurgery.bench.CudaBenchmark;
@@ -59,6 +61,11 @@ final class BenchCommand implements Callable<Integer> {
                     + "stage (mean ms, share, and GFLOP/s against this machine's measured fp32 GEMM peak).")
     boolean profile;
 
+    @Option(names = "--methods", split = ",", defaultValue = "surgery", paramLabel = "M",
+            description = "Methods to time, comma-separated, or 'all' (CPU; default: ${DEFAULT-VALUE}): one row per "
+                    + "method, resolution and batch.")
+    List<String> methods;
+
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda",
             description = "Backend to benchmark (default: ${DEFAULT-VALUE}).")
     Device device;
@@ -70,6 +77,10 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (iterations < 1) throw new UsageException("--iterations must be at least 1, got " + iterations);
+        List<Method> timed = methods();
+        if ((device == Device.CUDA || profile) && !timed.equals(List.of(Method.SURGERY))) {
+            throw new UsageException("--methods is for the CPU benchmark's timing rows, not --device cuda or --profile");
+        }
         if (device == Device.CUDA) {
             if (model != null || profile || resolutions != null) {
                 throw new UsageException("--device cuda benchmarks the random ViT-B/16 at 224 and 512 px: "
@@ -89,7 +100,7 @@ final class BenchCommand implements Callable<Integer> {
             table = CpuBenchmark.profile(resolutions == null ? new int[] {224, 512} : resolutions, batches, iterations);
         } else if (model == null) {
             table = CpuBenchmark.run(resolutions == null ? new int[] {224, 512} : resolutions, batches, iterations,
-                    !noEnsemble);
+                    !noEnsemble, timed);
         } else {
             Path file = ModelDownloader.builder().progress(Progress.stderr()).build().resolve(model);
             int[] res = resolutions;
@@ -99,10 +110,25 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
             table = profile ? CpuBenchmark.profile(model, () -> WeightStore.load(file), res, batches, iterations)
-                    : CpuBenchmark.run(model, () -> WeightStore.load(file), res, batches, iterations, !noEnsemble);
+                    : CpuBenchmark.run(model, () -> WeightStore.load(file), res, batches, iterations, !noEnsemble, timed);
         }
         print(table);
         return 0;
+    }
+
+    /** --methods: names in any case, or "all". */
+    private List<Method> methods() {
+        if (methods.size() == 1 && methods.get(0).equalsIgnoreCase("all")) return List.of(Method.values());
+        List<Method> out = new java.util.ArrayList<>();
+        for (String m : methods) {
+            try {
+                out.add(Method.valueOf(m.trim().toUpperCase(java.util.Locale.ROOT)));
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--methods: unknown method '" + m + "' (surgery, sclip, clearclip, naclip, maskclip, gem, "
+                        + "plain, or all)");
+            }
+        }
+        return out;
     }
 
     private void print(String table) {

@@ -610,6 +610,17 @@ class CliTest {
     }
 
     @Test
+    void benchTimesEveryMethod() {
+        Run r = ok("bench", "--model", vit, "--resolutions", 64, "--batches", 1, "--iterations", 1, "--no-ensemble", "--methods", "all");
+        assertTrue(r.out().contains("| image → 59 maps 480×640, 64 px, batch 1 |"), r.out()); // surgery: the row as before
+        for (String m : new String[] {"sclip", "clearclip", "naclip", "maskclip", "gem", "plain"}) {
+            assertTrue(r.out().contains("| image → 59 maps 480×640, 64 px, batch 1, " + m + " |"), m + ": " + r.out());
+        }
+        assertTrue(fails(2, "bench", "--model", vit, "--methods", "dino").contains("unknown method 'dino'"));
+        assertTrue(fails(2, "bench", "--profile", "--methods", "gem").contains("--methods"));
+    }
+
+    @Test
     void benchProfilePrintsEveryStage() {
         Run r = ok("bench", "--profile", "--model", vit, "--resolutions", 32, "--batches", 1, "--iterations", 2);
         String out = r.out();
