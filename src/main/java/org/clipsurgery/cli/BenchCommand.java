@@ -77,7 +77,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (iterations < 1) throw new UsageException("--iterations must be at least 1, got " + iterations);
-        List<Method> timed = methods();
+        List<Method> timed = Methods.parse(methods, "--methods");
         if ((device == Device.CUDA || profile) && !timed.equals(List.of(Method.SURGERY))) {
             throw new UsageException("--methods is for the CPU benchmark's timing rows, not --device cuda or --profile");
         }
@@ -114,21 +114,6 @@ final class BenchCommand implements Callable<Integer> {
         }
         print(table);
         return 0;
-    }
-
-    /** --methods: names in any case, or "all". */
-    private List<Method> methods() {
-        if (methods.size() == 1 && methods.get(0).equalsIgnoreCase("all")) return List.of(Method.values());
-        List<Method> out = new java.util.ArrayList<>();
-        for (String m : methods) {
-            try {
-                out.add(Method.valueOf(m.trim().toUpperCase(java.util.Locale.ROOT)));
-            } catch (IllegalArgumentException e) {
-                throw new UsageException("--methods: unknown method '" + m + "' (surgery, sclip, clearclip, naclip, maskclip, gem, "
-                        + "plain, or all)");
-            }
-        }
-        return out;
     }
 
     private void print(String table) {

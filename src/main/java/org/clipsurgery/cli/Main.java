@@ -44,6 +44,7 @@ import picocli.CommandLine.Spec;
             SegmentCommand.class,
             PointsCommand.class,
             ClassifyCommand.class,
+            CompareCommand.class,
             ConvertCommand.class,
             DownloadCommand.class,
             BenchCommand.class,

@@ -125,6 +125,11 @@ final class ModelOptions {
 
     /** Opens the model (downloading a named one, with a progress bar on a terminal). */
     ClipSurgery open() throws IOException {
+        return open(method);
+    }
+
+    /** Opens the model with {@code method} instead of --method's. */
+    ClipSurgery open(Method method) throws IOException {
         validate();
         ClipSurgery.Options o = new ClipSurgery.Options()
                 .optDevice(device)

@@ -30,6 +30,7 @@ import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.LabelSet;
+import org.clipsurgery.Method;
 import org.clipsurgery.testing.Fixtures;
 import org.clipsurgery.testing.Pngs;
 import org.clipsurgery.weights.DType;
@@ -607,6 +608,25 @@ class CliTest {
         assertTrue(fails(1, "bench", "--device", "cuda").contains("CUDA"));
         assertTrue(fails(2, "bench", "--device", "cuda", "--model", vit).contains("--device cuda"));
         assertTrue(fails(2, "bench", "--iterations", 0).contains("--iterations"));
+    }
+
+    /** {@code compare}: one picture with a column per method and a row per label, and each method's scores, as the library gives them. */
+    @Test
+    void compareDrawsEveryMethodSideBySideAndPrintsTheirScores() throws IOException {
+        Path out = tmp.resolve("cmp");
+        Run r = ok("compare", "--model", vit, "--image", image, "--labels", "cat,dog", "--resolution", 64, "--cell", 64, "--out", out);
+        BufferedImage pic = png(out.resolve("image.compare.png"));
+        assertEquals(120 + 7 * 64, pic.getWidth(), "a label column and 7 methods");
+        assertEquals(28 + 2 * 48, pic.getHeight(), "a header and 2 labels of 64x48 (the image's 4:3)");
+        for (Method m : Method.values()) {
+            try (ClipSurgery cs = ClipSurgery.open(vit, new ClipSurgery.Options().optMethod(m).optResolution(64))) {
+                Map<String, Float> scores = cs.explain(image, cs.labels("cat", "dog")).scores();
+                String row = String.format(java.util.Locale.ROOT, "| %s | %.4f | %.4f |", m.name().toLowerCase(java.util.Locale.ROOT),
+                        scores.get("cat"), scores.get("dog"));
+                assertTrue(r.out().contains(row), row + " in " + r.out());
+            }
+        }
+        assertTrue(fails(2, "compare", "--model", vit, "--image", image, "--labels", "cat", "--methods", "dino").contains("unknown method"));
     }
 
     @Test
