@@ -119,10 +119,7 @@ public final class Request {
      *     ViT with fewer blocks than the method modifies
      */
     public Request withMethod(LastBlocks m, ModelConfig config) {
-        if (m != null && !config.isVit()) throw new IllegalArgumentException(m + " is defined for ViT models, not ResNets");
-        if (m != null && m.blocks() > config.visionLayers()[0]) {
-            throw new IllegalArgumentException(m + " modifies " + m.blocks() + " blocks; this model has " + config.visionLayers()[0]);
-        }
+        if (m != null) m.requireFits(config);
         return new Request(device, precision, resolution, surgeryDepth, m, text, labels, redundant, outputs, labelThreshold,
                 pointThreshold);
     }

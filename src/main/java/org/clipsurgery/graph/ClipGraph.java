@@ -61,11 +61,8 @@ public final class ClipGraph<T> {
      *     model with fewer blocks than the method modifies
      */
     public T encodeImage(T pixels, LastBlocks method) {
-        if (!config.isVit()) throw new IllegalArgumentException(method + " is defined for ViT models, not ResNets");
+        method.requireFits(config);
         int layers = config.visionLayers()[0];
-        if (method.blocks() > layers) {
-            throw new IllegalArgumentException(method + " modifies " + method.blocks() + " blocks; this model has " + layers);
-        }
         int heads = config.visionHeads();
         int grid = (int) (ops.shape(pixels)[2] / config.visionPatchSize());
         T x = vitTokens(pixels, grid, method.positionResize());

@@ -1,5 +1,8 @@
 package org.clipsurgery.graph;
 
+import org.clipsurgery.weights.HostTensor;
+import org.clipsurgery.weights.ModelConfig;
+
 /**
  * How a training-free dense method rebuilds a ViT's last blocks: CLIP Surgery's siblings, as
  * their official code computes them (../shared/docs/METHODS.md), as parameters of the one graph
@@ -53,7 +56,7 @@ public enum LastBlocks {
      * coordinates p_i, p_j (row-major), exp(−‖p_i − p_j‖² / (2σ²)); 0 on the class token's row
      * and column.
      */
-    public static org.clipsurgery.weights.HostTensor gaussianBias(int grid) {
+    public static HostTensor gaussianBias(int grid) {
         int n = 1 + grid * grid;
         float[] omega = new float[n * n];
         for (int i = 1; i < n; i++) {
@@ -63,7 +66,7 @@ public enum LastBlocks {
                 omega[i * n + j] = (float) Math.exp(-(dx * dx + dy * dy) / (2 * NACLIP_SIGMA * NACLIP_SIGMA));
             }
         }
-        return org.clipsurgery.weights.HostTensor.ofFloats(omega, n, n);
+        return HostTensor.ofFloats(omega, n, n);
     }
 
     private final Attention attention;
@@ -100,6 +103,20 @@ public enum LastBlocks {
     /** How many final blocks are modified. */
     public int blocks() {
         return blocks;
+    }
+
+    /**
+     * Checks that this method can rebuild {@code config}'s image encoder: a ViT with at least
+     * {@link #blocks} blocks. The one check, made when a model is opened and again by the graph.
+     *
+     * @throws IllegalArgumentException for a ResNet (the methods are defined on ViT blocks) or a
+     *     ViT with fewer blocks than the method modifies
+     */
+    public void requireFits(ModelConfig config) {
+        if (!config.isVit()) throw new IllegalArgumentException(this + " is defined for ViT models, not ResNets");
+        if (blocks > config.visionLayers()[0]) {
+            throw new IllegalArgumentException(this + " modifies " + blocks + " blocks; this model has " + config.visionLayers()[0]);
+        }
     }
 
     /** How the method's official code resizes position embeddings for another resolution (METHODS.md). */
