@@ -668,18 +668,22 @@ public final class ClipSurgeryTransformer extends Transformer implements Default
 
     @Override
     public StructType transformSchema(StructType schema) {
-        settings(schema); // checks everything
-        StructType out = schema;
-        for (Settings.Output o : outputs()) {
-            out = out.add(new StructField(outputName(o), OutputColumns.type(o), true, org.apache.spark.sql.types.Metadata.empty()));
-        }
-        return out;
+        return outputSchema(schema, settings(schema)); // settings() checks everything
     }
 
     @Override
     public Dataset<Row> transform(Dataset<?> dataset) {
-        StructType out = transformSchema(dataset.schema());
-        return dataset.toDF().mapPartitions(new Explain(settings(dataset.schema())), Encoders.row(out));
+        Settings settings = settings(dataset.schema());
+        return dataset.toDF().mapPartitions(new Explain(settings), Encoders.row(outputSchema(dataset.schema(), settings)));
+    }
+
+    /** The input's columns, then the outputs the settings add. */
+    private StructType outputSchema(StructType schema, Settings settings) {
+        StructType out = schema;
+        for (Settings.Output o : settings.outputs()) {
+            out = out.add(new StructField(outputName(o), OutputColumns.type(o), true, org.apache.spark.sql.types.Metadata.empty()));
+        }
+        return out;
     }
 
     /** The task's function: only the settings travel to the executors, not this transformer. */
