@@ -1,5 +1,6 @@
 // Attention on the GPU (twins: native/attention.cpp): the dual-path kernels of the ViT surgery
-// blocks first, then the single-path ones (cs_attention_cuda) at the end of this file.
+// blocks first, then the training-free methods' modes (cs_self_attention_cuda), then the
+// single-path ones (cs_attention_cuda) at the end of this file.
 //
 // Dual-path attention.
 // One block per (query tile, head, image). The scaled query rows and their fp32 output
@@ -53,6 +54,77 @@ template <int W> __device__ __forceinline__ void load_floats(const float *p, flo
         x[0] = v.x, x[1] = v.y;
     } else {
         x[0] = p[0];
+    }
+}
+
+// No additive bias on the scores: the dual path, and every self-attention mode but NACLIP's.
+struct NoBias {
+    static constexpr bool kActive = false;
+    __device__ float operator()(int) const { return 0.f; }
+};
+
+// NACLIP's Gaussian of patch-grid distance for one query token, in the scores' base-2 units:
+// log2(e)·exp(coef·‖p_i − p_j‖²), coef = −1/(2σ²), for patch tokens (>= 1, row-major on the
+// grid); 0 where the query or the key is the class token.
+struct GaussianBias {
+    static constexpr bool kActive = true;
+    int grid, yi, xi; // the query's grid coordinates; yi < 0: the query is the class token
+    float coef_log2;  // coef·log2(e): exp(coef·x) = exp2(coef_log2·x)
+    __device__ float operator()(int j) const {
+        if (yi < 0 || j == 0) return 0.f;
+        const int dy = (j - 1) / grid - yi, dx = (j - 1) % grid - xi;
+        return 1.4426950408889634f * exp2f((float)(dx * dx + dy * dy) * coef_log2);
+    }
+};
+
+// One staged tile into a query row group's online softmax (the SIMT kernels' inner loop): keys
+// k0 .. k0 + kn − 1 are rows 0 .. kn − 1 of `keys` and `vals` (the tile's other rows are zero:
+// scored like the others, then masked). Scores q·k (q pre-scaled to base 2) plus bias(key index)
+// in chunks of kChunk keys, the running max m and sum l, acc += p·v. Lane r of a group of G holds
+// elements W·(r + G·i) + w of q and acc (layout: attention_dual_kernel).
+template <int D, typename Bias>
+__device__ __forceinline__ void attend_tile(const float (*keys)[D], const float (*vals)[D], int k0, int kn, int r,
+                                            const float (&q)[D / kDualGroup<D>], float (&acc)[D / kDualGroup<D>],
+                                            float &m, float &l, const Bias &bias) {
+    constexpr int G = kDualGroup<D>, W = kDualVec<D>;
+    constexpr int E = D / G, V = E / W;
+    for (int j0 = 0; j0 < kn; j0 += kChunk) { // kn is the same in the whole block
+        float s[kChunk];
+        float chunk_max = m;
+#pragma unroll
+        for (int jj = 0; jj < kChunk; jj++) {
+            float dot = 0.f;
+#pragma unroll
+            for (int i = 0; i < V; i++) {
+                float kx[W];
+                load_floats<W>(&keys[j0 + jj][W * (r + G * i)], kx);
+#pragma unroll
+                for (int w = 0; w < W; w++) dot = fmaf(q[i * W + w], kx[w], dot);
+            }
+#pragma unroll
+            for (int o = G / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+            if constexpr (Bias::kActive) dot += bias(k0 + j0 + jj);
+            s[jj] = j0 + jj < kn ? dot : -INFINITY;
+            chunk_max = fmaxf(chunk_max, s[jj]);
+        }
+        // m = -inf only before the first chunk, where acc and l are 0 anyway.
+        const float corr = m == -INFINITY ? 0.f : exp2f(m - chunk_max);
+        l *= corr;
+#pragma unroll
+        for (int e = 0; e < E; e++) acc[e] *= corr;
+#pragma unroll
+        for (int jj = 0; jj < kChunk; jj++) {
+            const float p = j0 + jj < kn ? exp2f(s[jj] - chunk_max) : 0.f;
+            l += p;
+#pragma unroll
+            for (int i = 0; i < V; i++) {
+                float vx[W];
+                load_floats<W>(&vals[j0 + jj][W * (r + G * i)], vx);
+#pragma unroll
+                for (int w = 0; w < W; w++) acc[i * W + w] = fmaf(p, vx[w], acc[i * W + w]);
+            }
+        }
+        m = chunk_max;
     }
 }
 
@@ -124,45 +196,7 @@ attention_dual_kernel(const T *__restrict__ qkv, T *__restrict__ out_ori, T *__r
         }
         __syncthreads();
         if (!warp_live) continue;
-        const float(*keys)[D] = path == 0 ? ks : vs;
-        for (int j0 = 0; j0 < kn; j0 += kChunk) { // kn is the same in the whole block
-            float s[kChunk];
-            float chunk_max = m;
-#pragma unroll
-            for (int jj = 0; jj < kChunk; jj++) {
-                // Keys past kn are zero rows: scored like the others, then masked.
-                float dot = 0.f;
-#pragma unroll
-                for (int i = 0; i < V; i++) {
-                    float kx[W];
-                    load_floats<W>(&keys[j0 + jj][W * (r + G * i)], kx);
-#pragma unroll
-                    for (int w = 0; w < W; w++) dot = fmaf(q[i * W + w], kx[w], dot);
-                }
-#pragma unroll
-                for (int o = G / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-                s[jj] = j0 + jj < kn ? dot : -INFINITY;
-                chunk_max = fmaxf(chunk_max, s[jj]);
-            }
-            // m = -inf only before the first chunk, where acc and l are 0 anyway.
-            const float corr = m == -INFINITY ? 0.f : exp2f(m - chunk_max);
-            l *= corr;
-#pragma unroll
-            for (int e = 0; e < E; e++) acc[e] *= corr;
-#pragma unroll
-            for (int jj = 0; jj < kChunk; jj++) {
-                const float p = j0 + jj < kn ? exp2f(s[jj] - chunk_max) : 0.f;
-                l += p;
-#pragma unroll
-                for (int i = 0; i < V; i++) {
-                    float vx[W];
-                    load_floats<W>(&vs[j0 + jj][W * (r + G * i)], vx);
-#pragma unroll
-                    for (int w = 0; w < W; w++) acc[i * W + w] = fmaf(p, vx[w], acc[i * W + w]);
-                }
-            }
-            m = chunk_max;
-        }
+        attend_tile<D>(path == 0 ? ks : vs, vs, k0, kn, r, q, acc, m, l, NoBias{});
     }
     if (active) {
         T *dst = (path == 0 ? out_ori : out_vv) + ((int64_t)b * n + qi) * c + (int64_t)h * D;
@@ -376,6 +410,242 @@ int launch_dtype(const void *qkv, void *out_ori, void *out_vv, int64_t batch, in
 }
 
 // ---------------------------------------------------------------------------------------------
+// The training-free methods' self-attention (cs_self_attention_cuda): a sum of self-self
+// attentions Σ_t softmax(s·a_t·a_tᵀ [+ Ω])·v, the SIMT kernel's layout and inner loop
+// (attend_tile), one path of 256 threads per block of (query tile, head, image). Per term the
+// block loads its query rows, then stages the term's keys and the values tile by tile (v again
+// for each term: a second term costs a second pass over the keys, as a second launch would, but
+// the terms' results add up in registers and the output is written once). GEM runs in stages
+// through the workspace: τ per image, the normalised ŵ, one iteration of all three (3·heads heads
+// of one launch), then the final sum of three terms.
+
+// Sources of one launch. Term t's query and key rows are terms[t] (rows `stride` elements apart,
+// head h at column h·D); values `vals` (the same stride); out rows `out_stride` apart. The scale
+// (base 2) is scale_log2, or image_scale[b]·log2(e) when image_scale is set (GEM's τ).
+template <typename K, typename V, typename O> struct SelfSelf {
+    const K *terms[3];
+    int nterms;
+    const V *vals;
+    int64_t stride;
+    O *out;
+    int64_t out_stride;
+    int n;
+    float scale_log2;
+    const float *image_scale;
+    int grid;      // > 0: NACLIP's Gaussian bias on this patch grid
+    float coef;    // its −1/(2σ²)
+    float divisor; // the sum is divided by it (GEM: 3)
+    int normalize; // then each head row divided by its L2 norm (GEM's iteration)
+};
+
+// Launch bounds (256, 2): with (256) alone ptxas (13.0, sm_80) squeezed the Gaussian-bias
+// variants at D = 64 and 128 to 64 registers and spilled; at least two blocks per SM lets it
+// take up to 128 (it takes 96-105, no spills).
+template <typename K, typename V, typename O, int D, typename Bias>
+__global__ void __launch_bounds__(kPathThreads, 2) attention_self_kernel(SelfSelf<K, V, O> a) {
+    constexpr int G = kDualGroup<D>, W = kDualVec<D>;
+    constexpr int E = D / G, NV = E / W;
+    constexpr int R = kPathThreads / G;
+    __shared__ __align__(16) float ks[kKeyTile][D];
+    __shared__ __align__(16) float vs[kKeyTile][D];
+
+    const int tid = threadIdx.x, r = tid % G, n = a.n;
+    const int row0 = blockIdx.x * R, qi = row0 + tid / G;
+    const int h = blockIdx.y, b = blockIdx.z;
+    const bool active = qi < n;
+    const bool warp_live = row0 + (tid & ~31) / G < n;
+    const int64_t image = (int64_t)b * n * a.stride + (int64_t)h * D;
+    const float scale_log2 = a.image_scale ? a.image_scale[b] * 1.4426950408889634f : a.scale_log2;
+    Bias bias{};
+    if constexpr (Bias::kActive) bias = Bias{a.grid, qi >= 1 ? (qi - 1) / a.grid : -1, qi >= 1 ? (qi - 1) % a.grid : 0,
+                                                    a.coef * 1.4426950408889634f};
+
+    float total[E];
+#pragma unroll
+    for (int e = 0; e < E; e++) total[e] = 0.f;
+    for (int t = 0; t < a.nterms; t++) {
+        // (a select, not a.terms[t]: a dynamic index would copy the parameter array to local memory)
+        const K *src = (t == 0 ? a.terms[0] : t == 1 ? a.terms[1] : a.terms[2]) + image;
+        float q[E], acc[E];
+#pragma unroll
+        for (int i = 0; i < NV; i++)
+#pragma unroll
+            for (int w = 0; w < W; w++) {
+                q[i * W + w] = active ? cs::to_float(src[(int64_t)qi * a.stride + W * (r + G * i) + w]) * scale_log2 : 0.f;
+                acc[i * W + w] = 0.f;
+            }
+        float m = -INFINITY, l = 0.f;
+        for (int k0 = 0; k0 < n; k0 += kKeyTile) {
+            const int kn = min(kKeyTile, n - k0);
+            __syncthreads(); // the previous tile is no longer read
+            for (int idx = tid; idx < kKeyTile * D; idx += blockDim.x) {
+                const int j = idx / D, d = idx % D;
+                const int64_t at = (int64_t)(k0 + j) * a.stride + d;
+                ks[j][d] = j < kn ? cs::to_float(src[at]) : 0.f;
+                vs[j][d] = j < kn ? cs::to_float(a.vals[image + at]) : 0.f;
+            }
+            __syncthreads();
+            if (!warp_live) continue;
+            attend_tile<D>(ks, vs, k0, kn, r, q, acc, m, l, bias);
+        }
+        const float inv = 1.f / l; // rows of dead warps: never stored
+#pragma unroll
+        for (int e = 0; e < E; e++) total[e] = fmaf(acc[e], inv, total[e]);
+    }
+    float ss = 0.f;
+#pragma unroll
+    for (int e = 0; e < E; e++) {
+        total[e] /= a.divisor;
+        ss = fmaf(total[e], total[e], ss);
+    }
+    float norm = 1.f;
+    if (a.normalize) { // the group's butterfly, on every lane (a uniform branch)
+#pragma unroll
+        for (int o = G / 2; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+        norm = sqrtf(ss);
+    }
+    if (active) {
+        O *dst = a.out + ((int64_t)b * n + qi) * a.out_stride + (int64_t)h * D;
+#pragma unroll
+        for (int i = 0; i < NV; i++)
+#pragma unroll
+            for (int w = 0; w < W; w++) dst[W * (r + G * i) + w] = cs::from_float<O>(total[i * W + w] / norm);
+    }
+}
+
+// GEM's τ[b] = scale · mean over tokens of ‖normed[b, i]‖: one block per image.
+template <typename T>
+__global__ void __launch_bounds__(256) gem_temperature_kernel(const T *__restrict__ normed, int n, int c, float scale,
+                                                              float *__restrict__ tau) {
+    __shared__ float scratch[32];
+    const int b = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    float norms = 0.f; // lane 0 of each warp: the norms of its rows
+    for (int i = warp; i < n; i += warps) {
+        const T *row = normed + ((int64_t)b * n + i) * c;
+        float ss = 0.f;
+        for (int e = lane; e < c; e += 32) {
+            const float u = cs::to_float(row[e]);
+            ss = fmaf(u, u, ss);
+        }
+        norms += sqrtf(cs::warp_sum(ss));
+    }
+    const float sum = cs::block_reduce<cs::Reduce::Sum>(lane == 0 ? norms : 0.f, scratch);
+    if (threadIdx.x == 0) tau[b] = scale * (sum / (float)n);
+}
+
+// ŵ = each head row of d elements divided by its L2 norm, fp32 out: one warp per row.
+template <typename T>
+__global__ void __launch_bounds__(256) normalize_rows_kernel(const T *__restrict__ x, int64_t rows, int d,
+                                                             float *__restrict__ out) {
+    const int lane = threadIdx.x % 32;
+    for (int64_t rw = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; rw < rows;
+         rw += (int64_t)gridDim.x * blockDim.x / 32) {
+        float ss = 0.f;
+        for (int e = lane; e < d; e += 32) {
+            const float u = cs::to_float(x[rw * d + e]);
+            ss = fmaf(u, u, ss);
+        }
+        const float norm = sqrtf(cs::warp_sum(ss));
+        for (int e = lane; e < d; e += 32) out[rw * d + e] = cs::to_float(x[rw * d + e]) / norm;
+    }
+}
+
+// MaskCLIP's v: out[b, i] = the v part of qkv[b, i].
+template <typename T>
+__global__ void __launch_bounds__(256) value_copy_kernel(const T *__restrict__ qkv, int64_t rows, int c, T *__restrict__ out) {
+    const int64_t total = rows * c;
+    for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t rw = idx / c;
+        out[idx] = qkv[rw * 3 * c + 2 * c + (idx - rw * c)];
+    }
+}
+
+template <typename K, typename V, typename O, int D, typename Bias = NoBias>
+int launch_self(const SelfSelf<K, V, O> &a, int64_t batch, int64_t heads, cudaStream_t stream) {
+    constexpr int rows = kPathThreads / kDualGroup<D>;
+    const dim3 grid((unsigned)((a.n + rows - 1) / rows), (unsigned)heads, (unsigned)batch);
+    return cs::launch("self_attention_cuda", attention_self_kernel<K, V, O, D, Bias>, grid, kPathThreads, 0, stream, a);
+}
+
+template <typename T, int D>
+int launch_modes(const T *qkv, int64_t batch, int64_t n, int64_t c, int64_t heads, float scale, int mode, int64_t grid,
+                 float sigma, const T *normed, float *ws, T *out, cudaStream_t stream) {
+    const int64_t row = 3 * c;
+    if (mode != CS_ATTN_GEM) {
+        SelfSelf<T, T, T> a{};
+        const T *q = qkv, *k = qkv + c, *v = qkv + 2 * c;
+        a.nterms = 1;
+        a.terms[0] = mode == CS_ATTN_QQ || mode == CS_ATTN_QQ_PLUS_KK ? q : mode == CS_ATTN_VV ? v : k;
+        if (mode == CS_ATTN_QQ_PLUS_KK) a.terms[a.nterms++] = k;
+        a.vals = v;
+        a.stride = row;
+        a.out = out;
+        a.out_stride = c;
+        a.n = (int)n;
+        a.scale_log2 = scale * 1.4426950408889634f;
+        a.grid = mode == CS_ATTN_KK_GAUSSIAN ? (int)grid : 0;
+        a.coef = -1.f / (2.f * sigma * sigma);
+        a.divisor = 1.f;
+        return a.grid > 0 ? launch_self<T, T, T, D, GaussianBias>(a, batch, heads, stream)
+                          : launch_self<T, T, T, D>(a, batch, heads, stream);
+    }
+    float *tau = ws, *hat = ws + cs::gem_tau_floats(batch), *iter = hat + batch * n * row;
+    if (int rc = cs::launch("self_attention_cuda (GEM temperature)", gem_temperature_kernel<T>, dim3((unsigned)batch), 256, 0,
+                            stream, normed, (int)n, (int)c, scale, tau))
+        return rc;
+    const int64_t head_rows = batch * n * 3 * heads;
+    if (int rc = cs::launch("self_attention_cuda (GEM normalise)", normalize_rows_kernel<T>, cs::grid_for(head_rows, 8), 256, 0,
+                            stream, qkv, head_rows, D, hat))
+        return rc;
+    // one iteration of q, k and v at once: 3·heads heads of the fp32 (B, N, 3C) ŵ
+    SelfSelf<float, float, float> it{};
+    it.terms[0] = hat;
+    it.nterms = 1;
+    it.vals = hat;
+    it.stride = row;
+    it.out = iter;
+    it.out_stride = row;
+    it.n = (int)n;
+    it.image_scale = tau;
+    it.divisor = 1.f;
+    it.normalize = 1;
+    if (int rc = launch_self<float, float, float, D>(it, batch, 3 * heads, stream)) return rc;
+    SelfSelf<float, T, T> fin{};
+    fin.terms[0] = iter;
+    fin.terms[1] = iter + c;
+    fin.terms[2] = iter + 2 * c;
+    fin.nterms = 3;
+    fin.vals = qkv + 2 * c;
+    fin.stride = row;
+    fin.out = out;
+    fin.out_stride = c;
+    fin.n = (int)n;
+    fin.image_scale = tau;
+    fin.divisor = 3.f;
+    return launch_self<float, T, T, D>(fin, batch, heads, stream);
+}
+
+template <typename T>
+int launch_modes_dtype(const void *qkv, int64_t batch, int64_t n, int64_t c, int64_t heads, float scale, int mode,
+                       int64_t grid, float sigma, const void *normed, void *workspace, void *out, cudaStream_t stream) {
+    const T *x = static_cast<const T *>(qkv), *u = static_cast<const T *>(normed);
+    T *o = static_cast<T *>(out);
+    float *ws = static_cast<float *>(workspace);
+    if (mode == CS_ATTN_VALUE)
+        return cs::launch("self_attention_cuda (value)", value_copy_kernel<T>, cs::grid_for(batch * n * c, 256), 256, 0,
+                          stream, x, batch * n, (int)c, o);
+    switch (c / heads) {
+    case 32: return launch_modes<T, 32>(x, batch, n, c, heads, scale, mode, grid, sigma, u, ws, o, stream);
+    case 64: return launch_modes<T, 64>(x, batch, n, c, heads, scale, mode, grid, sigma, u, ws, o, stream);
+    case 80: return launch_modes<T, 80>(x, batch, n, c, heads, scale, mode, grid, sigma, u, ws, o, stream);
+    case 128: return launch_modes<T, 128>(x, batch, n, c, heads, scale, mode, grid, sigma, u, ws, o, stream);
+    default:
+        return cs::fail(CS_ERR_UNSUPPORTED, "self_attention_cuda: head dim " + std::to_string(c / heads) +
+                                                " is not compiled (32, 64, 80, 128 are)");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Single-path attention (cs_attention_cuda): q, k, v with rows `stride` elements apart, head h at
 // columns h·d..h·d+d-1, optional causal mask; out (B, N, C). Two kernels, the entry point takes
 // the first whose shared memory fits the default 48 KiB (no opt-in, any architecture):
@@ -551,5 +821,26 @@ extern "C" int cs_attention_dual_cuda(const void *qkv, int dtype, int64_t batch,
     case CS_F16: return launch_dtype<__half>(qkv, out_ori, out_vv, batch, tokens, channels, heads, scale, stream);
     case CS_BF16: return launch_dtype<__nv_bfloat16>(qkv, out_ori, out_vv, batch, tokens, channels, heads, scale, stream);
     default: return launch_dtype<float>(qkv, out_ori, out_vv, batch, tokens, channels, heads, scale, stream);
+    }
+}
+
+
+extern "C" int cs_self_attention_cuda(const void *qkv, int dtype, int64_t batch, int64_t tokens, int64_t channels,
+                                      int64_t heads, float scale, int mode, int64_t grid, float sigma,
+                                      const void *normed, void *workspace, void *out, cs_stream stream) {
+    cs::clear_error();
+    if (int rc = cs::check_self_attention_args(qkv, dtype, batch, tokens, channels, heads, scale, mode, grid, sigma,
+                                               normed, workspace, out))
+        return rc;
+    switch (dtype) {
+    case CS_F16:
+        return launch_modes_dtype<__half>(qkv, batch, tokens, channels, heads, scale, mode, grid, sigma, normed, workspace,
+                                          out, stream);
+    case CS_BF16:
+        return launch_modes_dtype<__nv_bfloat16>(qkv, batch, tokens, channels, heads, scale, mode, grid, sigma, normed,
+                                                 workspace, out, stream);
+    default:
+        return launch_modes_dtype<float>(qkv, batch, tokens, channels, heads, scale, mode, grid, sigma, normed, workspace,
+                                         out, stream);
     }
 }

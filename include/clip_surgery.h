@@ -149,6 +149,57 @@ CS_API int cs_attention_dual_cuda(const void *qkv, int dtype, int64_t batch, int
                                   void *out_vv, cs_stream stream);
 
 /* ---------------------------------------------------------------------------------------------
+ * Self-attention of the training-free methods' rebuilt last blocks (CLIP Surgery's siblings),
+ * one entry point with a mode; per image b and head h (d = channels / heads), s = scale:
+ *   CS_ATTN_QQ           softmax(s·q·qᵀ)·v                                  (ClearCLIP)
+ *   CS_ATTN_KK           softmax(s·k·kᵀ)·v
+ *   CS_ATTN_VV           softmax(s·v·vᵀ)·v                 (CLIP Surgery's surgery path)
+ *   CS_ATTN_QQ_PLUS_KK   softmax(s·q·qᵀ)·v + softmax(s·k·kᵀ)·v                  (SCLIP)
+ *   CS_ATTN_KK_GAUSSIAN  softmax(s·k·kᵀ + Ω)·v, Ω[i,j] = exp(−‖p_i − p_j‖² / (2·sigma²)) for
+ *                        patch tokens i, j >= 1 at grid coordinates p = ((i−1) / grid,
+ *                        (i−1) % grid), 0 on the class token's row and column; tokens must be
+ *                        1 + grid² and sigma > 0                                (NACLIP)
+ *   CS_ATTN_VALUE        v itself                                           (MaskCLIP)
+ *   CS_ATTN_GEM          (A_v + A_k + A_q)·v / 3 with τ[b] = s · mean over tokens of the L2
+ *                        norms of normed[b] (full rows), and for w in {q, k, v}: ŵ = w / ‖w‖
+ *                        per head row, one iteration ŵ ← n(softmax(τ·ŵŵᵀ)·ŵ) (n: the same
+ *                        normalisation), A_w = softmax(τ·ŵŵᵀ)                      (GEM)
+ *
+ * qkv:       (batch, tokens, 3·channels), the packed in_proj output (as cs_attention_dual)
+ * normed:    (batch, tokens, channels) of `dtype`, the block's ln_1 output: CS_ATTN_GEM only
+ *            (else ignored, may be NULL)
+ * workspace: cs_self_attention_workspace(...) bytes of device memory (host memory for the CPU
+ *            twin), 16-byte aligned: CS_ATTN_GEM only (0 bytes for the other modes, may be
+ *            NULL); must not overlap the other buffers
+ * out:       (batch, tokens, channels) of `dtype`, not overlapping qkv, normed or workspace
+ * grid, sigma: CS_ATTN_KK_GAUSSIAN only (else ignored)
+ * Softmax and accumulation are fp32, no tokens×tokens matrix is stored (GEM's iterated features
+ * are fp32 in the workspace). CUDA: head dims 32, 64, 80 and 128 (others CS_ERR_UNSUPPORTED);
+ * CPU: any.
+ * ------------------------------------------------------------------------------------------- */
+typedef enum cs_attention_mode {
+    CS_ATTN_QQ = 0,
+    CS_ATTN_KK = 1,
+    CS_ATTN_VV = 2,
+    CS_ATTN_QQ_PLUS_KK = 3,
+    CS_ATTN_KK_GAUSSIAN = 4,
+    CS_ATTN_VALUE = 5,
+    CS_ATTN_GEM = 6
+} cs_attention_mode;
+
+/* Bytes of workspace cs_self_attention needs for `mode` at this shape (0 but for CS_ATTN_GEM);
+ * -1 for an unknown mode or a shape below 1. */
+CS_API int64_t cs_self_attention_workspace(int mode, int64_t batch, int64_t tokens, int64_t channels);
+CS_API int cs_self_attention_cpu(const void *qkv, int dtype, int64_t batch, int64_t tokens,
+                                 int64_t channels, int64_t heads, float scale, int mode,
+                                 int64_t grid, float sigma, const void *normed, void *workspace,
+                                 void *out, cs_stream stream);
+CS_API int cs_self_attention_cuda(const void *qkv, int dtype, int64_t batch, int64_t tokens,
+                                  int64_t channels, int64_t heads, float scale, int mode,
+                                  int64_t grid, float sigma, const void *normed, void *workspace,
+                                  void *out, cs_stream stream);
+
+/* ---------------------------------------------------------------------------------------------
  * Maps from a similarity (batch, tokens, labels) fp32, tokens = 1 + g·g (token 0, the class
  * token, is skipped; patch tokens are the g×g grid, row-major).
  *

@@ -105,6 +105,16 @@ int check_relu_args(const void *x, int dtype, int64_t n, const void *out);
 int check_avg_pool_args(const void *x, int dtype, int64_t batch, int64_t height, int64_t width,
                         int64_t channels, int64_t kernel_h, int64_t kernel_w, const void *out);
 
+int check_self_attention_args(const void *qkv, int dtype, int64_t batch, int64_t tokens,
+                              int64_t channels, int64_t heads, float scale, int mode, int64_t grid,
+                              float sigma, const void *normed, const void *workspace,
+                              const void *out);
+
+// CS_ATTN_GEM's workspace, fp32, shared by the twin and the kernels: τ per image (padded to 64
+// floats, keeping what follows 256-byte aligned), then ŵ, the per-head normalised q, k, v, then
+// the iterated ŵ, each (batch, tokens, 3·channels) like qkv.
+inline int64_t gem_tau_floats(int64_t batch) { return (batch + 63) / 64 * 64; }
+
 // Whether the byte ranges [a, a + a_bytes) and [b, b + b_bytes) share a byte (host or device
 // addresses alike: only the numbers are compared).
 inline bool ranges_overlap(const void *a, uint64_t a_bytes, const void *b, uint64_t b_bytes) {

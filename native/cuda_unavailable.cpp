@@ -23,6 +23,11 @@ int cs_attention_dual_cuda(const void *, int, int64_t, int64_t, int64_t, int64_t
     CS_NO_CUDA(cs_attention_dual_cuda);
 }
 
+int cs_self_attention_cuda(const void *, int, int64_t, int64_t, int64_t, int64_t, float, int, int64_t, float,
+                           const void *, void *, void *, cs_stream) {
+    CS_NO_CUDA(cs_self_attention_cuda);
+}
+
 int cs_map_upsample_cuda(const float *, int64_t, int64_t, int64_t, int64_t, int64_t, int, int,
                          void *, cs_stream) {
     CS_NO_CUDA(cs_map_upsample_cuda);

@@ -385,6 +385,194 @@ static void test_attention() {
 #endif
 }
 
+// ============================ the methods' self-attention ============================
+
+// One head's softmax(scale·a·aᵀ + bias)·val in double: a, val (n, d) row-major.
+static std::vector<double> self_self_reference(const std::vector<double> &a, const std::vector<double> &val, int n, int d,
+                                               double scale, const std::function<double(int, int)> &bias) {
+    std::vector<double> out((size_t)n * d), p(n);
+    for (int i = 0; i < n; i++) {
+        double mx = -1e300, z = 0;
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int e = 0; e < d; e++) s += a[(size_t)i * d + e] * a[(size_t)j * d + e];
+            p[j] = s * scale + bias(i, j);
+            mx = std::fmax(mx, p[j]);
+        }
+        for (int j = 0; j < n; j++) z += (p[j] = std::exp(p[j] - mx));
+        for (int e = 0; e < d; e++) {
+            double acc = 0;
+            for (int j = 0; j < n; j++) acc += p[j] * val[(size_t)j * d + e];
+            out[(size_t)i * d + e] = acc / z;
+        }
+    }
+    return out;
+}
+
+static void normalize_rows(std::vector<double> &x, int n, int d) {
+    for (int i = 0; i < n; i++) {
+        double ss = 0;
+        for (int e = 0; e < d; e++) ss += x[(size_t)i * d + e] * x[(size_t)i * d + e];
+        for (int e = 0; e < d; e++) x[(size_t)i * d + e] /= std::sqrt(ss);
+    }
+}
+
+// The formulas of include/clip_surgery.h (cs_attention_mode), straight, in double: per image and
+// head the parts as (n, d) matrices; NACLIP's Ω from grid coordinates; GEM's τ, normalisation,
+// iteration and three maps.
+static std::vector<double> self_attention_reference(const std::vector<double> &qkv, const std::vector<double> &normed,
+                                                    int B, int N, int C, int H, double scale, int mode, int grid,
+                                                    double sigma) {
+    const int d = C / H;
+    std::vector<double> out((size_t)B * N * C);
+    auto part = [&](int b, int which, int h) {
+        std::vector<double> m((size_t)N * d);
+        for (int i = 0; i < N; i++)
+            for (int e = 0; e < d; e++) m[(size_t)i * d + e] = qkv[((size_t)b * N + i) * 3 * C + (size_t)which * C + h * d + e];
+        return m;
+    };
+    const auto none = [](int, int) { return 0.0; };
+    const auto omega = [&](int i, int j) {
+        if (i == 0 || j == 0) return 0.0;
+        const double dy = (i - 1) / grid - (j - 1) / grid, dx = (i - 1) % grid - (j - 1) % grid;
+        return std::exp(-(dx * dx + dy * dy) / (2 * sigma * sigma));
+    };
+    for (int b = 0; b < B; b++) {
+        double tau = 0;
+        for (int i = 0; i < N; i++) {
+            double ss = 0;
+            for (int e = 0; e < C; e++) ss += normed[((size_t)b * N + i) * C + e] * normed[((size_t)b * N + i) * C + e];
+            tau += std::sqrt(ss) / N;
+        }
+        tau *= scale;
+        for (int h = 0; h < H; h++) {
+            const auto q = part(b, 0, h), k = part(b, 1, h), v = part(b, 2, h);
+            std::vector<double> o((size_t)N * d, 0.0);
+            auto add = [&](const std::vector<double> &x, double f) {
+                for (size_t i = 0; i < o.size(); i++) o[i] += x[i] * f;
+            };
+            switch (mode) {
+            case CS_ATTN_QQ: o = self_self_reference(q, v, N, d, scale, none); break;
+            case CS_ATTN_KK: o = self_self_reference(k, v, N, d, scale, none); break;
+            case CS_ATTN_VV: o = self_self_reference(v, v, N, d, scale, none); break;
+            case CS_ATTN_QQ_PLUS_KK:
+                add(self_self_reference(q, v, N, d, scale, none), 1);
+                add(self_self_reference(k, v, N, d, scale, none), 1);
+                break;
+            case CS_ATTN_KK_GAUSSIAN: o = self_self_reference(k, v, N, d, scale, omega); break;
+            case CS_ATTN_VALUE: o = v; break;
+            default: // GEM
+                for (const auto *w : {&v, &k, &q}) {
+                    std::vector<double> hat = *w;
+                    normalize_rows(hat, N, d);
+                    hat = self_self_reference(hat, hat, N, d, tau, none);
+                    normalize_rows(hat, N, d);
+                    add(self_self_reference(hat, v, N, d, tau, none), 1.0 / 3);
+                }
+            }
+            for (int i = 0; i < N; i++)
+                for (int e = 0; e < d; e++) out[((size_t)b * N + i) * C + h * d + e] = o[(size_t)i * d + e];
+        }
+    }
+    return out;
+}
+
+static const char *mode_name(int mode) {
+    static const char *names[] = {"qq", "kk", "vv", "qq+kk", "kk+gaussian", "value", "gem"};
+    return names[mode];
+}
+
+#ifdef CS_TEST_CUDA
+// The CUDA entry point against the twin's output (and, for GEM, the twin's workspace: τ, ŵ and
+// the iterated ŵ, stage by stage).
+static void self_attention_kernel_vs_twin(const std::string &what, const Tensor &qkv, const Tensor &normed, int B, int N,
+                                          int C, int H, float scale, int mode, int grid, const Tensor &want,
+                                          const std::vector<float> &want_ws) {
+    Device dev;
+    const int dtype = qkv.dtype;
+    void *dq = dev.upload(qkv), *dn = mode == CS_ATTN_GEM ? dev.upload(normed) : nullptr;
+    const size_t ws_bytes = want_ws.size() * 4;
+    void *dws = ws_bytes ? dev.output(ws_bytes) : nullptr, *dout = dev.output(want.bytes.size());
+    expect_ok(CUDA_CALL(cs_self_attention_cuda, dq, dtype, B, N, C, H, scale, mode, grid, 5.f, dn, dws, dout, nullptr),
+              what + " cuda");
+    Tensor got = zeros(dtype, want.count());
+    if (dev.download(what + " cuda", dout, got)) expect_close(what + " cuda", got, want);
+    if (!dws) return;
+    Tensor ws = zeros(CS_F32, want_ws.size()), ws_want = ws;
+    std::memcpy(ws_want.data(), want_ws.data(), ws_bytes);
+    // τ per image (the padding after it is never written), then ŵ and the iteration
+    const size_t pad = cs_self_attention_workspace(mode, B, N, C) / 4 - (size_t)2 * B * N * 3 * C;
+    if (!dev.download(what + " cuda workspace", dws, ws)) return;
+    for (size_t i = B; i < pad; i++) ws.set(i, 0.f), ws_want.set(i, 0.f);
+    expect_close(what + " cuda workspace", ws, ws_want);
+}
+#endif
+
+static void self_attention_case(std::mt19937 &rng, int dtype, int B, int grid, int C, int H, int mode, bool reference) {
+    const int N = 1 + grid * grid;
+    const float scale = 1.f / std::sqrt((float)(C / H));
+    Tensor qkv = random_tensor(dtype, (size_t)B * N * 3 * C, rng, -1.5f, 1.5f);
+    Tensor normed = random_tensor(dtype, (size_t)B * N * C, rng);
+    Tensor out = zeros(dtype, (size_t)B * N * C);
+    const int64_t ws_bytes = cs_self_attention_workspace(mode, B, N, C);
+    std::vector<float> ws(ws_bytes / 4, 0.f);
+    char what[160];
+    std::snprintf(what, sizeof what, "self_attention %s %s B=%d N=%d C=%d H=%d", mode_name(mode), type_name(dtype), B, N, C,
+                  H);
+    expect_ok(cs_self_attention_cpu(qkv.data(), dtype, B, N, C, H, scale, mode, grid, 5.f, normed.data(),
+                                    ws.empty() ? nullptr : ws.data(), out.data(), nullptr),
+              what);
+    if (reference)
+        expect_nmse(what, out, self_attention_reference(qkv.values(), normed.values(), B, N, C, H, scale, mode, grid, 5.0));
+#ifdef CS_TEST_CUDA
+    if (g_gpu && (C / H) % 16 == 0) self_attention_kernel_vs_twin(what, qkv, normed, B, N, C, H, scale, mode, grid, out, ws);
+#endif
+}
+
+static void test_self_attention() {
+    std::mt19937 rng(1515);
+    // B, grid (N = 1 + grid²), C, H: head dims 32, 64, 80, 128 and 4 (CPU only); N from 2 (the
+    // class token and one patch) across the kernel's 32-key tiles and 16-64-row query tiles.
+    const int shapes[][4] = {{1, 1, 64, 2}, {2, 6, 128, 2}, {1, 8, 160, 2}, {1, 7, 256, 2}, {1, 2, 12, 3}, {2, 11, 64, 1}};
+    for (int mode = CS_ATTN_QQ; mode <= CS_ATTN_GEM; mode++)
+        for (auto &s : shapes)
+            for (int dtype : {CS_F32, CS_F16, CS_BF16}) self_attention_case(rng, dtype, s[0], s[1], s[2], s[3], mode, true);
+
+    // Workspace sizes, and what the entry points refuse (the same on both).
+    EXPECT(cs_self_attention_workspace(7, 1, 2, 4) == -1, "an unknown mode has no workspace size");
+    EXPECT(cs_self_attention_workspace(CS_ATTN_QQ_PLUS_KK, 2, 5, 8) == 0, "only GEM needs a workspace");
+    EXPECT(cs_self_attention_workspace(CS_ATTN_GEM, 2, 5, 8) == 4 * (64 + 2 * 2 * 5 * 24), "GEM's workspace: tau, then two copies of qkv in fp32");
+    alignas(16) float buf[512] = {};
+    float *qkv = buf, *normed = buf + 64, *out = buf + 128; // B=1, N=5, C=4: qkv 60 floats, out 20
+    alignas(16) static float ws[4 * (64 + 2 * 5 * 12) + 64];
+    const int invalid_cuda = cs_cuda_built() ? CS_ERR_INVALID_ARGUMENT : CS_ERR_NO_CUDA;
+    struct Refused {
+        int mode;
+        int64_t tokens, grid;
+        float sigma;
+        const void *normed;
+        void *ws, *out;
+        const char *what;
+    } refused[] = {
+        {7, 5, 2, 5.f, normed, ws, out, "mode 7"},
+        {CS_ATTN_KK_GAUSSIAN, 5, 3, 5.f, normed, ws, out, "a Gaussian grid of 3 for 5 tokens"},
+        {CS_ATTN_KK_GAUSSIAN, 5, 2, 0.f, normed, ws, out, "sigma 0"},
+        {CS_ATTN_GEM, 5, 2, 5.f, nullptr, ws, out, "GEM without normed"},
+        {CS_ATTN_GEM, 5, 2, 5.f, normed, nullptr, out, "GEM without a workspace"},
+        {CS_ATTN_GEM, 5, 2, 5.f, normed, ws + 1, out, "GEM with a workspace off 16-byte alignment"},
+        {CS_ATTN_GEM, 5, 2, 5.f, normed, out, buf + 200, "GEM with the workspace over out"},
+        {CS_ATTN_QQ, 5, 2, 5.f, normed, ws, buf + 50, "out over the tail of qkv"},
+    };
+    for (auto &r : refused) {
+        EXPECT(cs_self_attention_cpu(qkv, CS_F32, 1, r.tokens, 4, 1, 1.f, r.mode, r.grid, r.sigma, r.normed, r.ws, r.out,
+                                     nullptr) == CS_ERR_INVALID_ARGUMENT,
+               "self_attention_cpu with %s must be rejected", r.what);
+        EXPECT(CUDA_CALL(cs_self_attention_cuda, qkv, CS_F32, 1, r.tokens, 4, 1, 1.f, r.mode, r.grid, r.sigma, r.normed, r.ws,
+                         r.out, nullptr) == invalid_cuda,
+               "self_attention_cuda with %s must be rejected", r.what);
+    }
+}
+
 // ================================ feature surgery ================================
 
 // Official formulation: the N×T×C tensor, summed, in double. redundant: empty for label-set mode.
@@ -2010,7 +2198,8 @@ static void dual_attention_vs_twin(std::mt19937 &rng, int dtype, int B, int N, i
 // Token counts of real models (ViT-B/32 at 224 px: 50, B/16: 197, L/14: 257, L/14@336: 577,
 // B/16 at 512: 1025; the text encoder: 77) and counts that fill no tile (1, 17), every head dim
 // the dual kernel compiles, batch 1 and 3, every path, aligned and unaligned inputs; single-path
-// attention causal and not, with packed, separate, shared and unaligned-stride inputs.
+// attention causal and not, with packed, separate, shared and unaligned-stride inputs; the
+// methods' self-attention modes in turn where the count is 1 + grid².
 static void test_attention_awkward_shapes() {
 #ifdef CS_TEST_CUDA
     if (!g_gpu) return;
@@ -2031,6 +2220,10 @@ static void test_attention_awkward_shapes() {
                 const size_t misalign = dtype != CS_F32 && v % 2 ? 2 * (size_t)(1 + v % 4) : 0; // 2, 4, 6 or 8 bytes
                 dual_attention_vs_twin(rng, dtype, B, N, H * D, H, 1 + v % 3, misalign);
                 attention_case(rng, dtype, B, N, H * D, H, v % 2 == 0, layouts[v % 4], false);
+                // the methods' modes, rotating, on the token counts that are 1 + grid² (up to 577)
+                const int g = (int)std::lround(std::sqrt((double)(N - 1)));
+                if (g >= 1 && g * g == N - 1 && N <= 577)
+                    self_attention_case(rng, dtype, B, g, H * D, H, v % (CS_ATTN_GEM + 1), false);
             }
             k++;
         }
@@ -2201,6 +2394,7 @@ int main(int argc, char **argv) {
     // Each group with its time: the emulation makes the CUDA half far slower than the twins'.
     const std::pair<const char *, void (*)()> groups[] = {
         {"attention", test_attention},
+        {"self_attention", test_self_attention},
         {"feature_surgery", test_feature_surgery},
         {"map_upsample", test_map_upsample},
         {"map_labels", test_map_labels},

@@ -118,10 +118,9 @@ public final class ClipSurgery implements AutoCloseable {
 
         /**
          * The training-free method that computes the image tokens (default {@link Method#SURGERY},
-         * CLIP Surgery). Every output works for every method. Opening throws
-         * IllegalArgumentException for a method other than SURGERY or PLAIN on a ResNet, and
-         * UnsupportedOperationException for one on {@link Device#CUDA} (the CPU engine runs them so
-         * far).
+         * CLIP Surgery). Every output works for every method, on the CPU and on
+         * {@link Device#CUDA}. Opening throws IllegalArgumentException for a method other than
+         * SURGERY or PLAIN on a ResNet.
          *
          * @param method the method
          * @return this

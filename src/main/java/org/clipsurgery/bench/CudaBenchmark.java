@@ -5,11 +5,13 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.SplittableRandom;
 import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.Device;
 import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
+import org.clipsurgery.Method;
 import org.clipsurgery.PixelOrder;
 import org.clipsurgery.Precision;
 import org.clipsurgery.Session;
@@ -35,12 +37,13 @@ import org.clipsurgery.weights.WeightStore;
  *   <li>end to end, the path users take: {@code ClipSurgery} on {@code Device.CUDA}, a
  *       {@link Session} of 480×640 BGR frames at 224 px → scores only (no map leaves the GPU), and
  *       → scores + label map (wall time, median);</li>
+ *   <li>each training-free method asked for ({@code --methods}): the same engine case, 224 and 512 px;</li>
  *   <li>batch 32 at 224 px (similarity only): images/s and model TFLOP/s against the cuBLAS GEMM
  *       rate measured in the same run;</li>
  *   <li>the 59 × 85 prompt ensemble on the GPU (cold: first call, uploads the text weights; warm);</li>
  *   <li>GPU memory: device memory in use, and the engine's own accounting.</li>
  * </ul>
- * Usage: {@code clip-surgery bench --device cuda [--iterations 200] [--precision fp16]}.
+ * Usage: {@code clip-surgery bench --device cuda [--iterations 200] [--precision fp16] [--methods all]}.
  */
 public final class CudaBenchmark {
     static final List<String> LABELS_59 = CpuBenchmark.LABELS_59;
@@ -49,7 +52,7 @@ public final class CudaBenchmark {
     private CudaBenchmark() {}
 
     /** Runs every case; returns the Markdown table. */
-    public static String run(int iterations, Precision precision) {
+    public static String run(int iterations, Precision precision, List<Method> methods) {
         CudaRuntime.require();
         StringBuilder t = new StringBuilder();
         long t0 = System.nanoTime();
@@ -90,6 +93,18 @@ public final class CudaBenchmark {
                 double[][] m = replay(engine, maps, 1, 480, 640, rng, iterations);
                 t.append(String.format("| engine: 480×640 frame on GPU → 59 maps 480×640 on GPU, %d px, batch 1 | %.3f | %.3f | %.3f | one CUDA-graph replay (GPU preprocessing included) |%n",
                         res, m[0][iterations / 2], m[1][iterations / 2], m[1][0]));
+            }
+            // the training-free methods asked for, on the same frame and labels (their default: no feature surgery)
+            for (Method method : methods) {
+                if (method == Method.SURGERY) continue;
+                for (int res : new int[] {224, 512}) {
+                    Request maps = Request.resolve(VIT_B_16, Device.CUDA, precision, res, 0)
+                            .withLabels(features, 59, new float[VIT_B_16.embedDim()]).forMethod(method, VIT_B_16)
+                            .withOutputs(EnumSet.of(Request.Output.MAPS));
+                    double[][] m = replay(engine, maps, 1, 480, 640, rng, iterations);
+                    t.append(String.format("| engine, %s: 480×640 frame on GPU → 59 maps 480×640 on GPU, %d px, batch 1 | %.3f | %.3f | %.3f | one CUDA-graph replay |%n",
+                            method.name().toLowerCase(Locale.ROOT), res, m[0][iterations / 2], m[1][iterations / 2], m[1][0]));
+                }
             }
             {
                 int batch = 32, res = 224;

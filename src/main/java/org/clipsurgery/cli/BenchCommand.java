@@ -62,8 +62,8 @@ final class BenchCommand implements Callable<Integer> {
     boolean profile;
 
     @Option(names = "--methods", split = ",", defaultValue = "surgery", paramLabel = "M",
-            description = "Methods to time, comma-separated, or 'all' (CPU; default: ${DEFAULT-VALUE}): one row per "
-                    + "method, resolution and batch.")
+            description = "Methods to time, comma-separated, or 'all' (default: ${DEFAULT-VALUE}): one row per "
+                    + "method, resolution and batch (--device cuda: per method and resolution, batch 1).")
     List<String> methods;
 
     @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda",
@@ -78,15 +78,15 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (iterations < 1) throw new UsageException("--iterations must be at least 1, got " + iterations);
         List<Method> timed = Methods.parse(methods, "--methods");
-        if ((device == Device.CUDA || profile) && !timed.equals(List.of(Method.SURGERY))) {
-            throw new UsageException("--methods is for the CPU benchmark's timing rows, not --device cuda or --profile");
+        if (profile && !timed.equals(List.of(Method.SURGERY))) {
+            throw new UsageException("--methods is for the benchmark's timing rows, not --profile");
         }
         if (device == Device.CUDA) {
             if (model != null || profile || resolutions != null) {
                 throw new UsageException("--device cuda benchmarks the random ViT-B/16 at 224 and 512 px: "
                         + "--model, --profile and --resolutions are for the CPU");
             }
-            print(CudaBenchmark.run(iterations, precision));
+            print(CudaBenchmark.run(iterations, precision, timed));
             return 0;
         }
         if (threads != null && threads < 1) throw new UsageException("--threads must be at least 1, got " + threads);

@@ -18,8 +18,7 @@ public final class Engines {
      *
      * @throws org.clipsurgery.CudaException on CUDA when the GPU cannot be used (no
      *     device, old driver, missing CUDA libraries, out of memory)
-     * @throws UnsupportedOperationException for a stage profile, or a training-free sibling's
-     *     method, on CUDA
+     * @throws UnsupportedOperationException for a stage profile on CUDA
      * @throws IllegalArgumentException on CUDA for a device index past the devices visible
      */
     public static Engine open(WeightStore weights, Request model, int cudaDevice, Stages stages) {
@@ -28,10 +27,6 @@ public final class Engines {
         if (model.device() == Device.CUDA) {
             // the CUDA stream is asynchronous: laps would measure enqueueing, not work
             if (stages.enabled()) throw new UnsupportedOperationException("stage profiles are for the CPU engine");
-            if (model.method() != null) {
-                throw new UnsupportedOperationException(model.method() + " runs on the CPU engine only so far (CLIP Surgery and the"
-                        + " plain model run on both)");
-            }
             return CudaEngine.open(weights, model.precision(), cudaDevice);
         }
         return new CpuEngine(weights, stages);

@@ -25,6 +25,7 @@ import org.clipsurgery.engine.PromptEnsemble;
 import org.clipsurgery.engine.Request;
 import org.clipsurgery.engine.cuda.Gpu.Copy;
 import org.clipsurgery.graph.ClipGraph;
+import org.clipsurgery.graph.LastBlocks;
 import org.clipsurgery.graph.Ops;
 import org.clipsurgery.nativeapi.ClipSurgeryNative;
 import org.clipsurgery.post.LabelMap;
@@ -179,7 +180,7 @@ public final class CudaEngine implements Engine {
     private record LabelsKey(float[] text, float[] redundant) {}
 
     /** One captured runner per shape of work (arrays by identity: one label set). */
-    private record RunnerKey(int batch, int height, int width, boolean bgr, int resolution, int depth, float[] text,
+    private record RunnerKey(int batch, int height, int width, boolean bgr, int resolution, int depth, LastBlocks method, float[] text,
             float[] redundant, Set<Request.Output> outputs, float labelThreshold, float pointThreshold) {}
 
     /**
@@ -190,7 +191,6 @@ public final class CudaEngine implements Engine {
     public List<Output> explain(List<Frame> frames, Request request) {
         Objects.requireNonNull(request, "request");
         request.requireLabels();
-        if (request.method() != null) throw new UnsupportedOperationException(request.method() + " runs on the CPU engine only so far");
         if (frames == null || frames.isEmpty()) throw new IllegalArgumentException("no frames");
         Map<List<Object>, List<Integer>> groups = new LinkedHashMap<>();
         for (int i = 0; i < frames.size(); i++) {
@@ -231,8 +231,8 @@ public final class CudaEngine implements Engine {
             checkOpen();
             request.requireLabels();
             if (batch < 1 || height < 1 || width < 1) throw new IllegalArgumentException(batch + " frames of " + width + "×" + height);
-            RunnerKey key = new RunnerKey(batch, height, width, bgr, request.resolution(), request.surgeryDepth(), request.text(),
-                    request.redundant(), request.outputs(), request.labelThreshold(), request.pointThreshold());
+            RunnerKey key = new RunnerKey(batch, height, width, bgr, request.resolution(), request.surgeryDepth(), request.method(),
+                    request.text(), request.redundant(), request.outputs(), request.labelThreshold(), request.pointThreshold());
             Runner r = cache.get(key);
             if (r == null) {
                 r = new Runner(request, labelFeatures(request), batch, height, width, bgr);
@@ -331,7 +331,9 @@ public final class CudaEngine implements Engine {
             }
             try (Ops.Scope<DeviceTensor> s = ops.scope()) {
                 DeviceTensor x = new DeviceTensor(pixels, new long[] {b, 3, r, r}, DType.F32);
-                DeviceTensor image = ops.materialize(graph.encodeImage(x, request.surgeryDepth()));
+                // a training-free method's last blocks, or CLIP Surgery's dual path to its depth (0: the plain model)
+                DeviceTensor image = ops.materialize(request.method() != null ? graph.encodeImage(x, request.method())
+                        : graph.encodeImage(x, request.surgeryDepth()));
                 ops.featureSurgeryInto(image, text, redundant, similarity);
                 if (image.dtype() == DType.F32) gpu.copy(features, image.address(), image.bytes(), Copy.ON_DEVICE);
                 else k.convert(image.address(), CudaOps.csType(image.dtype()), image.numel(), features, ClipSurgeryNative.CS_F32);

@@ -13,6 +13,7 @@ import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.ShortPointer;
 import org.clipsurgery.Precision;
 import org.clipsurgery.engine.cuda.Gpu.Copy;
+import org.clipsurgery.graph.LastBlocks;
 import org.clipsurgery.graph.Ops;
 import org.clipsurgery.nativeapi.ClipSurgeryNative;
 import org.clipsurgery.weights.DType;
@@ -715,11 +716,40 @@ public final class CudaOps implements Ops<DeviceTensor>, AutoCloseable {
         return new DeviceTensor[] {ori, vv};
     }
 
-    /** Not on the GPU yet: the training-free methods' kernel modes are #15's next step; the CPU engine runs them. */
+    /** cs_self_attention: the method's mode of the header (GEM's workspace from the arena, fp32). */
     @Override
-    public DeviceTensor selfAttention(DeviceTensor qkv, int heads, org.clipsurgery.graph.LastBlocks.Attention mode, int grid,
-            DeviceTensor normed) {
-        throw new UnsupportedOperationException("the " + mode + " attention of the training-free methods runs on the CPU engine only so far");
+    public DeviceTensor selfAttention(DeviceTensor qkv, int heads, LastBlocks.Attention mode, int grid, DeviceTensor normed) {
+        materialize(qkv);
+        requireFloat(qkv, "selfAttention");
+        long[] s = qkvShape(qkv, heads);
+        long b = s[0], n = s[1], c = s[2];
+        int m = attentionMode(mode);
+        long normedAddress = 0, workspace = 0;
+        if (mode == LastBlocks.Attention.GEM) {
+            if (normed == null || !Arrays.equals(normed.shape(), new long[] {b, n, c})) {
+                throw new IllegalArgumentException("selfAttention: GEM needs the block's ln_1 output (B, N, C), not " + normed);
+            }
+            normedAddress = as(materialize(normed), qkv.dtype()).address();
+            long bytes = ClipSurgeryNative.cs_self_attention_workspace(m, b, n, c);
+            workspace = alloc(DType.F32, bytes / 4).address();
+        }
+        DeviceTensor out = alloc(qkv.dtype(), b, n, c);
+        k.selfAttention(qkv.address(), csType(qkv.dtype()), b, n, c, heads, (float) (1 / Math.sqrt((double) c / heads)), m, grid,
+                (float) LastBlocks.NACLIP_SIGMA, normedAddress, workspace, out.address());
+        return out;
+    }
+
+    /** The header's cs_attention_mode of a graph attention mode. */
+    static int attentionMode(LastBlocks.Attention mode) {
+        return switch (mode) {
+            case QQ -> ClipSurgeryNative.CS_ATTN_QQ;
+            case KK -> ClipSurgeryNative.CS_ATTN_KK;
+            case VV -> ClipSurgeryNative.CS_ATTN_VV;
+            case QQ_PLUS_KK -> ClipSurgeryNative.CS_ATTN_QQ_PLUS_KK;
+            case KK_GAUSSIAN -> ClipSurgeryNative.CS_ATTN_KK_GAUSSIAN;
+            case VALUE -> ClipSurgeryNative.CS_ATTN_VALUE;
+            case GEM -> ClipSurgeryNative.CS_ATTN_GEM;
+        };
     }
 
     @Override

@@ -48,6 +48,15 @@ final class Kernels {
                 : cs_attention_dual_cuda(p(qkv), type, batch, tokens, channels, heads, scale, p(ori), p(vv), s));
     }
 
+    void selfAttention(long qkv, int type, long batch, long tokens, long channels, long heads, float scale, int mode, long grid,
+            float sigma, long normed, long workspace, long out) {
+        gpu.kernel("cs_self_attention", (host, s) -> host
+                ? cs_self_attention_cpu(p(qkv), type, batch, tokens, channels, heads, scale, mode, grid, sigma, p(normed),
+                        p(workspace), p(out), s)
+                : cs_self_attention_cuda(p(qkv), type, batch, tokens, channels, heads, scale, mode, grid, sigma, p(normed),
+                        p(workspace), p(out), s));
+    }
+
     void attention(long q, long k, long v, long rowStride, int type, long batch, long tokens, long channels, long heads,
             float scale, boolean causal, long out) {
         int c = causal ? 1 : 0;
