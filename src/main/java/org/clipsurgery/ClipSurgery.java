@@ -101,6 +101,7 @@ public final class ClipSurgery implements AutoCloseable {
         Progress progress;
         long maxImagePixels = Images.DEFAULT_MAX_PIXELS;
         Activation activation;
+        Double layerNormEps; // null: the checkpoint's (OpenAI's 1e-5)
         Consumer<String> notices = NOTICE_LOG;
         Stages stages = Stages.NONE;
 
@@ -263,6 +264,25 @@ public final class ClipSurgery implements AutoCloseable {
         }
 
         /**
+         * The epsilon of every layer norm, in both encoders. Default: the checkpoint's (a Hugging
+         * Face config.json's layer_norm_eps; OpenAI's formats: 1e-5). MaskCLIP's official mmseg
+         * configuration computes its image encoder with 1e-6 and the exact GELU: with
+         * {@code optMethod(Method.MASKCLIP).optActivation(Activation.GELU).optLayerNormEps(1e-6)}
+         * the image tokens equal that code's. (These options apply to the text encoder too, where
+         * MaskCLIP's own label features come from CLIP's numerics: pass those through
+         * {@link #labels(List, float[])} to reproduce its scores.)
+         *
+         * @param eps the epsilon, in [0, 1)
+         * @return this
+         * @throws IllegalArgumentException at once for an epsilon outside [0, 1) (NaN included)
+         */
+        public Options optLayerNormEps(double eps) {
+            if (!(eps >= 0 && eps < 1)) throw new IllegalArgumentException("the layer-norm epsilon must be in [0, 1), got " + eps);
+            layerNormEps = eps;
+            return this;
+        }
+
+        /**
          * Where one-line notices about the model go while it is opened (today: the MLP
          * activation assumed, or a declared one overridden; see {@link #optActivation}).
          *
@@ -413,7 +433,8 @@ public final class ClipSurgery implements AutoCloseable {
     static ClipSurgery open(WeightStore store, Options options, EngineFactory engines) {
         Objects.requireNonNull(options, "options");
         try {
-            return new ClipSurgery(store.withActivation(options.activation, options.notices), options, engines);
+            return new ClipSurgery(store.withActivation(options.activation, options.notices)
+                    .withLayerNormEps(options.layerNormEps, options.notices), options, engines);
         } catch (RuntimeException e) {
             store.close();
             throw e;

@@ -2,6 +2,7 @@ package org.clipsurgery;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -155,6 +156,24 @@ class ClipSurgeryTest {
             assertEquals(500, exact.explain(file, exact.labels("person")).width());
         }
         assertThrows(IllegalArgumentException.class, () -> new ClipSurgery.Options().optMaxImagePixels(0));
+    }
+
+    /** A layer-norm epsilon outside [0, 1) is refused when given; one in range changes the outputs. */
+    @Test
+    void aLayerNormEpsilonIsCheckedAndUsed() throws Exception {
+        for (double eps : new double[] {-1e-6, 1, Double.NaN}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new ClipSurgery.Options().optLayerNormEps(eps));
+            assertTrue(e.getMessage().contains("[0, 1)"), e.getMessage());
+        }
+        float[][] scores = new float[2][];
+        double[] eps = {1e-5, 1e-1};
+        for (int i = 0; i < 2; i++) {
+            try (ClipSurgery cs = ClipSurgery.open(Fixtures.file("vit.pt"),
+                    new ClipSurgery.Options().optLayerNormEps(eps[i]).optTemplates(List.of("{}")))) {
+                scores[i] = cs.explain(Fixtures.file("image.png"), cs.labels("cat", "dog")).similarity();
+            }
+        }
+        assertFalse(java.util.Arrays.equals(scores[0], scores[1]), "epsilon 0.1 must change the similarity");
     }
 
     /** A CUDA device index is checked for sign when given, and a CPU model ignores it. */

@@ -35,6 +35,11 @@ final class ModelOptions {
                     + "with a notice.")
     String activation;
 
+    @Option(names = "--layer-norm-eps", paramLabel = "E",
+            description = "Epsilon of every layer norm (default: the checkpoint's; OpenAI's 1e-5). MaskCLIP's official "
+                    + "mmseg numerics: --method maskclip --activation gelu --layer-norm-eps 1e-6.")
+    Double layerNormEps;
+
     @Option(names = {"-r", "--resolution"}, paramLabel = "R",
             description = "Input side in pixels: a multiple of the patch size (ViT) or 32 (ResNet). "
                     + "Default: the model's own (224 for ViT-B/16).")
@@ -73,6 +78,9 @@ final class ModelOptions {
         }
         if (depth != null && depth < 1) throw new UsageException("--depth must be at least 1, got " + depth);
         if (threads != null && threads < 1) throw new UsageException("--threads must be at least 1, got " + threads);
+        if (layerNormEps != null && !(layerNormEps >= 0 && layerNormEps < 1)) {
+            throw new UsageException("--layer-norm-eps must be in [0, 1), got " + layerNormEps);
+        }
         if (templates != null && !Files.isRegularFile(templates)) {
             throw new UsageException("templates file '" + templates + "' not found" + Suggest.file(templates));
         }
@@ -138,6 +146,7 @@ final class ModelOptions {
                 .optProgress(Progress.stderr())
                 .optNotices(m -> command.commandLine().getErr().println(Main.PROGRAM + ": note: " + m));
         if (activation() != null) o.optActivation(activation());
+        if (layerNormEps != null) o.optLayerNormEps(layerNormEps);
         if (resolution != null) o.optResolution(resolution);
         if (depth != null) o.optSurgeryDepth(depth);
         if (threads != null) ClipSurgery.setCpuThreads(threads); // LibTorch's pool is process-wide

@@ -60,6 +60,12 @@ public record ModelConfig(
                 vocabSize, transformerWidth, transformerHeads, transformerLayers, visionHeads, a, layerNormEps);
     }
 
+    /** This config with another layer-norm epsilon (every layer norm of both encoders). */
+    public ModelConfig withLayerNormEps(double eps) {
+        return new ModelConfig(embedDim, imageResolution, visionLayers, visionWidth, visionPatchSize, contextLength,
+                vocabSize, transformerWidth, transformerHeads, transformerLayers, visionHeads, activation, eps);
+    }
+
     public boolean isVit() {
         return visionPatchSize > 0;
     }

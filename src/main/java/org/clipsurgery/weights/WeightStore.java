@@ -247,6 +247,22 @@ public final class WeightStore implements AutoCloseable {
         return new WeightStore(source, format, config.withActivation(option), open(), true);
     }
 
+    /**
+     * The same weights (shared, not copied) with every layer norm's epsilon {@code eps} when it
+     * is given (null: this store). OpenAI's formats imply 1e-5 and say nothing; a Hugging Face
+     * config.json declares its own, and overriding a different one sends a notice.
+     *
+     * @throws IllegalArgumentException for an epsilon outside [0, 1)
+     */
+    public WeightStore withLayerNormEps(Double eps, Consumer<String> notices) {
+        if (eps == null) return this;
+        if (format == Format.HUGGING_FACE && eps != config.layerNormEps()) {
+            notices.accept(source.getFileName() + " declares layer-norm epsilon " + config.layerNormEps() + "; using " + eps
+                    + " as asked");
+        }
+        return new WeightStore(source, format, config.withLayerNormEps(eps), open(), activationGiven);
+    }
+
     /** Writes all weights to {@code dir} as a Hugging Face CLIPModel folder (ViT only; see {@link HuggingFaceLayout}). */
     public void saveHuggingFace(Path dir) throws IOException {
         HuggingFaceLayout.write(this, dir);

@@ -131,6 +131,15 @@ class CliTest {
         }
         Run bad = run("explain", "--model", vit, "--image", image, "--labels", "cat", "--method", "dino", "--out", tmp);
         assertEquals(2, bad.code(), bad.err());
+        // MaskCLIP with its official mmseg numerics: the tokens of the maskclip_mmcfg key
+        Path mm = tmp.resolve("mmseg.safetensors");
+        ok("explain", "--model", vit, "--image", image, "--labels", "cat", "--method", "maskclip", "--activation", "gelu",
+                "--layer-norm-eps", "1e-6", "--resolution", 96, "--out", tmp.resolve("mmseg"), "--save-tensors", mm);
+        close("maskclip mmseg image_features", ref.get("vit.96.maskclip_mmcfg.tokens").toFloatArray(),
+                Safetensors.read(mm).get("image_features").toFloatArray());
+        Run eps = run("explain", "--model", vit, "--image", image, "--labels", "cat", "--layer-norm-eps", "1", "--out", tmp);
+        assertEquals(2, eps.code(), eps.err());
+        assertTrue(eps.err().contains("--layer-norm-eps must be in [0, 1)"), eps.err());
     }
 
     @Test
