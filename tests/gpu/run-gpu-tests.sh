@@ -23,7 +23,7 @@ root=$(pwd)
 mode=${1:-prepare}
 console_version=1.14.1   # JUnit Platform of junit-jupiter 5.14.1 (pom.xml)
 fixtures_src=${CLIP_SURGERY_FIXTURES:-$root/../shared/fixtures}
-fixture_files="vit.pt image.png reference.json reference-vit.safetensors"  # not rn.pt and its reference: 15 MB more than the payload holds
+fixture_files="vit.pt image.png reference.json reference-vit.safetensors reference-methods.safetensors"  # not rn.pt and its reference: 15 MB more than the payload holds
 limit=$((64 * 1024 * 1024))
 
 classpath() {  # the console launcher jar is on the class path already (-jar)
@@ -134,7 +134,7 @@ run)
     if [ "${2:-}" = bench ]; then
         .device/java.sh -Xmx16g -Djava.awt.headless=true -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.bytedeco.javacpp.maxBytes=0 \
             -Dorg.bytedeco.javacpp.cachedir=/tmp/javacpp-cache -cp "$(classpath)" \
-            org.clipsurgery.cli.Main bench --device cuda --iterations 200 > "$out/bench.md" 2> "$out/bench.log" || status=$((status ? status : 2))
+            org.clipsurgery.cli.Main bench --device cuda --iterations 200 --methods all > "$out/bench.md" 2> "$out/bench.log" || status=$((status ? status : 2))
         cat "$out/bench.md"
         tail -30 "$out/bench.log"
         if [ -x .device/bin/bench-native ]; then

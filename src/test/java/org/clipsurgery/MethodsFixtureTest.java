@@ -31,8 +31,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * the SIMT emulation in the emulated-kernels run; fp32 at both resolutions, fp16 at 64 px within
  * {@link ClipSurgeryFixtureTest#HALF}). Then what the methods refuse: a ResNet.
  */
-class MethodsFixtureTest {
-    static final List<String> LABELS = List.of("cat", "dog", "tv monitor");
+public class MethodsFixtureTest {
+    public static final List<String> LABELS = List.of("cat", "dog", "tv monitor");
     /** The emulated-kernels JVM exists for the real kernels: the CPU engine ran in the default run. */
     static final boolean KERNELS_RUN = "emulated".equals(System.getProperty("clipsurgery.kernels"));
 
@@ -58,27 +58,35 @@ class MethodsFixtureTest {
     @MethodSource("cases")
     void everyMethodMatchesItsOfficialCode(ClipSurgeryFixtureTest.Engine engine, Method method, int resolution,
             Precision precision) throws Exception {
-        Map<String, HostTensor> ref = Safetensors.read(Fixtures.file("reference-methods.safetensors"));
-        String res = "vit." + resolution, key = res + "." + (method == Method.PLAIN ? "clip" : method.name().toLowerCase(Locale.ROOT));
         ClipSurgeryFixtureTest.Tolerance tol = precision == Precision.FP32 ? ClipSurgeryFixtureTest.FIXTURE : ClipSurgeryFixtureTest.HALF;
         try (ClipSurgery cs = ClipSurgeryFixtureTest.open(engine, WeightStore.load(Fixtures.file("vit.pt")),
                 new ClipSurgery.Options().optMethod(method).optResolution(resolution).optPrecision(precision))) {
-            assertEquals(method, cs.method());
-            LabelSet labels = cs.labels(LABELS);
-            ClipSurgeryFixtureTest.close(res + ".text_features", ref, labels.textFeatures(), tol);
-            Explanation e = cs.explain(Fixtures.file("image.png"), labels);
-            ClipSurgeryFixtureTest.close(res + ".image", ref, e.preprocessedImage(), tol);
-            ClipSurgeryFixtureTest.close(key + ".tokens", ref, e.imageFeatures(), tol);
-            ClipSurgeryFixtureTest.close(key + ".image_features", ref, normalisedPatchTokens(e), tol);
-            float[] sim = e.similarity();
-            ClipSurgeryFixtureTest.close(key + ".similarity", ref, Arrays.copyOfRange(sim, LABELS.size(), sim.length), tol);
-            if (method == Method.MASKCLIP) ClipSurgeryFixtureTest.close(key + ".head_logits", ref, labelMajor(sim), tol);
-            // the outputs built on the similarity come from it as for CLIP Surgery
-            assertEquals(375 * 500, e.map("cat").length);
-            assertEquals(375, e.labelMap(0.5f).height());
-            org.clipsurgery.post.SamPoints points = e.points("dog");
-            assertEquals(points.size(), points.labels().length);
+            checkMethod(cs, resolution, tol);
         }
+    }
+
+    /**
+     * Every key of the method {@code cs} was opened with (at {@code resolution}, on vit.pt) within
+     * {@code tol}; also run on a GPU by CudaFixtureGpuTest.
+     */
+    public static void checkMethod(ClipSurgery cs, int resolution, ClipSurgeryFixtureTest.Tolerance tol) throws Exception {
+        Map<String, HostTensor> ref = Safetensors.read(Fixtures.file("reference-methods.safetensors"));
+        Method method = cs.method();
+        String res = "vit." + resolution, key = res + "." + (method == Method.PLAIN ? "clip" : method.name().toLowerCase(Locale.ROOT));
+        LabelSet labels = cs.labels(LABELS);
+        ClipSurgeryFixtureTest.close(res + ".text_features", ref, labels.textFeatures(), tol);
+        Explanation e = cs.explain(Fixtures.file("image.png"), labels);
+        ClipSurgeryFixtureTest.close(res + ".image", ref, e.preprocessedImage(), tol);
+        ClipSurgeryFixtureTest.close(key + ".tokens", ref, e.imageFeatures(), tol);
+        ClipSurgeryFixtureTest.close(key + ".image_features", ref, normalisedPatchTokens(e), tol);
+        float[] sim = e.similarity();
+        ClipSurgeryFixtureTest.close(key + ".similarity", ref, Arrays.copyOfRange(sim, LABELS.size(), sim.length), tol);
+        if (method == Method.MASKCLIP) ClipSurgeryFixtureTest.close(key + ".head_logits", ref, labelMajor(sim), tol);
+        // the outputs built on the similarity come from it as for CLIP Surgery
+        assertEquals(375 * 500, e.map("cat").length);
+        assertEquals(375, e.labelMap(0.5f).height());
+        org.clipsurgery.post.SamPoints points = e.points("dog");
+        assertEquals(points.size(), points.labels().length);
     }
 
     /**

@@ -3,23 +3,30 @@ package org.clipsurgery.engine.cuda;
 import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.ClipSurgeryFixtureTest;
 import org.clipsurgery.Device;
+import org.clipsurgery.Method;
+import org.clipsurgery.MethodsFixtureTest;
 import org.clipsurgery.Precision;
 import org.clipsurgery.testing.Fixtures;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
 import org.bytedeco.cuda.global.cudart;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * {@link ClipSurgeryFixtureTest}'s body on CUDA device 0: the facade with {@code Device.CUDA} (the
  * captured engine, real kernels and cuBLAS) against the official implementation's outputs, every
- * key; fp16 within the fixture test's half-precision tolerance. The same body runs on the
- * emulated device in every test run.
+ * key, and every training-free method's keys ({@link MethodsFixtureTest}); fp16 within the fixture
+ * test's half-precision tolerance. The same bodies run on the emulated device in every test run.
  */
 @Tag("gpu")
 class CudaFixtureGpuTest {
@@ -36,6 +43,29 @@ class CudaFixtureGpuTest {
             ClipSurgeryFixtureTest.checkEveryKey(cs, "vit", resolution,
                     precision == Precision.FP32 ? ClipSurgeryFixtureTest.FIXTURE : ClipSurgeryFixtureTest.HALF);
         }
+    }
+
+    /** {@link MethodsFixtureTest}'s body on CUDA: every training-free method's keys (the cs_self_attention kernels). */
+    @ParameterizedTest(name = "{0} at {1} px, {2}, facade on CUDA")
+    @MethodSource("methods")
+    void everyMethodMatchesItsOfficialCode(Method method, int resolution, Precision precision) throws Exception {
+        try (ClipSurgery cs = ClipSurgery.open(Fixtures.dir().resolve("vit.pt"), new ClipSurgery.Options().optMethod(method)
+                .optResolution(resolution).optDevice(Device.CUDA).optPrecision(precision))) {
+            MethodsFixtureTest.checkMethod(cs, resolution,
+                    precision == Precision.FP32 ? ClipSurgeryFixtureTest.FIXTURE : ClipSurgeryFixtureTest.HALF);
+        }
+    }
+
+    static Stream<Arguments> methods() {
+        List<Arguments> out = new ArrayList<>();
+        for (Precision p : new Precision[] {Precision.FP32, Precision.FP16}) {
+            for (int r : new int[] {64, 96}) {
+                for (Method m : Method.values()) {
+                    if (m != Method.SURGERY && (m != Method.PLAIN || r == 64)) out.add(Arguments.of(m, r, p));
+                }
+            }
+        }
+        return out.stream();
     }
 
     /** {@code optCudaDevice}: the last visible device opens and explains; one past it is refused by name. */
