@@ -57,10 +57,10 @@ template <int W> __device__ __forceinline__ void load_floats(const float *p, flo
     }
 }
 
-// No additive bias on the scores: the dual path, and every self-attention mode but NACLIP's.
+// No additive bias on the scores: the dual path, and every self-attention mode but NACLIP's
+// (attend_tile calls a bias only where kActive).
 struct NoBias {
     static constexpr bool kActive = false;
-    __device__ float operator()(int) const { return 0.f; }
 };
 
 // NACLIP's Gaussian of patch-grid distance for one query token, in the scores' base-2 units:
@@ -76,6 +76,21 @@ struct GaussianBias {
         return 1.4426950408889634f * exp2f((float)(dx * dx + dy * dy) * coef_log2);
     }
 };
+
+// A query row into lane r's registers in the layout below (attention_dual_kernel): q pre-scaled
+// to base 2 (0 for rows past the sequence, which compute but are never stored), acc cleared.
+template <int D, typename T>
+__device__ __forceinline__ void load_query(const T *row, bool active, float scale_log2, int r, float (&q)[D / kDualGroup<D>],
+                                           float (&acc)[D / kDualGroup<D>]) {
+    constexpr int G = kDualGroup<D>, W = kDualVec<D>;
+#pragma unroll
+    for (int i = 0; i < D / G / W; i++)
+#pragma unroll
+        for (int w = 0; w < W; w++) {
+            q[i * W + w] = active ? cs::to_float(row[W * (r + G * i) + w]) * scale_log2 : 0.f;
+            acc[i * W + w] = 0.f;
+        }
+}
 
 // One staged tile into a query row group's online softmax (the SIMT kernels' inner loop): keys
 // k0 .. k0 + kn − 1 are rows 0 .. kn − 1 of `keys` and `vals` (the tile's other rows are zero:
@@ -168,16 +183,7 @@ attention_dual_kernel(const T *__restrict__ qkv, T *__restrict__ out_ori, T *__r
     const bool need_k = paths & 1;
 
     float q[E], acc[E];
-    {
-        const T *src = base + (int64_t)(active ? qi : 0) * row + (path == 0 ? 0 : 2 * (int64_t)c);
-#pragma unroll
-        for (int i = 0; i < V; i++)
-#pragma unroll
-            for (int w = 0; w < W; w++) {
-                q[i * W + w] = active ? cs::to_float(src[W * (r + G * i) + w]) * scale_log2 : 0.f;
-                acc[i * W + w] = 0.f;
-            }
-    }
+    load_query<D>(base + (int64_t)(active ? qi : 0) * row + (path == 0 ? 0 : 2 * (int64_t)c), active, scale_log2, r, q, acc);
     float m = -INFINITY, l = 0.f;
 
     for (int k0 = 0; k0 < n; k0 += kKeyTile) {
@@ -467,13 +473,7 @@ __global__ void __launch_bounds__(kPathThreads, 2) attention_self_kernel(SelfSel
         // (a select, not a.terms[t]: a dynamic index would copy the parameter array to local memory)
         const K *src = (t == 0 ? a.terms[0] : t == 1 ? a.terms[1] : a.terms[2]) + image;
         float q[E], acc[E];
-#pragma unroll
-        for (int i = 0; i < NV; i++)
-#pragma unroll
-            for (int w = 0; w < W; w++) {
-                q[i * W + w] = active ? cs::to_float(src[(int64_t)qi * a.stride + W * (r + G * i) + w]) * scale_log2 : 0.f;
-                acc[i * W + w] = 0.f;
-            }
+        load_query<D>(src + (int64_t)(active ? qi : 0) * a.stride, active, scale_log2, r, q, acc);
         float m = -INFINITY, l = 0.f;
         for (int k0 = 0; k0 < n; k0 += kKeyTile) {
             const int kn = min(kKeyTile, n - k0);

@@ -2199,7 +2199,7 @@ static void dual_attention_vs_twin(std::mt19937 &rng, int dtype, int B, int N, i
 // B/16 at 512: 1025; the text encoder: 77) and counts that fill no tile (1, 17), every head dim
 // the dual kernel compiles, batch 1 and 3, every path, aligned and unaligned inputs; single-path
 // attention causal and not, with packed, separate, shared and unaligned-stride inputs; the
-// methods' self-attention modes in turn where the count is 1 + grid².
+// methods' self-attention modes in turn where the count is 1 + grid² (to 257, then two at 577).
 static void test_attention_awkward_shapes() {
 #ifdef CS_TEST_CUDA
     if (!g_gpu) return;
@@ -2220,15 +2220,18 @@ static void test_attention_awkward_shapes() {
                 const size_t misalign = dtype != CS_F32 && v % 2 ? 2 * (size_t)(1 + v % 4) : 0; // 2, 4, 6 or 8 bytes
                 dual_attention_vs_twin(rng, dtype, B, N, H * D, H, 1 + v % 3, misalign);
                 attention_case(rng, dtype, B, N, H * D, H, v % 2 == 0, layouts[v % 4], false);
-                // the methods' modes, rotating, on the token counts that are 1 + grid² (up to 577)
+                // the methods' modes, rotating, on the token counts that are 1 + grid² (up to 257)
                 const int g = (int)std::lround(std::sqrt((double)(N - 1)));
-                if (g >= 1 && g * g == N - 1 && N <= 577)
+                if (g >= 1 && g * g == N - 1 && N <= 257)
                     self_attention_case(rng, dtype, B, g, H * D, H, v % (CS_ATTN_GEM + 1), false);
             }
             k++;
         }
-    // The longest sequence of the list (ViT-B/16 at 784 px), once.
+    // The longest sequence of the list (ViT-B/16 at 784 px), once; GEM (four launches)
+    // and NACLIP's bias at ViT-L/14@336's 577 tokens, once each.
     dual_attention_vs_twin(rng, CS_F16, 1, 2401, 64, 1, 3, 0);
+    self_attention_case(rng, CS_F16, 1, 24, 64, 1, CS_ATTN_GEM, false);
+    self_attention_case(rng, CS_BF16, 1, 24, 64, 1, CS_ATTN_KK_GAUSSIAN, false);
 #endif
 }
 

@@ -30,6 +30,7 @@ mutants=(
   "causal mask one key too far (short single-path attention)|cuda/attention.cu|s/const int keys = causal \? i \+ 1 : tokens;\n(\s*)\/\/ The butterfly/const int keys = causal ? min(i + 2, tokens) : tokens;\n\$1\/\/ The butterfly/|single_attention attention_awkward_shapes"
   "first barrier of block_reduce deleted (scratch reused too early)|cuda/common.cuh|s/(const int warp = threadIdx.x \/ 32, lane = threadIdx.x % 32, warps = blockDim.x \/ 32;\n\s*)__syncthreads\(\);/\$1/|feature_surgery map_upsample map_points engine_ops"
   "feature surgery: the barrier between the label scores and their use deleted|cuda/feature_surgery.cu|s/__syncthreads\(\); \/\/ every warp's label scores are written//|feature_surgery"
+  "online softmax: the accumulator not rescaled when the running max grows (the SIMT kernels' shared loop)|cuda/attention.cu|s/for \(int e = 0; e < E; e\+\+\) acc\[e\] \*= corr;//|attention self_attention"
   # the training-free methods' modes (cs_self_attention_cuda)
   "NACLIP's Gaussian from token indices, not patch coordinates (the class token's offset lost)|cuda/attention.cu|s/const int dy = \(j - 1\) \/ grid - yi, dx = \(j - 1\) % grid - xi;/const int dy = j \/ grid - yi, dx = j % grid - xi;/|self_attention"
   "SCLIP's second softmax (k.kT) missing from the sum|cuda/attention.cu|s/if \(mode == CS_ATTN_QQ_PLUS_KK\) a.terms\[a.nterms\+\+\] = k;//|self_attention"

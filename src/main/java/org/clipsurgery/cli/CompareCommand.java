@@ -18,7 +18,6 @@ import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
 import org.clipsurgery.Method;
 import org.clipsurgery.Redundancy;
-import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
 import org.clipsurgery.post.Overlay;
 import picocli.CommandLine.Command;
@@ -46,13 +45,8 @@ final class CompareCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
 
-    @Option(names = {"-i", "--image"}, required = true, arity = "1..*", paramLabel = "FILE",
-            description = "Image files (PNG, JPEG, BMP, GIF).")
-    List<Path> images;
-
-    @Option(names = {"-l", "--labels"}, required = true, split = ",", paramLabel = "LABEL",
-            description = "Comma-separated labels (one row each).")
-    List<String> labels;
+    @Mixin
+    ImageInputs inputs;
 
     @Option(names = "--methods", split = ",", defaultValue = "all", paramLabel = "M",
             description = "Methods to compare, comma-separated, or 'all' (default: ${DEFAULT-VALUE}).")
@@ -68,12 +62,16 @@ final class CompareCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        model.validate();
         if (cell < 16 || cell > 2048) throw new UsageException("--cell must be in 16..2048 pixels, got " + cell);
         List<Method> compared = Methods.parse(methods, "--methods");
-        List<String> targets = labels.stream().map(String::trim).toList();
+        List<String> targets = inputs.targets();
+        inputs.checkFiles();
+        model.validate();
+        List<Path> images = inputs.images;
+        // every header checked before the first model loads, then the pictures decoded (each method reads them all)
+        for (Path p : images) inputs.probe(p);
         List<RgbImage> pictures = new ArrayList<>();
-        for (Path p : images) pictures.add(Images.read(p));
+        for (Path p : images) pictures.add(inputs.read(p));
         // per image, per method: the maps of the targets and the scores (read before the model closes)
         List<Map<Method, float[][]>> maps = new ArrayList<>();
         List<Map<Method, Map<String, Float>>> scores = new ArrayList<>();

@@ -37,18 +37,8 @@ abstract class ImageCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
 
-    @Option(names = {"-i", "--image"}, required = true, arity = "1..*", paramLabel = "FILE",
-            description = "Image files (PNG, JPEG, BMP, GIF); several may follow one --image.")
-    List<Path> images;
-
-    @Option(names = {"-l", "--labels"}, split = ",", paramLabel = "LABEL",
-            description = "Comma-separated labels, e.g. person,bench,sky; 'person+bench' is a combined target.")
-    List<String> labels = new ArrayList<>();
-
-    @Option(names = "--labels-file", paramLabel = "FILE",
-            description = "More labels, one per line (for large label sets); blank lines and lines "
-                    + "starting with # are skipped.")
-    Path labelsFile;
+    @Mixin
+    ImageInputs inputs;
 
     @Option(names = "--redundant", defaultValue = "auto", paramLabel = "labels|empty|none",
             description = "Redundant features feature surgery subtracts: 'labels' (the label set), "
@@ -59,11 +49,6 @@ abstract class ImageCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "8", paramLabel = "B",
             description = "Images per forward pass (default: ${DEFAULT-VALUE}).")
     int batch;
-
-    @Option(names = "--max-pixels", defaultValue = "" + Images.DEFAULT_MAX_PIXELS, paramLabel = "N",
-            description = "Refuse images of more than N pixels (width x height, read from the file's header "
-                    + "before decoding; default: ${DEFAULT-VALUE}, 64 megapixels, about 0.4 GB to decode).")
-    long maxPixels;
 
     @Option(names = "--save-tensors", paramLabel = "FILE",
             description = "Also write the tensors as safetensors to FILE (image, image_features, text_features, "
@@ -125,11 +110,11 @@ abstract class ImageCommand implements Callable<Integer> {
      */
     List<String> stems() {
         if (stems == null) {
-            stems = Outputs.uniqueStems(images);
+            stems = Outputs.uniqueStems(inputs.images);
             List<String> renamed = new ArrayList<>();
-            for (int i = 0; i < images.size(); i++) {
-                if (!stems.get(i).equals(Outputs.safe(Outputs.stem(images.get(i))))) {
-                    renamed.add(images.get(i) + " -> " + stems.get(i) + ".*");
+            for (int i = 0; i < inputs.images.size(); i++) {
+                if (!stems.get(i).equals(Outputs.safe(Outputs.stem(inputs.images.get(i))))) {
+                    renamed.add(inputs.images.get(i) + " -> " + stems.get(i) + ".*");
                 }
             }
             if (!renamed.isEmpty()) {
@@ -167,11 +152,7 @@ abstract class ImageCommand implements Callable<Integer> {
     public final Integer call() throws Exception {
         List<String> targets = targets();
         if (batch < 1) throw new UsageException("--batch must be at least 1, got " + batch);
-        if (maxPixels < 1) throw new UsageException("--max-pixels must be at least 1, got " + maxPixels);
-        for (Path p : images) {
-            if (!Files.exists(p)) throw new UsageException("image '" + p + "' not found" + Suggest.file(p));
-            if (!Files.isRegularFile(p)) throw new UsageException("image '" + p + "' is not a file");
-        }
+        inputs.checkFiles();
         if (saveTensors != null && Files.isDirectory(saveTensors)) {
             throw new UsageException("--save-tensors '" + saveTensors + "' is a folder; give a file name");
         }
@@ -185,33 +166,33 @@ abstract class ImageCommand implements Callable<Integer> {
                     + " needs --device cuda: the CPU backend computes in fp32 only");
         }
         validate(targets);
-        manifest = new Manifest(spec.name(), images, writesImageFiles() ? stems() : null);
+        manifest = new Manifest(spec.name(), inputs.images, writesImageFiles() ? stems() : null);
         // Every image is checked before the model loads (seconds, or a download): all headers, and
         // the first batch decoded in full, which the first forward pass needs anyway. Later images
         // are decoded one batch at a time, as before, so memory stays one batch of images.
         List<ImageInfo> infos = new ArrayList<>();
-        for (Path p : images) infos.add(probe(p));
+        for (Path p : inputs.images) infos.add(inputs.probe(p));
         if (saveTensors != null) sameSize(infos);
         List<RgbImage> firstBatch = new ArrayList<>();
-        for (int i = 0; i < Math.min(batch, images.size()); i++) firstBatch.add(read(images.get(i)));
+        for (int i = 0; i < Math.min(batch, inputs.images.size()); i++) firstBatch.add(inputs.read(inputs.images.get(i)));
         try (ClipSurgery cs = model.open()) {
             LabelSet labelSet = cs.labels(targets, Progress.stderr());
             begin(cs, labelSet);
             TensorDump dump = saveTensors == null ? null
-                    : new TensorDump(saveTensors, labelSet, images.size(), infos.get(0).height(), infos.get(0).width());
-            Progress progress = images.size() > 1 ? Progress.stderr() : Progress.none();
+                    : new TensorDump(saveTensors, labelSet, inputs.images.size(), infos.get(0).height(), infos.get(0).width());
+            Progress progress = inputs.images.size() > 1 ? Progress.stderr() : Progress.none();
             progressLine = progress.enabled();
-            Progress.Task task = progress.start("images", images.size(), Progress.Unit.ITEMS);
+            Progress.Task task = progress.start("images", inputs.images.size(), Progress.Unit.ITEMS);
             try {
-                for (int start = 0; start < images.size(); start += batch) {
-                    int end = Math.min(images.size(), start + batch);
+                for (int start = 0; start < inputs.images.size(); start += batch) {
+                    int end = Math.min(inputs.images.size(), start + batch);
                     List<RgbImage> chunk = new ArrayList<>();
-                    for (int i = start; i < end; i++) chunk.add(firstBatch != null ? firstBatch.get(i) : read(images.get(i)));
+                    for (int i = start; i < end; i++) chunk.add(firstBatch != null ? firstBatch.get(i) : inputs.read(inputs.images.get(i)));
                     firstBatch = null;
                     List<Explanation> results = cs.explain(chunk, labelSet, redundant);
                     for (int i = start; i < end; i++) {
                         Explanation e = results.get(i - start);
-                        handle(i, images.get(i), chunk.get(i - start), e);
+                        handle(i, inputs.images.get(i), chunk.get(i - start), e);
                         if (dump != null) dump.add(e);
                         task.advance(1);
                     }
@@ -232,25 +213,6 @@ abstract class ImageCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** The header of an image, checked against the pixel limit and the largest side the model takes. */
-    private ImageInfo probe(Path p) throws IOException {
-        ImageInfo info;
-        try {
-            info = Images.probe(p, maxPixels);
-        } catch (PixelLimitException e) {
-            throw new IOException(e.getMessage() + "; --max-pixels raises the limit", e);
-        }
-        if (info.width() > ClipSurgery.MAX_IMAGE_SIDE || info.height() > ClipSurgery.MAX_IMAGE_SIDE) {
-            throw new UsageException("image '" + p + "' is " + info.width() + "x" + info.height()
-                    + ": larger than " + ClipSurgery.MAX_IMAGE_SIDE + " pixels on a side");
-        }
-        return info;
-    }
-
-    private RgbImage read(Path p) throws IOException {
-        return Images.read(p, maxPixels);
-    }
-
     /** The similarity_map tensor of --save-tensors is [B,H,W,T]: one size for all images. */
     private void sameSize(List<ImageInfo> infos) {
         ImageInfo first = infos.get(0);
@@ -258,46 +220,15 @@ abstract class ImageCommand implements Callable<Integer> {
             ImageInfo im = infos.get(i);
             if (im.width() != first.width() || im.height() != first.height()) {
                 throw new UsageException("--save-tensors needs images of one size (similarity_map is "
-                        + "[B,H,W,T]): '" + images.get(0) + "' is " + first.width() + "x" + first.height()
-                        + ", '" + images.get(i) + "' is " + im.width() + "x" + im.height());
+                        + "[B,H,W,T]): '" + inputs.images.get(0) + "' is " + first.width() + "x" + first.height()
+                        + ", '" + inputs.images.get(i) + "' is " + im.width() + "x" + im.height());
             }
         }
     }
 
     /** The targets from --labels and --labels-file, in order; at least one. */
     List<String> targets() throws IOException {
-        List<String> out = new ArrayList<>();
-        for (String l : labels) {
-            String s = l.strip();
-            if (s.isEmpty()) throw new UsageException("--labels has an empty label (two commas, or a trailing comma?)");
-            out.add(s);
-        }
-        if (labelsFile != null) {
-            if (!Files.isRegularFile(labelsFile)) {
-                throw new UsageException("labels file '" + labelsFile + "' not found" + Suggest.file(labelsFile));
-            }
-            out.addAll(labelLines(Files.readAllLines(labelsFile, StandardCharsets.UTF_8)));
-        }
-        if (out.isEmpty()) throw new UsageException("no labels: give --labels a,b,c or --labels-file FILE");
-        for (String t : out) {
-            for (String part : t.split("\\+", -1)) {
-                if (part.isBlank()) throw new UsageException("combined target '" + t + "' has an empty part");
-            }
-        }
-        return out;
-    }
-
-    /**
-     * The labels of a --labels-file: one per line, stripped; blank lines and lines whose first
-     * non-blank character is '#' (comments) are skipped. A label cannot start with '#'.
-     */
-    static List<String> labelLines(List<String> lines) {
-        List<String> out = new ArrayList<>();
-        for (String line : lines) {
-            String s = line.strip();
-            if (!s.isEmpty() && !s.startsWith("#")) out.add(s);
-        }
-        return out;
+        return inputs.targets();
     }
 
     /** The single labels of the targets, as {@link ClipSurgery#labels} will embed them. */

@@ -480,7 +480,7 @@ class CliTest {
         JsonObject scores = JsonParser.parseString(r.out()).getAsJsonArray().get(0).getAsJsonObject()
                 .getAsJsonObject("scores");
         assertEquals(List.of("person", "sky"), List.copyOf(scores.keySet()));
-        assertEquals(List.of("a", "b+c"), ImageCommand.labelLines(List.of("#x", "a", " ", "\t# y", "b+c")));
+        assertEquals(List.of("a", "b+c"), ImageInputs.labelLines(List.of("#x", "a", " ", "\t# y", "b+c")));
     }
 
     @Test
@@ -636,6 +636,19 @@ class CliTest {
             }
         }
         assertTrue(fails(2, "compare", "--model", vit, "--image", image, "--labels", "cat", "--methods", "dino").contains("unknown method"));
+        // the image commands' inputs: a labels file, the pixel limit, a missing image
+        Path labelsFile = tmp.resolve("cmp-labels.txt");
+        Files.writeString(labelsFile, "# animals\ncat\n\ndog\n");
+        Path two = tmp.resolve("cmp2");
+        ok("compare", "--model", vit, "--image", image, "--labels-file", labelsFile, "--methods", "gem,plain", "--resolution", 64,
+                "--cell", 64, "--out", two);
+        BufferedImage small = png(two.resolve("image.compare.png"));
+        assertEquals(120 + 2 * 64, small.getWidth(), "a label column and 2 methods");
+        assertEquals(28 + 2 * 48, small.getHeight(), "the file's 2 labels");
+        assertTrue(fails(1, "compare", "--model", vit, "--image", image, "--labels", "cat", "--max-pixels", 187_499, "--out", two)
+                .contains("--max-pixels raises the limit"));
+        assertTrue(fails(2, "compare", "--model", vit, "--image", tmp.resolve("none.png"), "--labels", "cat", "--out", two)
+                .contains("not found"));
     }
 
     @Test
