@@ -112,22 +112,29 @@ class CliTest {
 
     /**
      * {@code --method}: the same keys for every training-free method, {@code image_features} the
-     * method's tokens and {@code similarity} its cosines, against each official code's output at 96 px
-     * (reference-methods.safetensors: patch rows of the similarity, all tokens).
+     * method's tokens and {@code similarity} its cosines, against each official code's output at 64
+     * and 96 px (reference-methods.safetensors: the image, the text features, all tokens, the patch
+     * rows of the similarity).
      */
     @Test
     void saveTensorsOfEveryMethodMatchItsOfficialCode() throws IOException {
         Map<String, HostTensor> ref = Safetensors.read(fixtures.resolve("reference-methods.safetensors"));
-        for (String method : new String[] {"sclip", "clearclip", "naclip", "maskclip", "gem"}) {
-            Path file = tmp.resolve(method + ".safetensors");
-            ok("explain", "--model", vit, "--image", image, "--labels", "cat,dog,tv monitor", "--method", method,
-                    "--resolution", 96, "--out", tmp.resolve(method), "--save-tensors", file);
-            Map<String, HostTensor> got = Safetensors.read(file);
-            assertEquals(List.of("image", "image_features", "text_features", "similarity", "similarity_map"),
-                    List.copyOf(got.keySet()), method + ": keys");
-            close(method + " image_features", ref.get("vit.96." + method + ".tokens").toFloatArray(), got.get("image_features").toFloatArray());
-            float[] sim = got.get("similarity").toFloatArray();
-            close(method + " similarity", ref.get("vit.96." + method + ".similarity").toFloatArray(), java.util.Arrays.copyOfRange(sim, 3, sim.length));
+        for (int res : new int[] {64, 96}) {
+            for (String method : new String[] {"sclip", "clearclip", "naclip", "maskclip", "gem", "plain"}) {
+                if (method.equals("plain") && res != 64) continue; // the reference's keys
+                String key = "vit." + res + "." + (method.equals("plain") ? "clip" : method), what = method + " at " + res;
+                Path file = tmp.resolve(method + res + ".safetensors");
+                ok("explain", "--model", vit, "--image", image, "--labels", "cat,dog,tv monitor", "--method", method,
+                        "--resolution", res, "--out", tmp.resolve(method + res), "--save-tensors", file);
+                Map<String, HostTensor> got = Safetensors.read(file);
+                assertEquals(List.of("image", "image_features", "text_features", "similarity", "similarity_map"),
+                        List.copyOf(got.keySet()), what + ": keys");
+                close(what + " image", ref.get("vit." + res + ".image").toFloatArray(), got.get("image").toFloatArray());
+                close(what + " text_features", ref.get("vit." + res + ".text_features").toFloatArray(), got.get("text_features").toFloatArray());
+                close(what + " image_features", ref.get(key + ".tokens").toFloatArray(), got.get("image_features").toFloatArray());
+                float[] sim = got.get("similarity").toFloatArray();
+                close(what + " similarity", ref.get(key + ".similarity").toFloatArray(), java.util.Arrays.copyOfRange(sim, 3, sim.length));
+            }
         }
         Run bad = run("explain", "--model", vit, "--image", image, "--labels", "cat", "--method", "dino", "--out", tmp);
         assertEquals(2, bad.code(), bad.err());
