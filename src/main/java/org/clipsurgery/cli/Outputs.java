@@ -1,6 +1,8 @@
 package org.clipsurgery.cli;
 
 import java.awt.image.BufferedImage;
+import java.awt.image.DataBufferByte;
+import java.awt.image.DataBufferUShort;
 import java.awt.image.IndexColorModel;
 import java.awt.image.WritableRaster;
 import java.io.IOException;
@@ -77,17 +79,20 @@ final class Outputs {
     }
 
     /**
-     * Label indices as a PNG whose pixel values are the indices: for up to 255 labels an 8-bit
-     * palette (indexed) PNG, so a viewer shows the label colours of {@link Overlay#palette} while
-     * tools that read the values (PIL's {@code np.array(Image.open(f))}, ImageIO's raster) get the
-     * indices, with 255 = background (black in the palette); for more labels a 16-bit grey PNG
-     * (PNG palettes hold at most 256 colours), 65535 = background.
+     * One image of a label map as a PNG whose pixel values are the indices: for up to 255 labels
+     * an 8-bit palette (indexed) PNG, so a viewer shows the label colours of
+     * {@link Overlay#palette} while tools that read the values (PIL's
+     * {@code np.array(Image.open(f))}, ImageIO's raster) get the indices, with 255 = background
+     * (black in the palette); for more labels a 16-bit grey PNG (PNG palettes hold at most 256
+     * colours), 65535 = background ({@link LabelMap#toBytes}, {@link LabelMap#toShorts}).
      */
-    static void labelPng(int[] ids, int height, int width, int labels, Path file) throws IOException {
-        boolean wide = labels > 255;
+    static void labelPng(LabelMap map, int image, Path file) throws IOException {
+        int width = map.width(), height = map.height();
         BufferedImage img;
-        if (wide) {
+        if (map.labels() > 255) {
             img = new BufferedImage(width, height, BufferedImage.TYPE_USHORT_GRAY);
+            short[] px = ((DataBufferUShort) img.getRaster().getDataBuffer()).getData();
+            System.arraycopy(map.toShorts(image), 0, px, 0, px.length);
         } else {
             int[] colours = Overlay.palette(255);
             byte[] r = new byte[256];
@@ -100,16 +105,8 @@ final class Outputs {
                 b[i] = (byte) c;
             }
             img = new BufferedImage(width, height, BufferedImage.TYPE_BYTE_INDEXED, new IndexColorModel(8, 256, r, g, b));
-        }
-        int background = wide ? 65535 : LabelMap.BACKGROUND_BYTE;
-        WritableRaster raster = img.getRaster();
-        int[] row = new int[width];
-        for (int y = 0; y < height; y++) {
-            for (int x = 0; x < width; x++) {
-                int v = ids[y * width + x];
-                row[x] = v < 0 ? background : v;
-            }
-            raster.setSamples(0, y, width, 1, 0, row);
+            byte[] px = ((DataBufferByte) img.getRaster().getDataBuffer()).getData();
+            System.arraycopy(map.toBytes(image), 0, px, 0, px.length);
         }
         png(img, file);
     }

@@ -61,7 +61,7 @@ final class SegmentCommand extends ImageCommand {
         Outputs.png(Overlay.labelMap(Outputs.toBufferedImage(image), map, 0, labelNames), picture);
         wrote(index, "segment", null, picture);
         Path indices = out.resolve(stem + ".labels.png");
-        Outputs.labelPng(map.image(0), map.height(), map.width(), map.labels(), indices);
+        Outputs.labelPng(map, 0, indices);
         wrote(index, "labels", null, indices);
         StringBuilder sb = new StringBuilder();
         for (Overlay.LegendEntry entry : Overlay.legend(map, 0, labelNames)) {

@@ -30,6 +30,8 @@ public final class LabelMap {
     public static final int BACKGROUND = -1;
     /** The value of background pixels in {@link #toBytes}: 255, read unsigned. */
     public static final int BACKGROUND_BYTE = 255;
+    /** The value of background pixels in {@link #toShorts}: 65535, read unsigned. */
+    public static final int BACKGROUND_SHORT = 65535;
 
     private final int[] values;
     private final int batch;
@@ -162,6 +164,27 @@ public final class LabelMap {
         for (int p = 0; p < out.length; p++) {
             int v = values[o + p];
             out[p] = (byte) (v == BACKGROUND ? BACKGROUND_BYTE : v);
+        }
+        return out;
+    }
+
+    /**
+     * One image's labels as unsigned 16-bit values (a 16-bit grey picture, for more labels than
+     * {@link #toBytes} holds): label t as t, background as {@value #BACKGROUND_SHORT}.
+     *
+     * @param image the image index, 0 ≤ image &lt; B
+     * @return a new array of H·W shorts, (H, W) row-major, read unsigned
+     * @throws IllegalStateException if there are more than 65535 labels (65535 is reserved)
+     * @throws IllegalArgumentException if the index is out of range
+     */
+    public short[] toShorts(int image) {
+        if (labels > 65535) throw new IllegalStateException(labels + " labels do not fit a 16-bit map (at most 65535)");
+        SimilarityMaps.checkIndex("image", image, batch);
+        short[] out = new short[height * width];
+        int o = image * height * width;
+        for (int p = 0; p < out.length; p++) {
+            int v = values[o + p];
+            out[p] = (short) (v == BACKGROUND ? BACKGROUND_SHORT : v);
         }
         return out;
     }

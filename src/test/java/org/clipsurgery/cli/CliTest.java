@@ -33,6 +33,7 @@ import org.clipsurgery.LabelSet;
 import org.clipsurgery.Method;
 import org.clipsurgery.testing.Fixtures;
 import org.clipsurgery.testing.Pngs;
+import org.clipsurgery.post.LabelMap;
 import org.clipsurgery.weights.DType;
 import org.clipsurgery.weights.HostTensor;
 import org.clipsurgery.weights.Safetensors;
@@ -349,13 +350,13 @@ class CliTest {
     void labelPngIsIndexedUpTo255LabelsAnd16BitBeyond() throws IOException {
         int[] ids = {0, 1, 254, -1, 7, 3};
         Path small = tmp.resolve("small.labels.png");
-        Outputs.labelPng(ids, 2, 3, 255, small);
+        Outputs.labelPng(LabelMap.ofIndices(ids, 1, 2, 3, 255), 0, small);
         BufferedImage img = png(small);
         assertTrue(img.getColorModel() instanceof java.awt.image.IndexColorModel);
         int[] back = img.getRaster().getSamples(0, 0, 3, 2, 0, new int[6]);
         assertArrayEquals(new int[] {0, 1, 254, 255, 7, 3}, back);
         Path wide = tmp.resolve("wide.labels.png");
-        Outputs.labelPng(new int[] {300, -1}, 1, 2, 301, wide);
+        Outputs.labelPng(LabelMap.ofIndices(new int[] {300, -1}, 1, 1, 2, 301), 0, wide);
         BufferedImage w = png(wide);
         assertEquals(16, w.getColorModel().getPixelSize());
         assertArrayEquals(new int[] {300, 65535}, w.getRaster().getSamples(0, 0, 2, 1, 0, new int[2]));

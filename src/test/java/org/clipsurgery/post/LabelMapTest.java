@@ -42,6 +42,19 @@ class LabelMapTest {
         assertEquals(2, of(0.4f).label(0, 1, 0));
     }
 
+    /** Bytes up to 255 labels, unsigned shorts up to 65535, background the reserved top value of each; image by image. */
+    @Test
+    void bytesAndShortsReserveTheTopValueForBackground() {
+        LabelMap small = LabelMap.ofIndices(new int[] {0, LabelMap.BACKGROUND, 254, 3, 1, LabelMap.BACKGROUND}, 2, 1, 3, 255);
+        assertArrayEquals(new byte[] {3, 1, (byte) 255}, small.toBytes(1));
+        assertArrayEquals(new short[] {0, (short) 65535, 254}, small.toShorts(0));
+        LabelMap wide = LabelMap.ofIndices(new int[] {300, LabelMap.BACKGROUND, 65534}, 1, 1, 3, 65535);
+        assertArrayEquals(new short[] {300, (short) 65535, (short) 65534}, wide.toShorts(0));
+        assertThrows(IllegalStateException.class, () -> wide.toBytes(0));
+        assertThrows(IllegalStateException.class, () -> LabelMap.ofIndices(new int[] {0}, 1, 1, 1, 65536).toShorts(0));
+        assertThrows(IllegalArgumentException.class, () -> wide.toShorts(1));
+    }
+
     @Test
     void batchesAreSeparate() {
         // Two images of a 2×2 grid, two labels: image 0 favours label 0 everywhere except one

@@ -28,8 +28,8 @@ import scala.jdk.javaapi.CollectionConverters;
  * explanation. Pictures are PNG bytes, lossless, of the image's size:
  * <ul>
  *   <li>the label map: 8-bit grey, each pixel the index of its label in the row's labels,
- *       {@value LabelMap#BACKGROUND_BYTE} for background; 16-bit grey with 65535 for background
- *       past 255 labels;</li>
+ *       {@value LabelMap#BACKGROUND_BYTE} for background; 16-bit grey with
+ *       {@value LabelMap#BACKGROUND_SHORT} for background past 255 labels;</li>
  *   <li>a label's map: 8-bit grey, {@link Overlay#level} of the map value (the level the heat-map
  *       overlays colour).</li>
  * </ul>
@@ -101,9 +101,7 @@ final class OutputColumns {
             return png(img);
         }
         BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_USHORT_GRAY);
-        short[] px = ((DataBufferUShort) img.getRaster().getDataBuffer()).getData();
-        int[] labels = m.image(0);
-        for (int i = 0; i < px.length; i++) px[i] = (short) (labels[i] == LabelMap.BACKGROUND ? 0xFFFF : labels[i]);
+        System.arraycopy(m.toShorts(0), 0, ((DataBufferUShort) img.getRaster().getDataBuffer()).getData(), 0, w * h);
         return png(img);
     }
 
