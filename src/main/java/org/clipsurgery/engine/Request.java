@@ -6,6 +6,7 @@ import java.util.Set;
 import org.clipsurgery.Device;
 import org.clipsurgery.Method;
 import org.clipsurgery.Precision;
+import org.clipsurgery.graph.ClipGraph;
 import org.clipsurgery.graph.LastBlocks;
 import org.clipsurgery.weights.ModelConfig;
 
@@ -175,6 +176,15 @@ public final class Request {
     /** 0 for the plain model. */
     public int surgeryDepth() {
         return surgeryDepth;
+    }
+
+    /**
+     * The image tokens this request asks of {@code graph}: a training-free method's last blocks,
+     * or CLIP Surgery's dual path to {@link #surgeryDepth} (0: the plain model). The one dispatch
+     * both engines use.
+     */
+    public <T> T encodeImage(ClipGraph<T> graph, T pixels) {
+        return method != null ? graph.encodeImage(pixels, method) : graph.encodeImage(pixels, surgeryDepth);
     }
 
     /** The training-free sibling whose last blocks replace the dual path, or null (the dual path at {@link #surgeryDepth}). */

@@ -331,9 +331,7 @@ public final class CudaEngine implements Engine {
             }
             try (Ops.Scope<DeviceTensor> s = ops.scope()) {
                 DeviceTensor x = new DeviceTensor(pixels, new long[] {b, 3, r, r}, DType.F32);
-                // a training-free method's last blocks, or CLIP Surgery's dual path to its depth (0: the plain model)
-                DeviceTensor image = ops.materialize(request.method() != null ? graph.encodeImage(x, request.method())
-                        : graph.encodeImage(x, request.surgeryDepth()));
+                DeviceTensor image = ops.materialize(request.encodeImage(graph, x));
                 ops.featureSurgeryInto(image, text, redundant, similarity);
                 if (image.dtype() == DType.F32) gpu.copy(features, image.address(), image.bytes(), Copy.ON_DEVICE);
                 else k.convert(image.address(), CudaOps.csType(image.dtype()), image.numel(), features, ClipSurgeryNative.CS_F32);
