@@ -150,8 +150,8 @@ public final class ClipSurgery implements AutoCloseable {
 
         /**
          * The encoders' arithmetic precision (default: {@link Precision#FP32} on the CPU,
-         * {@link Precision#FP16} on CUDA). Opening a CPU model with anything but FP32 throws
-         * UnsupportedOperationException.
+         * {@link Precision#FP16} on CUDA). Opening a CPU model in FP16, or in BF16 on a CPU
+         * without native bf16 dot products, throws UnsupportedOperationException.
          *
          * @param precision the precision
          * @return this
@@ -364,7 +364,8 @@ public final class ClipSurgery implements AutoCloseable {
      * @throws IllegalArgumentException if {@code model} is neither an existing file or folder nor
      *     a known model name, or an option does not fit the model (resolution, surgery depth, no
      *     templates)
-     * @throws UnsupportedOperationException for a precision other than FP32 on the CPU
+     * @throws UnsupportedOperationException on the CPU for FP16, or BF16 where the CPU has no
+     *     native bf16 dot products
      * @throws CudaException on {@link Device#CUDA} when the GPU cannot be used; its
      *     {@link CudaException#kind()} says why (no device, a driver too old for CUDA 13, CUDA
      *     libraries missing, a library built without nvcc, out of memory)
@@ -393,7 +394,8 @@ public final class ClipSurgery implements AutoCloseable {
      *     checkpoint (the message says why)
      * @throws IllegalArgumentException if an option does not fit the model (resolution, surgery
      *     depth, no templates)
-     * @throws UnsupportedOperationException for a precision other than FP32 on the CPU
+     * @throws UnsupportedOperationException on the CPU for FP16, or BF16 where the CPU has no
+     *     native bf16 dot products
      * @throws RuntimeException on {@link Device#CUDA} when the GPU cannot be used, as for
      *     {@link #open(String, Options)}
      * @throws NullPointerException if {@code file} or {@code options} is null

@@ -7,7 +7,8 @@ package org.clipsurgery;
  */
 public enum Device {
     /**
-     * LibTorch on the CPU, in fp32 only. Every explanation holds its similarity, image features
+     * LibTorch on the CPU, in fp32, or in bf16 on CPUs with native bf16 dot products (see
+     * {@link Precision#BF16}). Every explanation holds its similarity, image features
      * and preprocessed pixels on the Java heap. Threads: {@link ClipSurgery#setCpuThreads}.
      */
     CPU,

@@ -10,6 +10,7 @@ import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
 import org.clipsurgery.Method;
+import org.clipsurgery.Precision;
 import org.clipsurgery.Redundancy;
 import org.clipsurgery.engine.FacadeAccess;
 import org.clipsurgery.engine.cpu.TorchOps;
@@ -51,10 +52,10 @@ public final class CpuBenchmark {
     }
 
     /** Runs every case on ViT-B/16-shaped random weights and returns the result table (Markdown). */
-    public static String run(int[] resolutions, int[] batches, int iterations, boolean ensemble, List<Method> methods)
-            throws IOException {
+    public static String run(int[] resolutions, int[] batches, int iterations, boolean ensemble, List<Method> methods,
+            Precision precision) throws IOException {
         return run(null, () -> WeightStore.of(RandomWeights.generate(VIT_B_16, 42)), resolutions, batches, iterations,
-                ensemble, methods);
+                ensemble, methods, precision);
     }
 
     /**
@@ -63,11 +64,12 @@ public final class CpuBenchmark {
      * @param model what the weights are, for the table's heading; null for the default ViT-B/16 shape
      * @param methods the methods to time, each at every resolution and batch (rows name the
      *     method unless it is {@link Method#SURGERY}), with its default redundancy
+     * @param precision FP32 or BF16 (the facade refuses BF16 where the CPU has no bf16 dot products)
      */
     public static String run(String model, Weights weights, int[] resolutions, int[] batches, int iterations,
-            boolean ensemble, List<Method> methods) throws IOException {
+            boolean ensemble, List<Method> methods, Precision precision) throws IOException {
         StringBuilder table = new StringBuilder();
-        table.append("CPU backend (LibTorch ").append("2.10, fp32), ").append(TorchOps.threads())
+        table.append("CPU backend (LibTorch 2.10, ").append(name(precision)).append("), ").append(TorchOps.threads())
                 .append(" threads, ").append(cpuName());
         if (model != null) table.append(", model ").append(model);
         table.append("\n\n");
@@ -76,7 +78,7 @@ public final class CpuBenchmark {
         for (Method method : methods) {
             for (int res : resolutions) {
                 try (ClipSurgery cs = FacadeAccess.get().open(weights.open(), new ClipSurgery.Options().optResolution(res)
-                        .optMethod(method))) {
+                        .optMethod(method).optPrecision(precision))) {
                     LabelSet labels;
                     if (features != null) {
                         labels = cs.labels(LABELS_59, features);
@@ -122,9 +124,9 @@ public final class CpuBenchmark {
     public static final int PEAK_GEMM_SIDE = 2048;
 
     /** {@link #profile(String, Weights, int[], int[], int)} on ViT-B/16-shaped random weights. */
-    public static String profile(int[] resolutions, int[] batches, int iterations) throws IOException {
+    public static String profile(int[] resolutions, int[] batches, int iterations, Precision precision) throws IOException {
         return profile(null, () -> WeightStore.of(RandomWeights.generate(VIT_B_16, 42)), resolutions, batches,
-                iterations);
+                iterations, precision);
     }
 
     /**
@@ -134,14 +136,15 @@ public final class CpuBenchmark {
      * runs after a warm-up; its share of the total; and for the stages that are matrix products,
      * the FLOPs counted from the shapes and the rate achieved against this machine's fp32 GEMM
      * peak, measured first with the same threads. The labels are embedded once beforehand, so the
-     * text side is not in the measured case. Returns Markdown.
+     * text side is not in the measured case. {@code precision}: FP32 or BF16, as for {@link #run};
+     * the GEMM peak is fp32's either way. Returns Markdown.
      */
-    public static String profile(String model, Weights weights, int[] resolutions, int[] batches, int iterations)
-            throws IOException {
+    public static String profile(String model, Weights weights, int[] resolutions, int[] batches, int iterations,
+            Precision precision) throws IOException {
         if (iterations < 1) throw new IllegalArgumentException("iterations must be at least 1, got " + iterations);
         double peak = TorchOps.matmulGflops(PEAK_GEMM_SIDE, 5);
         StringBuilder out = new StringBuilder();
-        out.append("CPU backend (LibTorch ").append("2.10, fp32), ").append(TorchOps.threads())
+        out.append("CPU backend (LibTorch 2.10, ").append(name(precision)).append("), ").append(TorchOps.threads())
                 .append(" threads, ").append(cpuName());
         if (model != null) out.append(", model ").append(model);
         out.append(String.format("%n%nfp32 GEMM peak: %.1f GFLOP/s (LibTorch matmul %d³, best of 5, same threads)%n",
@@ -150,7 +153,7 @@ public final class CpuBenchmark {
         for (int res : resolutions) {
             Stages stages = Stages.recorder();
             try (ClipSurgery cs = FacadeAccess.get().open(weights.open(),
-                    FacadeAccess.get().profile(new ClipSurgery.Options().optResolution(res), stages))) {
+                    FacadeAccess.get().profile(new ClipSurgery.Options().optResolution(res).optPrecision(precision), stages))) {
                 LabelSet labels = features == null ? cs.labels(LABELS_59) : cs.labels(LABELS_59, features);
                 features = labels.textFeatures();
                 for (int batch : batches) {
@@ -231,6 +234,10 @@ public final class CpuBenchmark {
             }
         }
         return img;
+    }
+
+    private static String name(Precision p) {
+        return p.name().toLowerCase(java.util.Locale.ROOT);
     }
 
     private static String cpuName() {

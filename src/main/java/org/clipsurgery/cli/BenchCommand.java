@@ -9,6 +9,7 @@ import org.clipsurgery.Method;
 import org.clipsurgery.Precision;
 import org.clipsurgery.bench.CpuBenchmark;
 import org.clipsurgery.bench.CudaBenchmark;
+import org.clipsurgery.engine.cpu.CpuFeatures;
 import org.clipsurgery.models.ModelDownloader;
 import org.clipsurgery.progress.Progress;
 import org.clipsurgery.weights.WeightStore;
@@ -70,8 +71,9 @@ final class BenchCommand implements Callable<Integer> {
             description = "Backend to benchmark (default: ${DEFAULT-VALUE}).")
     Device device;
 
-    @Option(names = "--precision", defaultValue = "fp16", paramLabel = "fp16|bf16|fp32",
-            description = "With --device cuda: the engine's arithmetic (default: ${DEFAULT-VALUE}). The CPU is fp32.")
+    @Option(names = "--precision", paramLabel = "fp32|bf16|fp16",
+            description = "The engine's arithmetic (default: fp32 on the CPU, fp16 with --device cuda). bf16 on the "
+                    + "CPU needs bf16 dot products (AVX512-BF16, AMX, Arm BF16); fp16 is for CUDA.")
     Precision precision;
 
     @Override
@@ -86,7 +88,7 @@ final class BenchCommand implements Callable<Integer> {
                 throw new UsageException("--device cuda benchmarks the random ViT-B/16 at 224 and 512 px: "
                         + "--model, --profile and --resolutions are for the CPU");
             }
-            print(CudaBenchmark.run(iterations, precision, timed));
+            print(CudaBenchmark.run(iterations, precision == null ? Precision.FP16 : precision, timed));
             return 0;
         }
         if (threads != null && threads < 1) throw new UsageException("--threads must be at least 1, got " + threads);
@@ -94,13 +96,20 @@ final class BenchCommand implements Callable<Integer> {
         if (resolutions != null) {
             for (int r : resolutions) if (r < 1) throw new UsageException("--resolutions must be positive, got " + r);
         }
+        Precision cpu = precision == null ? Precision.FP32 : precision;
+        if (cpu == Precision.FP16) throw new UsageException("--precision fp16 is for --device cuda; the CPU has fp32 and bf16");
+        if (cpu == Precision.BF16) {
+            CpuFeatures.bf16Refusal().ifPresent(why -> {
+                throw new UsageException("--precision bf16: " + why);
+            });
+        }
         if (threads != null) ClipSurgery.setCpuThreads(threads);
         String table;
         if (profile && model == null) {
-            table = CpuBenchmark.profile(resolutions == null ? new int[] {224, 512} : resolutions, batches, iterations);
+            table = CpuBenchmark.profile(resolutions == null ? new int[] {224, 512} : resolutions, batches, iterations, cpu);
         } else if (model == null) {
             table = CpuBenchmark.run(resolutions == null ? new int[] {224, 512} : resolutions, batches, iterations,
-                    !noEnsemble, timed);
+                    !noEnsemble, timed, cpu);
         } else {
             Path file = ModelDownloader.builder().progress(Progress.stderr()).build().resolve(model);
             int[] res = resolutions;
@@ -109,8 +118,8 @@ final class BenchCommand implements Callable<Integer> {
                     res = new int[] {s.config().imageResolution()};
                 }
             }
-            table = profile ? CpuBenchmark.profile(model, () -> WeightStore.load(file), res, batches, iterations)
-                    : CpuBenchmark.run(model, () -> WeightStore.load(file), res, batches, iterations, !noEnsemble, timed);
+            table = profile ? CpuBenchmark.profile(model, () -> WeightStore.load(file), res, batches, iterations, cpu)
+                    : CpuBenchmark.run(model, () -> WeightStore.load(file), res, batches, iterations, !noEnsemble, timed, cpu);
         }
         print(table);
         return 0;

@@ -15,6 +15,7 @@ import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
 import org.clipsurgery.Precision;
 import org.clipsurgery.Redundancy;
+import org.clipsurgery.engine.cpu.CpuFeatures;
 import org.clipsurgery.image.ImageInfo;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.PixelLimitException;
@@ -160,10 +161,14 @@ abstract class ImageCommand implements Callable<Integer> {
             throw new UsageException("--manifest '" + manifestFile + "' is a folder; give a file name");
         }
         model.validate();
-        if (model.device == Device.CPU && model.precision != Precision.FP32) {
-            // The facade would say so too, but only once the model is loaded (or downloaded).
-            throw new UsageException("--precision " + model.precision.name().toLowerCase(Locale.ROOT)
-                    + " needs --device cuda: the CPU backend computes in fp32 only");
+        // The facade would refuse these too, but only once the model is loaded (or downloaded).
+        if (model.device == Device.CPU && model.precision == Precision.FP16) {
+            throw new UsageException("--precision fp16 needs --device cuda: the CPU backend computes in fp32 or bf16");
+        }
+        if (model.device == Device.CPU && model.precision == Precision.BF16) {
+            CpuFeatures.bf16Refusal().ifPresent(why -> {
+                throw new UsageException("--precision bf16: " + why);
+            });
         }
         validate(targets);
         manifest = new Manifest(spec.name(), inputs.images, writesImageFiles() ? stems() : null);
@@ -246,7 +251,7 @@ abstract class ImageCommand implements Callable<Integer> {
         for (int i = 0; i < Math.min(k, list.size()); i++) {
             if (i > 0) sb.append(", ");
             sb.append(list.get(i).getKey()).append(' ')
-                    .append(String.format(java.util.Locale.ROOT, "%.4f", list.get(i).getValue()));
+                    .append(String.format(Locale.ROOT, "%.4f", list.get(i).getValue()));
         }
         if (list.size() > k) sb.append(", ... (").append(list.size() - k).append(" more)");
         return sb.toString();

@@ -50,7 +50,8 @@ final class ModelOptions {
     Device device;
 
     @Option(names = "--precision", defaultValue = "fp32", paramLabel = "fp32|fp16|bf16",
-            description = "Encoder arithmetic (default: ${DEFAULT-VALUE}; the CPU backend is fp32 only).")
+            description = "Encoder arithmetic (default: ${DEFAULT-VALUE}). The CPU backend has fp32 and, on CPUs "
+                    + "with bf16 dot products (AVX512-BF16, AMX, Arm BF16), bf16; fp16 is for CUDA.")
     Precision precision;
 
     @Option(names = "--templates", paramLabel = "FILE",

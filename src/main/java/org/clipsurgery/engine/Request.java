@@ -37,7 +37,7 @@ public final class Request {
     public static final float DEFAULT_POINT_THRESHOLD = 0.8f;
 
     private final Device device;
-    private final Precision precision; // arithmetic of the encoders; the CPU engine has FP32 only
+    private final Precision precision; // arithmetic of the encoders; the CPU engine has FP32 and BF16
     private final int resolution; // input side r: a positive multiple of the grid stride, <= MAX_RESOLUTION
     private final int surgeryDepth; // ViT: last k blocks with the dual path (1..layers); ResNet: 1; 0: plain model
     private final LastBlocks method; // a training-free sibling's last blocks instead of the dual path; null: by depth
@@ -65,7 +65,7 @@ public final class Request {
     /**
      * The model-wide request: the one place where the public options' defaults are applied.
      *
-     * @param precision null: FP32 on the CPU, FP16 on CUDA; the CPU engine refuses anything but FP32
+     * @param precision null: FP32 on the CPU, FP16 on CUDA; FP16 is refused on the CPU
      * @param resolution 0: the model's own; else a positive multiple of the patch size (ViT) or 32 (ResNet)
      * @param surgeryDepth 0: min(6, layers) for a ViT; else 1..layers. A ResNet has one attention
      *     pool and always gets depth 1.
@@ -76,8 +76,8 @@ public final class Request {
         Objects.requireNonNull(config, "config");
         Objects.requireNonNull(device, "device");
         Precision p = precision != null ? precision : device == Device.CUDA ? Precision.FP16 : Precision.FP32;
-        if (device == Device.CPU && p != Precision.FP32) {
-            throw new UnsupportedOperationException("the CPU engine computes in fp32 only; " + p + " is for the CUDA engine");
+        if (device == Device.CPU && p == Precision.FP16) {
+            throw new UnsupportedOperationException("the CPU engine computes in fp32 or bf16; fp16 is for the CUDA engine");
         }
         int r = resolution == 0 ? config.imageResolution() : resolution;
         if (r < config.gridStride() || r % config.gridStride() != 0 || r > MAX_RESOLUTION) {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
 import org.bytedeco.pytorch.Tensor;
+import org.clipsurgery.Precision;
 import org.clipsurgery.engine.cpu.TorchOps;
 import org.clipsurgery.testing.Fixtures;
 import org.clipsurgery.weights.HostTensor;
@@ -34,7 +35,7 @@ class LastBlocksFixtureTest {
         String res = "vit." + resolution;
         String key = res + "." + method.name().toLowerCase(java.util.Locale.ROOT);
         try (WeightStore weights = WeightStore.load(Fixtures.file("vit.pt"));
-                TorchOps ops = new TorchOps(name -> weights.get(name).toF32())) {
+                TorchOps ops = new TorchOps(name -> weights.get(name).toF32(), Precision.FP32)) {
             ClipGraph<Tensor> graph = new ClipGraph<>(ops, weights.config(), n -> weights.has(n) ? weights.get(n) : null);
             HostTensor image = ref.get(res + ".image");
             float[] tokens = ops.toHost(graph.encodeImage(ops.input(image.toFloatArray(), image.shape()), method));

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;
+import org.clipsurgery.Precision;
 import org.clipsurgery.engine.Engine;
 import org.clipsurgery.engine.Frame;
 import org.clipsurgery.engine.HostOutput;
@@ -18,7 +19,7 @@ import org.clipsurgery.text.ClipTokenizer;
 import org.clipsurgery.weights.WeightStore;
 
 /**
- * The CPU engine: the CLIP graph over LibTorch in fp32. Frames are preprocessed on the host, the
+ * The CPU engine: the CLIP graph over LibTorch in fp32 or bf16 ({@link TorchOps}). Frames are preprocessed on the host, the
  * batch goes through the encoder and feature surgery in one pass, and each output holds its
  * similarity, features and pixels; maps, label map and points are computed from the similarity
  * when read. LibTorch is synchronous, so {@link Stages} laps need no barrier. Thread-safe: every
@@ -36,11 +37,16 @@ public final class CpuEngine implements Engine {
     private final Stages stages;
     private final ClipTokenizer tokenizer = ClipTokenizer.bundled();
 
-    /** The weight store stays the caller's; it must stay open while this engine is used. */
-    public CpuEngine(WeightStore weights, Stages stages) {
+    /**
+     * The weight store stays the caller's; it must stay open while this engine is used.
+     * {@code precision}: FP32 or BF16. BF16 is computed on any CPU (LibTorch emulates it where the
+     * CPU has no bf16 dot products, correct but slow): {@link org.clipsurgery.engine.Engines#open}
+     * offers it only on CPUs that have them ({@link CpuFeatures}).
+     */
+    public CpuEngine(WeightStore weights, Stages stages, Precision precision) {
         this.weights = weights;
         this.stages = stages;
-        this.ops = new TorchOps(name -> weights.get(name).toF32());
+        this.ops = new TorchOps(name -> weights.get(name).toF32(), precision);
         this.graph = new ClipGraph<>(ops, weights.config(), n -> weights.has(n) ? weights.get(n) : null, stages);
     }
 

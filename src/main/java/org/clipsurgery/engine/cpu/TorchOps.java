@@ -1,5 +1,6 @@
 package org.clipsurgery.engine.cpu;
 
+import static org.bytedeco.pytorch.global.torch.ScalarType.BFloat16;
 import static org.bytedeco.pytorch.global.torch.ScalarType.Float;
 import static org.bytedeco.pytorch.global.torch.ScalarType.Long;
 
@@ -9,6 +10,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
@@ -26,15 +28,22 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
+import org.clipsurgery.Precision;
 import org.clipsurgery.graph.LastBlocks;
 import org.clipsurgery.graph.Ops;
 import org.clipsurgery.weights.HostTensor;
 
 /**
- * {@link Ops} on the CPU with LibTorch (org.bytedeco:pytorch), in fp32. Weights are converted to
- * fp32 LibTorch tensors once, when first used; intermediates belong to the JavaCPP
+ * {@link Ops} on the CPU with LibTorch (org.bytedeco:pytorch), in fp32 or bf16. Weights are
+ * converted to fp32 LibTorch tensors once, when first used; intermediates belong to the JavaCPP
  * {@link PointerScope} opened by {@link #scope()} and are freed when it closes, so repeated calls
  * do not grow native memory.
+ *
+ * <p>In {@link Precision#BF16} the matrix products (linear layers, projections, convolutions and
+ * the attention products) take bf16 operands and return fp32, as PyTorch's CPU autocast computes
+ * them: LibTorch accumulates them in fp32. Everything else (layer norms, softmax inside the fused
+ * attention, activations, residual additions, feature surgery) stays fp32. A weight's bf16 copy is
+ * made once, beside its fp32 one.
  */
 public final class TorchOps implements Ops<Tensor>, AutoCloseable {
     static {
@@ -62,11 +71,24 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
 
     private final Function<String, HostTensor> source;
     private final Map<String, Tensor> cache = new HashMap<>();
+    /**
+     * BF16 only: every cached tensor (weights, constants), mapped to its bf16 copy once one was
+     * needed for a product (null before), by identity: activations are never keys.
+     */
+    private final Map<Tensor, Tensor> lowered = new IdentityHashMap<>();
+    private final boolean bf16;
     private boolean closed;
 
-    /** {@code source} gives the host tensor of a weight name (it throws for unknown names). */
-    public TorchOps(Function<String, HostTensor> source) {
+    /**
+     * {@code source} gives the host tensor of a weight name (it throws for unknown names);
+     * {@code precision} is FP32 or BF16 (the caller checks that the CPU has bf16 dot products).
+     */
+    public TorchOps(Function<String, HostTensor> source, Precision precision) {
+        if (precision != Precision.FP32 && precision != Precision.BF16) {
+            throw new IllegalArgumentException("the CPU backend computes in fp32 or bf16, not " + precision);
+        }
         this.source = source;
+        this.bf16 = precision == Precision.BF16;
     }
 
     /** Sets LibTorch's intra-op thread count (process-wide). */
@@ -117,6 +139,7 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
                 t.retainReference();
             }
             cache.put(key, t);
+            if (bf16) lowered.put(t, null);
         }
         return t;
     }
@@ -180,12 +203,40 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
 
     @Override
     public Tensor linear(Tensor x, Tensor weight, Tensor bias) {
-        return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
+        Tensor y = bias == null ? torch.linear(operand(x), operand(weight))
+                : torch.linear(operand(x), operand(weight), new TensorOptional(operand(bias)));
+        return result(y);
     }
 
     @Override
     public Tensor matmul(Tensor x, Tensor w) {
-        return torch.matmul(x, w);
+        return result(torch.matmul(operand(x), operand(w)));
+    }
+
+    /**
+     * An operand of a matrix product in the compute precision: the tensor itself in fp32; in bf16
+     * the cached copy of a weight or constant, or a new copy of an activation.
+     */
+    private Tensor operand(Tensor t) {
+        if (!bf16) return t;
+        synchronized (this) {
+            Tensor low = lowered.get(t);
+            if (low != null) return low;
+            if (lowered.containsKey(t)) { // a weight: lowered once, kept as long as this backend
+                try (PointerScope outer = new PointerScope()) {
+                    low = t.to(BFloat16);
+                    low.retainReference();
+                }
+                lowered.put(t, low);
+                return low;
+            }
+        }
+        return t.to(BFloat16);
+    }
+
+    /** A product's result back in fp32 (a no-op in fp32). */
+    private Tensor result(Tensor y) {
+        return bf16 ? y.to(Float) : y;
     }
 
     @Override
@@ -210,8 +261,8 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
 
     @Override
     public Tensor conv2d(Tensor x, Tensor w, int stride, int padding) {
-        return torch.conv2d(x, w, new TensorOptional(), new long[] {stride, stride}, new long[] {padding, padding},
-                new long[] {1, 1}, 1);
+        return result(torch.conv2d(operand(x), operand(w), new TensorOptional(), new long[] {stride, stride},
+                new long[] {padding, padding}, new long[] {1, 1}, 1));
     }
 
     @Override
@@ -284,8 +335,17 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
         return x.permute(0, 2, 1, 3).reshape(b, n, h * d);
     }
 
-    private static Tensor sdpa(Tensor q, Tensor k, Tensor v, boolean causal) {
-        return torch.scaled_dot_product_attention(q, k, v, new TensorOptional(), 0.0, causal, new DoubleOptional(), false);
+    private Tensor sdpa(Tensor q, Tensor k, Tensor v, boolean causal) {
+        return attend(q, k, v, null, causal, new DoubleOptional());
+    }
+
+    /**
+     * LibTorch's fused attention, softmax(q·kᵀ·scale + bias)·v: the one place every attention
+     * of this backend runs, so the bf16 mode lowers its operands here (the softmax stays fp32).
+     */
+    private Tensor attend(Tensor q, Tensor k, Tensor v, Tensor bias, boolean causal, DoubleOptional scale) {
+        return result(torch.scaled_dot_product_attention(operand(q), operand(k), operand(v),
+                bias == null ? new TensorOptional() : new TensorOptional(operand(bias)), 0.0, causal, scale, false));
     }
 
     @Override
@@ -309,9 +369,8 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
             case KK -> sdpa(k, k, v, false);
             case VV -> sdpa(v, v, v, false);
             case QQ_PLUS_KK -> sdpa(q, q, v, false).add(sdpa(k, k, v, false));
-            case KK_GAUSSIAN -> torch.scaled_dot_product_attention(k, k, v,
-                    new TensorOptional(constant("naclip-bias@" + grid, () -> LastBlocks.gaussianBias(grid))), 0.0, false,
-                    new DoubleOptional(), false);
+            case KK_GAUSSIAN -> attend(k, k, v, constant("naclip-bias@" + grid, () -> LastBlocks.gaussianBias(grid)), false,
+                    new DoubleOptional());
             case VALUE -> v;
             case GEM -> gem(q, k, v, normed);
         });
@@ -323,7 +382,7 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
      * 1: no N×N matrix (at 512 px they were 1,025² per head, block and map, and GEM ran 2.6 times
      * slower than the others).
      */
-    private static Tensor gem(Tensor q, Tensor k, Tensor v, Tensor normed) {
+    private Tensor gem(Tensor q, Tensor k, Tensor v, Tensor normed) {
         long b = q.size(0);
         double s = 1.0 / Math.sqrt(q.size(3));
         Tensor tau = torch.linalg_vector_norm(normed, new Scalar(2.0), new long[] {-1}, false, new org.bytedeco.pytorch.ScalarTypeOptional())
@@ -339,8 +398,8 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
     }
 
     /** softmax(τ·h·hᵀ)·x, fused. */
-    private static Tensor selfSelf(Tensor h, Tensor tau, Tensor x) {
-        return torch.scaled_dot_product_attention(h.mul(tau), h, x, new TensorOptional(), 0.0, false, new DoubleOptional(1.0), false);
+    private Tensor selfSelf(Tensor h, Tensor tau, Tensor x) {
+        return attend(h.mul(tau), h, x, null, false, new DoubleOptional(1.0));
     }
 
     private static Tensor l2Normalised(Tensor x) {
@@ -372,7 +431,11 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
     public synchronized void close() {
         if (!closed) {
             for (Tensor t : cache.values()) t.releaseReference();
+            for (Tensor t : lowered.values()) {
+                if (t != null) t.releaseReference();
+            }
             cache.clear();
+            lowered.clear();
             closed = true;
         }
     }
