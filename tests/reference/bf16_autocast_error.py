@@ -3,8 +3,8 @@
 engine's bf16 mode (BF16CpuTest, issue #13: "within 2x of PyTorch's CPU autocast-bf16 error").
 
 Runs the official CLIP Surgery code (the public repository xmed-lab/CLIP_Surgery) on the fixture
-model vit.pt under torch.autocast("cpu", dtype=torch.bfloat16), on the fixtures' own preprocessed
-images and text features, and prints, per resolution, the largest absolute difference from the
+models vit.pt and rn.pt under torch.autocast("cpu", dtype=torch.bfloat16), on the fixtures' own preprocessed
+images and text features, and prints, per model and resolution, the largest absolute difference from the
 fp32 references of:
   - surgery_image_features: the CLIP Surgery image encoder's tokens, all of them, not normalised;
   - similarity: feature surgery of those tokens (normalised) with the reference text features;
@@ -57,28 +57,26 @@ def safetensors(path):
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
-ref = safetensors(os.path.join(fixtures, "reference-vit.safetensors"))
 labels = json.load(open(os.path.join(fixtures, "reference.json")))["texts"]
-# clip.load's own route (the name holds "CS-": the surgery model; fp32 on the CPU). Called
-# directly because torch 1.13 cannot re-read the file after clip.load's TorchScript attempt.
-state = torch.load(os.path.join(fixtures, "vit.pt"), map_location="cpu")
-model = build_model("CS-vit", state).float().eval()
-
-result = {"what": "max |autocast %s - fp32 reference| of the official code on vit.pt" % ("bf16" if AUTOCAST else "off"),
+result = {"what": "max |autocast %s - fp32 reference| of the official code on the fixture models" % ("bf16" if AUTOCAST else "off"),
           "torch": torch.__version__, "labels": labels, "errors": {}}
-with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=AUTOCAST):
-    for res in (64, 96):
-        key = "vit.%d." % res
-        image = torch.from_numpy(ref[key + "image"])
-        tokens = model.encode_image(image).float()
-        text = torch.from_numpy(ref[key + "text_features"])
-        feats = tokens / tokens.norm(dim=-1, keepdim=True)
-        similarity = clip.clip_feature_surgery(feats, text).float()
+for name in ("vit", "rn"):
+    ref = safetensors(os.path.join(fixtures, "reference-%s.safetensors" % name))
+    # clip.load's own route (the name holds "CS-": the surgery model; fp32 on the CPU). Called
+    # directly because torch 1.13 cannot re-read the file after clip.load's TorchScript attempt.
+    state = torch.load(os.path.join(fixtures, name + ".pt"), map_location="cpu")
+    model = build_model("CS-" + name, state).float().eval()
+    err = lambda a, b: float(np.abs(a.numpy() - b).max())
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=AUTOCAST):
         ensemble = clip.encode_text_with_prompt_ensemble(model, labels, "cpu").float()
-        err = lambda a, b: float(np.abs(a.numpy() - b).max())
-        result["errors"][str(res)] = {
-            "surgery_image_features": err(tokens, ref[key + "surgery_image_features"]),
-            "similarity": err(similarity, ref[key + "similarity"]),
-            "text_features": err(ensemble, ref[key + "text_features"]),
-        }
+        for res in (64, 96):
+            key = "%s.%d." % (name, res)
+            tokens = model.encode_image(torch.from_numpy(ref[key + "image"])).float()
+            feats = tokens / tokens.norm(dim=-1, keepdim=True)
+            similarity = clip.clip_feature_surgery(feats, torch.from_numpy(ref[key + "text_features"])).float()
+            result["errors"][key[:-1]] = {
+                "surgery_image_features": err(tokens, ref[key + "surgery_image_features"]),
+                "similarity": err(similarity, ref[key + "similarity"]),
+                "text_features": err(ensemble, ref[key + "text_features"]),
+            }
 print(json.dumps(result, indent=1))

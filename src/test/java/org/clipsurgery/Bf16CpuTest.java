@@ -22,7 +22,7 @@ import org.clipsurgery.weights.Safetensors;
 import org.clipsurgery.weights.WeightStore;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The CPU engine's bf16 mode against the fp32 fixtures, held to issue #13's bar: within twice the
@@ -36,24 +36,24 @@ import org.junit.jupiter.params.provider.ValueSource;
  * there, slowly but with the same rounding of the operands), the refusal on its own.
  */
 class Bf16CpuTest {
-    @ParameterizedTest(name = "vit.pt at {0} px")
-    @ValueSource(ints = {64, 96})
-    void withinTwiceTheErrorOfPyTorchsAutocast(int resolution) throws Exception {
-        Map<String, HostTensor> ref = Safetensors.read(Fixtures.dir().resolve("reference-vit.safetensors"));
-        JsonObject autocast = autocastErrors().getAsJsonObject("errors").getAsJsonObject(String.valueOf(resolution));
+    @ParameterizedTest(name = "{0}.pt at {1} px")
+    @CsvSource({"vit, 64", "vit, 96", "rn, 64", "rn, 96"})
+    void withinTwiceTheErrorOfPyTorchsAutocast(String model, int resolution) throws Exception {
+        Map<String, HostTensor> ref = Safetensors.read(Fixtures.dir().resolve("reference-" + model + ".safetensors"));
+        JsonObject autocast = autocastErrors().getAsJsonObject("errors").getAsJsonObject(model + "." + resolution);
         List<String> texts = fixtureLabels();
-        String k = "vit." + resolution + ".";
+        String k = model + "." + resolution + ".";
         ClipSurgery.Options options = new ClipSurgery.Options().optResolution(resolution).optPrecision(Precision.BF16);
-        try (ClipSurgery cs = ClipSurgery.open(WeightStore.load(Fixtures.file("vit.pt")), options,
-                (w, model) -> new CpuEngine(w, Stages.NONE, model.precision()))) {
+        try (ClipSurgery cs = ClipSurgery.open(WeightStore.load(Fixtures.file(model + ".pt")), options,
+                (w, request) -> new CpuEngine(w, Stages.NONE, request.precision()))) {
             // The autocast run's inputs: the reference image and the reference label features.
             LabelSet labels = cs.labels(texts, ref.get(k + "text_features").toFloatArray());
             Explanation e = cs.explain(List.of(Images.read(Fixtures.file("image.png"))), labels, Redundancy.LABELS).get(0);
             double image = maxError(e.imageFeatures(), ref.get(k + "surgery_image_features"));
             double similarity = maxError(e.similarity(), ref.get(k + "similarity"));
             double text = maxError(cs.labels(texts).textFeatures(), ref.get(k + "text_features"));
-            System.out.printf("bf16 CPU at %d px, max error (PyTorch autocast bf16): image features %.3g (%.3g), "
-                    + "similarity %.3g (%.3g), text features %.3g (%.3g)%n", resolution,
+            System.out.printf("bf16 CPU, %s at %d px, max error (PyTorch autocast bf16): image features %.3g (%.3g), "
+                    + "similarity %.3g (%.3g), text features %.3g (%.3g)%n", model, resolution,
                     image, autocast.get("surgery_image_features").getAsDouble(), similarity,
                     autocast.get("similarity").getAsDouble(), text, autocast.get("text_features").getAsDouble());
             within("image features", image, autocast.get("surgery_image_features").getAsDouble());
