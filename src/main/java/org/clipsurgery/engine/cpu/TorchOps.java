@@ -246,7 +246,11 @@ public final class TorchOps implements Ops<Tensor>, AutoCloseable {
 
     @Override
     public Tensor quickGelu(Tensor x) {
-        return x.mul(torch.sigmoid(x.mul(new Scalar(1.702f))));
+        // x·sigmoid(1.702·x) in one new tensor (the same three operations in the same order, done
+        // in place): at 512 px the MLP's activation is 12.6 MB a block.
+        Tensor y = x.mul(new Scalar(1.702f));
+        y.sigmoid_();
+        return y.mul_(x);
     }
 
     @Override
