@@ -71,20 +71,24 @@ class DistributionIT {
                 "internal packages in the javadoc jar");
     }
 
-    @Test
-    void unpackedDistributionRunsTheCliOnTheCpu(@TempDir Path tmp) throws Exception {
-        Path fixtures = Fixtures.dir().toAbsolutePath();
+    /** The distribution unpacked into {@code tmp} with tar, as a user would; its top folder. */
+    private static Path unpack(Path tmp) throws Exception {
         Path archive = Path.of(property("clipsurgery.dist.archive"));
         assertTrue(Files.isRegularFile(archive), archive + " was not built");
-        // tar, as a user would unpack it (it also keeps bin/clip-surgery executable).
+        // tar also keeps bin/clip-surgery executable
         Result untar = run(tmp, List.of("tar", "-xzf", archive.toString()), Map.of());
         assertEquals(0, untar.rc, untar.output);
-        Path home;
         try (Stream<Path> top = Files.list(tmp)) {
             List<Path> dirs = top.toList();
             assertEquals(1, dirs.size(), "one top-level folder expected: " + dirs);
-            home = dirs.get(0);
+            return dirs.get(0);
         }
+    }
+
+    @Test
+    void unpackedDistributionRunsTheCliOnTheCpu(@TempDir Path tmp) throws Exception {
+        Path fixtures = Fixtures.dir().toAbsolutePath();
+        Path home = unpack(tmp);
         List<String> lib;
         try (Stream<Path> s = Files.list(home.resolve("lib"))) {
             lib = s.map(p -> p.getFileName().toString()).sorted().toList();
@@ -128,6 +132,30 @@ class DistributionIT {
         }
     }
 
+    /**
+     * A Java program that uses the library without the launcher (which sets OMP_WAIT_POLICY)
+     * gets passive OpenMP waiting all the same: the library sets it before LibTorch's libgomp
+     * loads, unless the environment says otherwise. libgomp itself reports what it read
+     * (OMP_DISPLAY_ENV=VERBOSE): its spin count, 0 when passive, 300,000 when the variable is
+     * unset (it prints OMP_WAIT_POLICY = 'PASSIVE' for both, so that line proves nothing). Left spinning, LibTorch's idle OpenMP threads took the cores from
+     * OpenBLAS's GEMM threads: 4 times slower at 224 px on 2 cores.
+     */
+    @Test
+    void javaUsersGetPassiveOpenMpWaitingUnlessTheyChooseOtherwise(@TempDir Path tmp) throws Exception {
+        Path home = unpack(tmp);
+        List<String> java = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Dorg.bytedeco.javacpp.cachedir=" + tmp.resolve("javacpp-cache"), "-cp", home.resolve("lib") + "/*",
+                "org.clipsurgery.cli.Main", "bench", "--model", Fixtures.file("vit.pt").toAbsolutePath().toString(),
+                "--resolutions", "32", "--batches", "1", "--iterations", "1", "--no-ensemble");
+        Result unset = run(home, java, Map.of("OMP_DISPLAY_ENV", "VERBOSE"), "OMP_WAIT_POLICY");
+        assertEquals(0, unset.rc, unset.output);
+        assertTrue(unset.output.contains("GOMP_SPINCOUNT = '0'"), "libgomp spins (not passive):\n" + unset.output);
+        Result chosen = run(home, java, Map.of("OMP_DISPLAY_ENV", "VERBOSE", "OMP_WAIT_POLICY", "ACTIVE"));
+        assertEquals(0, chosen.rc, chosen.output);
+        assertTrue(chosen.output.contains("OMP_WAIT_POLICY = 'ACTIVE'") && !chosen.output.contains("GOMP_SPINCOUNT = '0'"),
+                "the user's policy was overridden:\n" + chosen.output);
+    }
+
     /** The launcher refuses a Java older than 17 with a message that says what to do. */
     @Test
     void launcherRefusesJavaOlderThan17(@TempDir Path tmp) throws Exception {
@@ -153,10 +181,14 @@ class DistributionIT {
 
     private record Result(int rc, String output) {}
 
-    /** Runs a command in {@code dir} with {@code env} added, stdout and stderr together. */
-    private static Result run(Path dir, List<String> command, Map<String, String> env) throws Exception {
+    /**
+     * Runs a command in {@code dir} with {@code env} added and the variables {@code unset} removed,
+     * stdout and stderr together.
+     */
+    private static Result run(Path dir, List<String> command, Map<String, String> env, String... unset) throws Exception {
         ProcessBuilder pb = new ProcessBuilder(new ArrayList<>(command)).directory(dir.toFile()).redirectErrorStream(true);
         pb.environment().remove("CLIP_SURGERY_CLASSPATH"); // the checkout launcher's override
+        for (String name : unset) pb.environment().remove(name);
         pb.environment().putAll(env);
         Path log = Files.createTempFile("dist-it", ".log");
         pb.redirectOutput(log.toFile());

@@ -31,6 +31,7 @@ import org.bytedeco.pytorch.global.torch;
 import org.clipsurgery.Precision;
 import org.clipsurgery.graph.LastBlocks;
 import org.clipsurgery.graph.Ops;
+import org.clipsurgery.nativeapi.NativeCalls;
 import org.clipsurgery.weights.HostTensor;
 
 /**
@@ -47,7 +48,10 @@ import org.clipsurgery.weights.HostTensor;
  */
 public final class TorchOps implements Ops<Tensor>, AutoCloseable {
     static {
-        extractLibTorch(); // first, before anything touches a LibTorch class
+        // First, before anything touches a LibTorch class: OpenMP's wait policy, read once when
+        // LibTorch's libgomp loads, and LibTorch's libraries in JavaCPP's cache.
+        NativeCalls.passiveOpenMpWaiting();
+        extractLibTorch();
     }
 
     /**

@@ -25,6 +25,13 @@ public class ClipSurgeryPresets implements InfoMapper {
                 // preset, which would need libcuda.so.1 just to load.
                 .put(new Info("cs_stream").cast().valueTypes("Pointer"))
                 .put(new Info("CLIP_SURGERY_H").cppTypes())
+                // One binding that is not the C API's rides along with cs_cuda_built: libc's
+                // setenv, for NativeCalls.defaultEnvironment. The JVM cannot change its own
+                // process's environment, and LibTorch's OpenMP runtime reads OMP_WAIT_POLICY once,
+                // when it is loaded. The JNI glue includes <stdlib.h>.
+                .put(new Info("cs_cuda_built").javaText("public static native int cs_cuda_built();\n"
+                        + "/** libc's setenv(3), for NativeCalls only: not part of the C API. */\n"
+                        + "public static native @Name(\"setenv\") int setenv(String name, String value, int overwrite);\n"))
                 // The CPU map twins fill outputs of B·H·W·T floats (72 MB for 59 labels at
                 // 640×480). Besides the overloads the parser generates (Pointer out), they get
                 // overloads on Java arrays in a JNI critical region: the twin reads and writes the
