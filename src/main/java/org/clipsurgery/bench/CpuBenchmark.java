@@ -1,8 +1,6 @@
 package org.clipsurgery.bench;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -13,6 +11,7 @@ import org.clipsurgery.Method;
 import org.clipsurgery.Precision;
 import org.clipsurgery.Redundancy;
 import org.clipsurgery.engine.FacadeAccess;
+import org.clipsurgery.engine.cpu.CpuFeatures;
 import org.clipsurgery.engine.cpu.TorchOps;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.RgbImage;
@@ -241,13 +240,6 @@ public final class CpuBenchmark {
     }
 
     private static String cpuName() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
-                if (line.startsWith("model name")) return line.substring(line.indexOf(':') + 1).trim();
-            }
-        } catch (IOException | RuntimeException e) {
-            return System.getProperty("os.arch");
-        }
-        return System.getProperty("os.arch");
+        return CpuFeatures.modelName().orElse(System.getProperty("os.arch"));
     }
 }

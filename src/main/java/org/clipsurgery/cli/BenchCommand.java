@@ -9,7 +9,6 @@ import org.clipsurgery.Method;
 import org.clipsurgery.Precision;
 import org.clipsurgery.bench.CpuBenchmark;
 import org.clipsurgery.bench.CudaBenchmark;
-import org.clipsurgery.engine.cpu.CpuFeatures;
 import org.clipsurgery.models.ModelDownloader;
 import org.clipsurgery.progress.Progress;
 import org.clipsurgery.weights.WeightStore;
@@ -97,12 +96,7 @@ final class BenchCommand implements Callable<Integer> {
             for (int r : resolutions) if (r < 1) throw new UsageException("--resolutions must be positive, got " + r);
         }
         Precision cpu = precision == null ? Precision.FP32 : precision;
-        if (cpu == Precision.FP16) throw new UsageException("--precision fp16 is for --device cuda; the CPU has fp32 and bf16");
-        if (cpu == Precision.BF16) {
-            CpuFeatures.bf16Refusal().ifPresent(why -> {
-                throw new UsageException("--precision bf16: " + why);
-            });
-        }
+        ModelOptions.checkCpuPrecision(cpu);
         if (threads != null) ClipSurgery.setCpuThreads(threads);
         String table;
         if (profile && model == null) {

@@ -10,12 +10,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.clipsurgery.ClipSurgery;
-import org.clipsurgery.Device;
 import org.clipsurgery.Explanation;
 import org.clipsurgery.LabelSet;
-import org.clipsurgery.Precision;
 import org.clipsurgery.Redundancy;
-import org.clipsurgery.engine.cpu.CpuFeatures;
 import org.clipsurgery.image.ImageInfo;
 import org.clipsurgery.image.Images;
 import org.clipsurgery.image.PixelLimitException;
@@ -161,15 +158,6 @@ abstract class ImageCommand implements Callable<Integer> {
             throw new UsageException("--manifest '" + manifestFile + "' is a folder; give a file name");
         }
         model.validate();
-        // The facade would refuse these too, but only once the model is loaded (or downloaded).
-        if (model.device == Device.CPU && model.precision == Precision.FP16) {
-            throw new UsageException("--precision fp16 needs --device cuda: the CPU backend computes in fp32 or bf16");
-        }
-        if (model.device == Device.CPU && model.precision == Precision.BF16) {
-            CpuFeatures.bf16Refusal().ifPresent(why -> {
-                throw new UsageException("--precision bf16: " + why);
-            });
-        }
         validate(targets);
         manifest = new Manifest(spec.name(), inputs.images, writesImageFiles() ? stems() : null);
         // Every image is checked before the model loads (seconds, or a download): all headers, and

@@ -10,6 +10,7 @@ import org.clipsurgery.ClipSurgery;
 import org.clipsurgery.Device;
 import org.clipsurgery.Method;
 import org.clipsurgery.Precision;
+import org.clipsurgery.engine.cpu.CpuFeatures;
 import org.clipsurgery.models.ModelRegistry;
 import org.clipsurgery.progress.Progress;
 import org.clipsurgery.text.PromptTemplates;
@@ -88,6 +89,23 @@ final class ModelOptions {
         if (model.isBlank()) throw new UsageException("--model is empty");
         checkModelName(model);
         activation();
+        if (device == Device.CPU) checkCpuPrecision(precision);
+    }
+
+    /**
+     * The CPU backend's precisions, refused before anything is loaded (the facade refuses them
+     * too, but only once the model is loaded or downloaded): fp16 is CUDA's, and bf16 needs a CPU
+     * with bf16 dot products.
+     */
+    static void checkCpuPrecision(Precision precision) {
+        if (precision == Precision.FP16) {
+            throw new UsageException("--precision fp16 needs --device cuda: the CPU backend computes in fp32 or bf16");
+        }
+        if (precision == Precision.BF16) {
+            CpuFeatures.bf16Refusal().ifPresent(why -> {
+                throw new UsageException("--precision bf16: " + why);
+            });
+        }
     }
 
     /**

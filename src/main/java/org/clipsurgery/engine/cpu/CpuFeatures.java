@@ -18,6 +18,7 @@ import java.util.stream.Collectors;
 public final class CpuFeatures {
     private static final Path CPUINFO = Path.of("/proc/cpuinfo");
     private static final Set<String> BF16_DOT = Set.of("avx512_bf16", "amx_bf16", "bf16");
+    private static final String MODEL_NAME = "model name";
 
     private CpuFeatures() {}
 
@@ -37,8 +38,13 @@ public final class CpuFeatures {
         String info = cpuinfo();
         if (bf16Dot(info)) return Optional.empty();
         return Optional.of("bf16 on the CPU needs native bf16 dot products (AVX512-BF16 or AMX on x86-64, BF16 on Arm); "
-                + field(info, "model name").orElse("this CPU") + " reports none, and LibTorch's software bf16 is slower "
+                + field(info, MODEL_NAME).orElse("this CPU") + " reports none, and LibTorch's software bf16 is slower "
                 + "than fp32: use fp32");
+    }
+
+    /** The CPU's name as /proc/cpuinfo gives it ("model name"; x86-64 has one, Arm none). */
+    public static Optional<String> modelName() {
+        return field(cpuinfo(), MODEL_NAME);
     }
 
     private static Set<String> featureLine(String cpuinfo) {
